@@ -1,0 +1,544 @@
+//! The websocket client: dial, handshake, reconnect with backoff.
+
+use crate::config::Config;
+use crate::connection::{Connection, ConnectionId, End, Setup};
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::event::{ClientEvent, Events, EVENT_CAPACITY};
+use crate::handler::Handler;
+use crate::handshake;
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use rand::Rng;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How a client waits between reconnect attempts: exponential growth from
+/// `initial` to `max`, each delay shortened by a random part of up to
+/// `jitter` (0 to 1) so that many clients do not return in step.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    multiplier: f64,
+    jitter: f64,
+    max_attempts: Option<u32>,
+}
+
+impl Default for Backoff {
+    /// 100 ms doubling to 30 s, jitter 0.5, no limit on attempts.
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            multiplier: 2.0,
+            jitter: 0.5,
+            max_attempts: None,
+        }
+    }
+}
+
+impl Backoff {
+    /// The first delay.
+    pub fn initial(mut self, delay: Duration) -> Self {
+        self.initial = delay;
+        self
+    }
+
+    /// The longest delay.
+    pub fn max(mut self, delay: Duration) -> Self {
+        self.max = delay;
+        self
+    }
+
+    /// The growth factor between attempts (at least 1).
+    pub fn multiplier(mut self, factor: f64) -> Self {
+        self.multiplier = if factor.is_finite() {
+            factor.max(1.0)
+        } else {
+            2.0
+        };
+        self
+    }
+
+    /// The random part, from 0 (none) to 1 (a delay anywhere from 0 to the
+    /// exponential value).
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        self
+    }
+
+    /// Give up after this many failed attempts in a row (`None`: never).
+    pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// The delay before attempt `attempt` (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .multiplier
+            .powi(attempt.saturating_sub(1).min(64) as i32);
+        let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
+        let cut = if self.jitter > 0.0 {
+            rand::rng().random_range(0.0..=self.jitter)
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64((base * (1.0 - cut)).max(0.0))
+    }
+}
+
+/// Configures and connects a [`Client`].
+pub struct ClientBuilder {
+    url: String,
+    metadata: serde_json::Value,
+    config: Config,
+    keep_alive: bool,
+    backoff: Backoff,
+    handler: Option<Handler>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("metadata", &self.metadata)
+            .field("config", &self.config)
+            .field("keep_alive", &self.keep_alive)
+            .field("backoff", &self.backoff)
+            .field("handler", &self.handler.is_some())
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// Metadata sent in the handshake (any JSON value; `null` by default).
+    /// The server keeps it with the connection; it is sent again on every
+    /// reconnect.
+    pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Limits, timeouts and heartbeat of the connection.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Go's `KeepAlive` (on by default): after the connection is lost, or
+    /// closed by the server with any code but 1000, reconnect with
+    /// [`Backoff`], redo the handshake with the same metadata and serve the
+    /// same handler. Turning it off also turns the heartbeat off, as in Go.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.keep_alive = on;
+        self
+    }
+
+    /// The delays between reconnect attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Serves this API to the server over the connection (the reverse
+    /// direction: the websocket server calls, the client answers), on every
+    /// connection including those after a reconnect.
+    pub fn serve<S>(mut self, service: S) -> Self
+    where
+        S: tower_service::Service<Request<Bytes>, Response = Response<Bytes>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        self.handler = Some(Handler::new(service));
+        self
+    }
+
+    /// Dials the server and runs the handshake. Fails if the first attempt
+    /// fails; reconnects later on are the client's business.
+    pub async fn connect(self) -> Result<Client, Error> {
+        let target = Target::parse(&self.url)?;
+        let mut config = self.config;
+        if !self.keep_alive {
+            config = config.heartbeat(None);
+        }
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let shared = Arc::new(Shared {
+            target,
+            metadata: self.metadata,
+            config,
+            backoff: self.backoff,
+            handler: RwLock::new(self.handler),
+            events,
+            stop: CancellationToken::new(),
+        });
+        let first = shared.dial().await?;
+        let (current, _) = watch::channel(first.clone());
+        let current = Arc::new(current);
+        shared.watch_end(&first);
+        if self.keep_alive {
+            tokio::spawn(supervise(shared.clone(), current.clone()));
+        }
+        Ok(Client {
+            shared,
+            current,
+            keep_alive: self.keep_alive,
+        })
+    }
+}
+
+struct Target {
+    url: String,
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Error> {
+        let uri: Uri = url.parse().map_err(|e| {
+            Error::with_source(ErrorKind::Config, format!("invalid URL {url:?}"), e)
+        })?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{url}: wss:// (TLS) is not supported yet; use ws://"),
+                ))
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{url}: the URL must start with ws://"),
+                ))
+            }
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| Error::new(ErrorKind::Config, format!("{url}: the URL has no host")))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Target {
+            url: url.to_owned(),
+            host,
+            port: uri.port_u16().unwrap_or(80),
+        })
+    }
+}
+
+struct Shared {
+    target: Target,
+    metadata: serde_json::Value,
+    config: Config,
+    backoff: Backoff,
+    handler: RwLock<Option<Handler>>,
+    events: broadcast::Sender<ClientEvent>,
+    stop: CancellationToken,
+}
+
+impl Shared {
+    async fn dial(&self) -> Result<Connection, Error> {
+        let limit = self.config.handshake_timeout;
+        let timed_out = || {
+            Error::new(
+                ErrorKind::Handshake,
+                format!(
+                    "connecting to {} took over {} ms",
+                    self.target.url,
+                    limit.as_millis()
+                ),
+            )
+        };
+        let tcp = tokio::time::timeout(
+            limit,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Io,
+                format!("connecting to {} failed", self.target.url),
+                e,
+            )
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let remote_addr = tcp.peer_addr().ok();
+        let upgrade = tokio_tungstenite::client_async_with_config(
+            self.target.url.as_str(),
+            tcp,
+            Some(self.config.websocket()),
+        );
+        let (mut ws, _) = tokio::time::timeout(limit, upgrade)
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| {
+                Error::with_source(
+                    ErrorKind::WebSocket,
+                    format!("the websocket upgrade with {} failed", self.target.url),
+                    e,
+                )
+            })?;
+        let id = match handshake::initiate(&mut ws, &self.metadata, limit).await {
+            Ok(id) => id,
+            Err(rejection) => {
+                handshake::reject(&mut ws, &rejection).await;
+                return Err(rejection.error);
+            }
+        };
+        let handler = self
+            .handler
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let conn = Connection::start(
+            ws,
+            Setup {
+                id: ConnectionId::from_string(id),
+                metadata: self.metadata.clone(),
+                remote_addr,
+                handler,
+            },
+            &self.config,
+        );
+        let _ = self.events.send(ClientEvent::Connected(conn.clone()));
+        Ok(conn)
+    }
+
+    fn watch_end(self: &Arc<Self>, conn: &Connection) {
+        let events = self.events.clone();
+        conn.on_end(move |conn, end| {
+            let error = match end {
+                End::Failed(e) => Some(e.clone()),
+                End::Closed { .. } => None,
+            };
+            let _ = events.send(ClientEvent::Disconnected {
+                id: conn.id().clone(),
+                error,
+            });
+        });
+    }
+}
+
+async fn supervise(shared: Arc<Shared>, current: Arc<watch::Sender<Connection>>) {
+    loop {
+        let conn = current.borrow().clone();
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = conn.closed() => {}
+        }
+        let reconnect = match conn.end_state() {
+            Some(End::Closed { code, by_peer, .. }) => by_peer && code != 1000,
+            _ => true,
+        };
+        if !reconnect || shared.stop.is_cancelled() {
+            return;
+        }
+        let mut attempt = 1u32;
+        loop {
+            let delay = shared.backoff.delay(attempt);
+            let _ = shared
+                .events
+                .send(ClientEvent::Reconnecting { attempt, delay });
+            tokio::select! {
+                _ = shared.stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            match shared.dial().await {
+                Ok(conn) => {
+                    tracing::info!(id = %conn.id(), attempt, "reconnected");
+                    shared.watch_end(&conn);
+                    current.send_replace(conn);
+                    if shared.stop.is_cancelled() {
+                        current.borrow().close();
+                        return;
+                    }
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, attempt, "reconnect failed");
+                    if shared
+                        .backoff
+                        .max_attempts
+                        .is_some_and(|max| attempt >= max)
+                    {
+                        let _ = shared.events.send(ClientEvent::GaveUp { error });
+                        return;
+                    }
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+    }
+}
+
+/// A swaggersocket client (Go's `WebsocketClient`): one connection to a
+/// server at a time, replaced after a loss when keep-alive is on.
+///
+/// Dropping it closes the connection and stops reconnecting.
+pub struct Client {
+    shared: Arc<Shared>,
+    current: Arc<watch::Sender<Connection>>,
+    keep_alive: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.shared.target.url)
+            .field("connection", &*self.current.borrow())
+            .field("keep_alive", &self.keep_alive)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder for a client of the server at `url` (`ws://host:port/path`).
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            url: url.into(),
+            metadata: serde_json::Value::Null,
+            config: Config::default(),
+            keep_alive: true,
+            backoff: Backoff::default(),
+            handler: None,
+        }
+    }
+
+    /// The current connection (possibly one that has just ended, while a
+    /// reconnect is under way; calls on it fail at once).
+    pub fn connection(&self) -> Connection {
+        self.current.borrow().clone()
+    }
+
+    /// Waits for a live connection: the current one if it is up, else the
+    /// next one the client makes. Fails when the connection is down and the
+    /// client will not reconnect.
+    pub async fn connected(&self) -> Result<Connection, Error> {
+        let mut rx = self.current.subscribe();
+        loop {
+            let conn = rx.borrow_and_update().clone();
+            if !conn.is_closed() {
+                return Ok(conn);
+            }
+            if !self.keep_alive || self.shared.stop.is_cancelled() {
+                return Err(Error::new(
+                    ErrorKind::Closed,
+                    "the connection is closed and the client does not reconnect",
+                ));
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return Err(Error::new(ErrorKind::Closed, "the client stopped"));
+                    }
+                }
+                _ = self.shared.stop.cancelled() => {}
+                _ = conn.closed() => {}
+            }
+        }
+    }
+
+    /// Serves this API to the server on the current connection and every
+    /// later one.
+    pub fn serve<S>(&self, service: S)
+    where
+        S: tower_service::Service<Request<Bytes>, Response = Response<Bytes>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        let handler = Handler::new(service);
+        *self
+            .shared
+            .handler
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handler.clone());
+        self.connection().serve_handler(handler);
+    }
+
+    /// Subscribes to connection events from now on.
+    pub fn events(&self) -> Events<ClientEvent> {
+        Events::new(self.shared.events.subscribe())
+    }
+
+    /// Closes the connection (code 1000) and stops reconnecting.
+    pub fn close(&self) {
+        self.shared.stop.cancel();
+        self.connection().close();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let b = Backoff::default()
+            .initial(Duration::from_millis(100))
+            .max(Duration::from_secs(1))
+            .jitter(0.0);
+        assert_eq!(b.delay(1), Duration::from_millis(100));
+        assert_eq!(b.delay(2), Duration::from_millis(200));
+        assert_eq!(b.delay(4), Duration::from_millis(800));
+        assert_eq!(b.delay(5), Duration::from_secs(1));
+        assert_eq!(b.delay(1000), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn backoff_jitter_stays_in_range() {
+        let b = Backoff::default()
+            .initial(Duration::from_secs(1))
+            .jitter(0.5);
+        for _ in 0..200 {
+            let d = b.delay(1);
+            assert!(
+                d >= Duration::from_millis(500) && d <= Duration::from_secs(1),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert_eq!(
+            Target::parse("http://x").err().map(|e| e.kind()),
+            Some(ErrorKind::Config)
+        );
+        assert_eq!(
+            Target::parse("wss://x").err().map(|e| e.kind()),
+            Some(ErrorKind::Config)
+        );
+        let t = Target::parse("ws://127.0.0.1:9000/api").ok();
+        assert_eq!(
+            t.map(|t| (t.host, t.port)),
+            Some(("127.0.0.1".to_owned(), 9000))
+        );
+        let t = Target::parse("ws://[::1]/").ok();
+        assert_eq!(t.map(|t| (t.host, t.port)), Some(("::1".to_owned(), 80)));
+    }
+}

@@ -1,0 +1,181 @@
+//! Options shared by servers and clients.
+
+use bytes::Bytes;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A hook called with the application data of every Ping or Pong received.
+pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// Per-connection options: limits, timeouts and the heartbeat.
+///
+/// Every limit has a safe default; every limit that is hit gives a clear error
+/// to the side that caused it and leaves other calls and connections served.
+///
+/// | option | default |
+/// |---|---|
+/// | [`heartbeat`](Config::heartbeat) | on, a Ping every 5 s |
+/// | [`heartbeat_timeout`](Config::heartbeat_timeout) | 20 s without any frame from the peer |
+/// | [`handshake_timeout`](Config::handshake_timeout) | 10 s |
+/// | [`call_timeout`](Config::call_timeout) | 30 s |
+/// | [`max_message_size`](Config::max_message_size) | 16 MiB |
+/// | [`max_concurrent_handlers`](Config::max_concurrent_handlers) | 256 per connection |
+/// | [`max_queued_requests`](Config::max_queued_requests) | 4,096 per connection |
+/// | [`max_in_flight_calls`](Config::max_in_flight_calls) | 4,096 per connection |
+/// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB |
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) app_data: Bytes,
+    pub(crate) on_ping: Option<HeartbeatHook>,
+    pub(crate) on_pong: Option<HeartbeatHook>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) call_timeout: Option<Duration>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_concurrent_handlers: usize,
+    pub(crate) max_queued_requests: usize,
+    pub(crate) max_in_flight_calls: usize,
+    pub(crate) read_buffer_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            heartbeat: Some(Duration::from_secs(5)),
+            heartbeat_timeout: Duration::from_secs(20),
+            app_data: Bytes::new(),
+            on_ping: None,
+            on_pong: None,
+            handshake_timeout: Duration::from_secs(10),
+            call_timeout: Some(Duration::from_secs(30)),
+            max_message_size: 16 << 20,
+            max_concurrent_handlers: 256,
+            max_queued_requests: 4096,
+            max_in_flight_calls: 4096,
+            read_buffer_size: 8 << 10,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults in the table above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends a websocket Ping every `interval` (`None` turns the heartbeat
+    /// off, as Go's `KeepAlive: false`).
+    pub fn heartbeat(mut self, interval: Option<Duration>) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// With the heartbeat on, the peer is declared dead when no frame at all
+    /// (Pong, data or anything else) arrived for this long. This detects a
+    /// peer that vanished silently, not only one whose socket errors.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Application data carried by every Ping (Go's `AppData`); at most 125
+    /// bytes, longer data is cut to 125.
+    pub fn app_data(mut self, data: impl Into<Bytes>) -> Self {
+        let mut data: Bytes = data.into();
+        data.truncate(125);
+        self.app_data = data;
+        self
+    }
+
+    /// Called with the data of every Ping received (Go's `PingHdlr`). The
+    /// Pong answer is still sent, as RFC 6455 requires.
+    pub fn on_ping(mut self, hook: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        self.on_ping = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with the data of every Pong received (Go's `PongHdlr`).
+    pub fn on_pong(mut self, hook: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        self.on_pong = Some(Arc::new(hook));
+        self
+    }
+
+    /// How long the three-message handshake may take.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long [`Connection::call`](crate::Connection::call) waits for a
+    /// response (`None`: no limit).
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// The largest message accepted from the peer, and sent to it. A larger
+    /// incoming message closes the connection with code 1009; a larger
+    /// outgoing call fails before it is sent.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1024);
+        self
+    }
+
+    /// How many of the peer's requests may be handled at once on one
+    /// connection; more wait for a free slot (see
+    /// [`max_queued_requests`](Config::max_queued_requests)).
+    pub fn max_concurrent_handlers(mut self, n: usize) -> Self {
+        self.max_concurrent_handlers = n.max(1);
+        self
+    }
+
+    /// How many of the peer's requests may wait for a handler slot on one
+    /// connection; a request beyond that is answered `503 Service
+    /// Unavailable` at once, with a body that names the limit.
+    pub fn max_queued_requests(mut self, n: usize) -> Self {
+        self.max_queued_requests = n;
+        self
+    }
+
+    /// How many calls may wait for a response at once on one connection; one
+    /// more fails with [`ErrorKind::TooManyInFlight`](crate::ErrorKind::TooManyInFlight).
+    pub fn max_in_flight_calls(mut self, n: usize) -> Self {
+        self.max_in_flight_calls = n.max(1);
+        self
+    }
+
+    /// The websocket read buffer of each connection. Small buffers keep idle
+    /// connections cheap; the buffer grows for large messages as needed.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(256);
+        self
+    }
+
+    pub(crate) fn websocket(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_message_size))
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("heartbeat", &self.heartbeat)
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("app_data", &self.app_data)
+            .field("on_ping", &self.on_ping.is_some())
+            .field("on_pong", &self.on_pong.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_concurrent_handlers", &self.max_concurrent_handlers)
+            .field("max_queued_requests", &self.max_queued_requests)
+            .field("max_in_flight_calls", &self.max_in_flight_calls)
+            .field("read_buffer_size", &self.read_buffer_size)
+            .finish()
+    }
+}

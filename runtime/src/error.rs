@@ -1,0 +1,174 @@
+//! The runtime's one error type.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A boxed error, as tower services return them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure an [`Error`] reports.
+///
+/// Match on it to decide what to do: retry after [`ErrorKind::Closed`] once the
+/// client has reconnected, back off after [`ErrorKind::TooManyInFlight`], and so on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A socket-level failure: connect, read or write.
+    Io,
+    /// The websocket layer failed (upgrade refused, bad frame, …).
+    WebSocket,
+    /// The three-message swaggersocket handshake failed or timed out.
+    Handshake,
+    /// The peer sent something the protocol does not allow (an unparsable
+    /// HTTP message, a frame of the wrong kind).
+    Protocol,
+    /// The connection is closed, or closed while the call was in flight.
+    Closed,
+    /// The peer stopped answering: no frame arrived within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// The call got no response within its timeout.
+    Timeout,
+    /// A message was larger than the configured maximum.
+    MessageTooLarge,
+    /// The connection already has the maximum number of calls in flight.
+    TooManyInFlight,
+    /// The request could not be turned into a wire message (for example a
+    /// header value the protocol cannot carry).
+    InvalidRequest,
+    /// A URL, address or option given to a builder is not usable.
+    Config,
+}
+
+impl ErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "i/o error",
+            ErrorKind::WebSocket => "websocket error",
+            ErrorKind::Handshake => "handshake failed",
+            ErrorKind::Protocol => "protocol error",
+            ErrorKind::Closed => "connection closed",
+            ErrorKind::HeartbeatTimeout => "heartbeat timeout",
+            ErrorKind::Timeout => "call timed out",
+            ErrorKind::MessageTooLarge => "message too large",
+            ErrorKind::TooManyInFlight => "too many calls in flight",
+            ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::Config => "invalid configuration",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of every fallible runtime operation.
+///
+/// It is cheap to clone (one reference count), so one failure can be handed to
+/// every call that was waiting on a connection. [`Error::kind`] tells what
+/// happened; `Display` says it in words, and [`std::error::Error::source`]
+/// leads to the underlying cause where there is one.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message: message.into(),
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message: message.into(),
+                source: Some(source.into()),
+            }),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The message without the kind prefix or the source.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// True for errors after which the same call may succeed on a new
+    /// connection (the connection closed or failed, or the call timed out).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Closed | ErrorKind::HeartbeatTimeout | ErrorKind::Io | ErrorKind::WebSocket
+        )
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for Error {
+    fn from(err: tokio_tungstenite::tungstenite::Error) -> Self {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+        match err {
+            WsError::Io(io) => Error::with_source(ErrorKind::Io, "socket error", io),
+            WsError::ConnectionClosed | WsError::AlreadyClosed => {
+                Error::new(ErrorKind::Closed, "the websocket is closed")
+            }
+            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Error::new(
+                ErrorKind::MessageTooLarge,
+                format!("a message of {size} bytes exceeds the maximum of {max_size} bytes"),
+            ),
+            other => Error::with_source(ErrorKind::WebSocket, "websocket failure", other),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The three-message handshake (PROTOCOL.md §2), both sides.
+
+use crate::error::{Error, ErrorKind};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+pub(crate) const CLIENT_META: &str = "ClientHandshakeMetaData";
+pub(crate) const SERVER_ID: &str = "ServerHandshakeConnectionID";
+pub(crate) const CLIENT_ACK: &str = "ClientHandshakeAckFrame";
+
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    #[serde(rename = "Type")]
+    kind: &'a str,
+    #[serde(rename = "Meta")]
+    meta: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct IdOut<'a> {
+    #[serde(rename = "Type")]
+    kind: &'a str,
+    #[serde(rename = "ConnectionID")]
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct AckOut<'a> {
+    #[serde(rename = "Type")]
+    kind: &'a str,
+}
+
+/// Any of the three messages; unknown fields are ignored.
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Meta", default)]
+    meta: serde_json::Value,
+    #[serde(rename = "ConnectionID", default)]
+    id: Option<String>,
+}
+
+/// A handshake failure and the close frame that reports it to the peer.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) code: CloseCode,
+    pub(crate) error: Error,
+}
+
+impl Rejection {
+    fn protocol(message: String) -> Self {
+        Rejection {
+            code: CloseCode::Protocol,
+            error: Error::new(ErrorKind::Handshake, message),
+        }
+    }
+
+    fn policy(message: String) -> Self {
+        Rejection {
+            code: CloseCode::Policy,
+            error: Error::new(ErrorKind::Handshake, message),
+        }
+    }
+
+    pub(crate) fn close_frame(&self) -> CloseFrame {
+        // A close reason is limited to 123 bytes.
+        let mut reason = self.error.message().to_owned();
+        if reason.len() > 120 {
+            let mut cut = 120;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        CloseFrame {
+            code: self.code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads the next data message of the handshake, skipping control frames.
+async fn next_json<S>(ws: &mut WebSocketStream<S>, step: &str) -> Result<Incoming, Rejection>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let msg = match ws.next().await {
+            None => {
+                return Err(Rejection::protocol(format!(
+                    "connection ended before the {step} message"
+                )))
+            }
+            Some(Err(e)) => {
+                return Err(Rejection {
+                    code: CloseCode::Protocol,
+                    error: Error::with_source(
+                        ErrorKind::Handshake,
+                        format!("reading the {step} message failed"),
+                        e,
+                    ),
+                })
+            }
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            WsMessage::Text(text) => {
+                return serde_json::from_str::<Incoming>(text.as_str()).map_err(|e| {
+                    Rejection::protocol(format!(
+                        "the {step} message is not valid handshake JSON: {e}"
+                    ))
+                })
+            }
+            WsMessage::Binary(_) => {
+                return Err(Rejection::protocol(format!(
+                    "expected the {step} message as text, got a binary message"
+                )))
+            }
+            WsMessage::Close(_) => {
+                return Err(Rejection::protocol(format!(
+                    "peer closed the connection before the {step} message"
+                )))
+            }
+            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => continue,
+        }
+    }
+}
+
+fn expect_type(msg: &Incoming, expected: &str) -> Result<(), Rejection> {
+    if msg.kind == expected {
+        Ok(())
+    } else {
+        Err(Rejection::protocol(format!(
+            "expected handshake message of Type {expected:?}, got {:?}",
+            msg.kind
+        )))
+    }
+}
+
+async fn send_json<S, T: Serialize>(
+    ws: &mut WebSocketStream<S>,
+    value: &T,
+    step: &str,
+) -> Result<(), Rejection>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let text = serde_json::to_string(value)
+        .map_err(|e| Rejection::protocol(format!("encoding the {step} message failed: {e}")))?;
+    ws.send(WsMessage::text(text)).await.map_err(|e| Rejection {
+        code: CloseCode::Protocol,
+        error: Error::with_source(
+            ErrorKind::Handshake,
+            format!("sending the {step} message failed"),
+            e,
+        ),
+    })
+}
+
+/// A hook that accepts or rejects a client's metadata.
+pub(crate) type MetadataCheck =
+    std::sync::Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
+
+/// Server side: reads the metadata, assigns `id`, waits for the ack.
+pub(crate) async fn accept<S>(
+    ws: &mut WebSocketStream<S>,
+    id: &str,
+    timeout: Duration,
+    check: Option<&MetadataCheck>,
+) -> Result<serde_json::Value, Rejection>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let steps = async {
+        let hello = next_json(ws, CLIENT_META).await?;
+        expect_type(&hello, CLIENT_META)?;
+        if let Some(check) = check {
+            check(&hello.meta)
+                .map_err(|why| Rejection::policy(format!("metadata rejected: {why}")))?;
+        }
+        send_json(
+            ws,
+            &IdOut {
+                kind: SERVER_ID,
+                id,
+            },
+            SERVER_ID,
+        )
+        .await?;
+        let ack = next_json(ws, CLIENT_ACK).await?;
+        expect_type(&ack, CLIENT_ACK)?;
+        Ok(hello.meta)
+    };
+    match tokio::time::timeout(timeout, steps).await {
+        Ok(result) => result,
+        Err(_) => Err(Rejection::policy(format!(
+            "handshake not completed within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+/// Client side: sends the metadata, receives the connection id, acks it.
+pub(crate) async fn initiate<S>(
+    ws: &mut WebSocketStream<S>,
+    meta: &serde_json::Value,
+    timeout: Duration,
+) -> Result<String, Rejection>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let steps = async {
+        send_json(
+            ws,
+            &MetaOut {
+                kind: CLIENT_META,
+                meta,
+            },
+            CLIENT_META,
+        )
+        .await?;
+        let reply = next_json(ws, SERVER_ID).await?;
+        expect_type(&reply, SERVER_ID)?;
+        let id = reply.id.filter(|id| !id.is_empty()).ok_or_else(|| {
+            Rejection::protocol("the server's handshake reply has no ConnectionID".to_owned())
+        })?;
+        send_json(ws, &AckOut { kind: CLIENT_ACK }, CLIENT_ACK).await?;
+        Ok(id)
+    };
+    match tokio::time::timeout(timeout, steps).await {
+        Ok(result) => result,
+        Err(_) => Err(Rejection::policy(format!(
+            "handshake not completed within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+/// Sends the rejection's close frame, best effort.
+pub(crate) async fn reject<S>(ws: &mut WebSocketStream<S>, rejection: &Rejection)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = rejection.close_frame();
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}

@@ -1,0 +1,53 @@
+//! REST over websocket: the swaggersocket runtime.
+//!
+//! A [`Server`] accepts websocket clients, a [`Client`] dials one; after a
+//! three-message handshake (metadata in, connection id out) each side holds a
+//! [`Connection`]. Either side can [`call`](Connection::call) the other with an
+//! `http::Request<Bytes>` and [`serve`](Connection::serve) the other's calls
+//! with any `tower::Service`, many calls in flight at once in both
+//! directions. The wire format is that of the Go implementation
+//! (go-openapi/swaggersocket): each websocket message carries one HTTP/1.1
+//! message, matched to its answer by `X-Correlation-Id`.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use swaggersocket::{service_fn, Client, Server};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder()
+//!     .serve(service_fn(|req: http::Request<Bytes>| async move {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(req.into_body()))
+//!     }))
+//!     .bind("127.0.0.1:0")
+//!     .await?;
+//!
+//! let client = Client::builder(format!("ws://{}/", server.local_addr()))
+//!     .metadata(serde_json::json!({ "device": "sensor-7" }))
+//!     .connect()
+//!     .await?;
+//! let response = client
+//!     .connection()
+//!     .call(http::Request::post("/echo").body(Bytes::from("hi"))?)
+//!     .await?;
+//! assert_eq!(response.body(), "hi");
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod config;
+mod connection;
+mod error;
+mod event;
+mod handler;
+mod handshake;
+mod server;
+pub mod wire;
+
+pub use client::{Backoff, Client, ClientBuilder};
+pub use config::{Config, HeartbeatHook};
+pub use connection::{Connection, ConnectionId};
+pub use error::{BoxError, Error, ErrorKind};
+pub use event::{ClientEvent, Event, Events};
+pub use handler::Handler;
+pub use server::{Server, ServerBuilder};
+pub use tower::service_fn;
