@@ -43,6 +43,11 @@ mod handshake;
 mod server;
 pub mod wire;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+pub mod api;
+
 pub use client::{Backoff, Client, ClientBuilder};
 pub use config::{Config, HeartbeatHook};
 pub use connection::{Connection, ConnectionId};

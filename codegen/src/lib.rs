@@ -1,0 +1,179 @@
+//! The swaggersocket code generator: an OpenAPI 3.0 document in, Rust code
+//! out — the schema types, a server trait with a `tower::Service` adapter,
+//! and a client stub, all running on the `swaggersocket` runtime.
+//!
+//! ```
+//! let spec = r#"
+//! openapi: "3.0.0"
+//! info: { title: Tiny, version: "1" }
+//! paths:
+//!   /ping:
+//!     get:
+//!       operationId: ping
+//!       responses:
+//!         "200": { description: pong, content: { text/plain: { schema: { type: string } } } }
+//! "#;
+//! let generated = swaggersocket_codegen::generate(spec, &Default::default()).unwrap();
+//! assert_eq!(generated.stats.operations, 1);
+//! assert!(generated.tokens.to_string().contains("pub mod tiny"));
+//! ```
+//!
+//! The pipeline is load (YAML or JSON into `openapiv3` types) → resolve
+//! (`$ref`s, names, collisions) → model (types and operations in Rust terms)
+//! → emit (`proc_macro2::TokenStream`). Every problem is reported with the
+//! JSON pointer of its place in the spec; constructs that cannot be typed
+//! precisely become `serde_json::Value` with a warning, which
+//! [`Options::strict`] turns into an error.
+
+mod diag;
+mod emit;
+mod load;
+mod naming;
+mod ops;
+mod schema;
+
+pub use diag::{Diagnostic, Errors};
+
+use proc_macro2::TokenStream;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Name of the generated module; by default derived from `info.title`.
+    pub name: Option<String>,
+    /// Generate the server trait and adapter.
+    pub server: bool,
+    /// Generate the client stub.
+    pub client: bool,
+    /// Treat warnings (imprecise types) as errors.
+    pub strict: bool,
+    /// Path of the runtime crate in generated code; `::swaggersocket` by default.
+    pub crate_path: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            name: None,
+            server: true,
+            client: true,
+            strict: false,
+            crate_path: None,
+        }
+    }
+}
+
+/// Counts of what was generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Operations (trait methods / client methods).
+    pub operations: usize,
+    /// Named schema types.
+    pub types: usize,
+    /// Constructs typed as `serde_json::Value` for lack of a precise type.
+    pub fallbacks: usize,
+}
+
+/// The generated code and what the caller should tell the user.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// One `pub mod <name> { ... }` item.
+    pub tokens: TokenStream,
+    /// Imprecise constructs that were typed loosely, with their places.
+    pub warnings: Vec<Diagnostic>,
+    /// Counts of what was generated.
+    pub stats: Stats,
+}
+
+/// Generates the module for the OpenAPI 3.0 document `spec_source` (YAML or
+/// JSON text).
+///
+/// # Errors
+///
+/// Every problem that prevents generation (unparsable text, a version other
+/// than 3.0.x, dangling `$ref`s, invalid identifiers in options, and in
+/// strict mode every warning), each with its JSON pointer.
+pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Errors> {
+    let spec = load::load(spec_source)?;
+    let crate_path = options
+        .crate_path
+        .as_deref()
+        .unwrap_or("::swaggersocket")
+        .trim()
+        .to_owned();
+    let krate: TokenStream = crate_path
+        .parse()
+        .ok()
+        .filter(|_| valid_path(&crate_path))
+        .ok_or_else(|| {
+            Errors::one(
+                "#",
+                format!("option crate_path `{crate_path}` is not a Rust path"),
+            )
+        })?;
+    let module = match &options.name {
+        Some(name) => {
+            if naming::snake(name, "") != *name || name.is_empty() {
+                return Err(Errors::one(
+                    "#",
+                    format!(
+                        "option name `{name}` is not a snake_case identifier (try `{}`)",
+                        naming::snake(name, "api")
+                    ),
+                ));
+            }
+            name.clone()
+        }
+        None => naming::snake(&spec.info.title, "api"),
+    };
+
+    let mut diags = diag::Diags::default();
+    let mut space = schema::TypeSpace::new(&spec, &mut diags);
+    let ops = ops::model_ops(&spec, &mut space, &mut diags);
+
+    if options.strict {
+        let warnings = std::mem::take(&mut diags.warnings);
+        diags.errors.extend(warnings);
+    }
+    if !diags.errors.is_empty() {
+        return Err(Errors(diags.errors));
+    }
+    let doc = spec
+        .info
+        .description
+        .as_deref()
+        .or(Some(spec.info.title.as_str()));
+    let emitter = emit::Emitter::new(
+        krate,
+        crate_path,
+        &space.defs,
+        &space.defaults,
+        &ops,
+        options.server,
+        options.client,
+    );
+    let tokens = emitter.emit(&emit::ident(&module), doc);
+    Ok(Generated {
+        tokens,
+        stats: Stats {
+            operations: ops.len(),
+            types: space.defs.len(),
+            fallbacks: diags.fallbacks,
+        },
+        warnings: diags.warnings,
+    })
+}
+
+/// `::a::b`, `crate::x`, `a` — segments of identifiers separated by `::`.
+fn valid_path(path: &str) -> bool {
+    let path = path.strip_prefix("::").unwrap_or(path);
+    !path.is_empty()
+        && path.split("::").all(|seg| {
+            !seg.is_empty()
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !seg.starts_with(|c: char| c.is_ascii_digit())
+        })
+}
+
+#[cfg(test)]
+mod tests;

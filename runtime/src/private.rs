@@ -1,0 +1,904 @@
+//! What generated code needs at run time. Not a public API: generated code
+//! reaches it as `::swaggersocket::__private`, and it changes with the
+//! generator.
+
+pub use bytes;
+pub use http;
+pub use serde;
+pub use serde_json;
+pub use tower_service;
+
+use crate::api::ClientError;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, Method, StatusCode};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+type HttpResponse = http::Response<Bytes>;
+
+/// Characters escaped in a path segment (RFC 3986 `pchar` keeps the rest).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Characters escaped in a cookie value.
+const COOKIE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
+// ---------------------------------------------------------------------------
+// Values as text (path, query, header and cookie parameters)
+
+/// A parameter value as strings: one per array element, none for `None`.
+fn to_strings<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, String> {
+    let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    Ok(match value {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items
+            .into_iter()
+            .filter(|v| !v.is_null())
+            .map(scalar)
+            .collect(),
+        other => vec![scalar(other)],
+    })
+}
+
+fn scalar(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Parses a parameter from its text: as a string first (strings, enums,
+/// dates, uuids), then as JSON (numbers, booleans, objects).
+pub fn param_from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    match serde_json::from_value::<T>(Value::String(text.to_owned())) {
+        Ok(v) => Ok(v),
+        Err(first) => serde_json::from_str::<T>(text).map_err(|_| first.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Server side
+
+/// A failure of a server-side helper, answered as an error response.
+pub trait Reject {
+    /// The response that answers the failure.
+    fn into_response(self) -> HttpResponse;
+}
+
+impl Reject for HttpResponse {
+    fn into_response(self) -> HttpResponse {
+        self
+    }
+}
+
+/// A `text/plain` response.
+pub fn text_response(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    let mut response = http::Response::new(Bytes::from(message.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn bad_request(message: String) -> ParamError {
+    ParamError(message)
+}
+
+/// A parameter that does not match the spec; answered with 400.
+#[derive(Debug)]
+pub struct ParamError(String);
+
+impl Reject for ParamError {
+    fn into_response(self) -> HttpResponse {
+        text_response(StatusCode::BAD_REQUEST, self.0)
+    }
+}
+
+/// 404 for a path no operation matches.
+pub fn not_found(path: &str) -> HttpResponse {
+    text_response(
+        StatusCode::NOT_FOUND,
+        format!("no operation matches path `{path}`"),
+    )
+}
+
+/// 405 with an `Allow` header.
+pub fn method_not_allowed(allowed: &'static str) -> HttpResponse {
+    let mut response = text_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; allowed: {allowed}"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allowed));
+    response
+}
+
+/// 400 for a request without its required body.
+pub fn missing_body() -> HttpResponse {
+    text_response(StatusCode::BAD_REQUEST, "missing required request body")
+}
+
+/// The status for a documented code (500 for an impossible one).
+pub fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Matches `path` against a template such as `/pets/{petId}.json`; returns
+/// the raw (still percent-encoded) values of the template's parameters.
+pub fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut captures = Vec::new();
+    let mut t_segments = template.split('/');
+    let mut p_segments = path.split('/');
+    loop {
+        match (t_segments.next(), p_segments.next()) {
+            (None, None) => return Some(captures),
+            (Some(t), Some(p)) => {
+                if !match_segment(t, p, &mut captures) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn match_segment(template: &str, segment: &str, captures: &mut Vec<String>) -> bool {
+    let Some(open) = template.find('{') else {
+        return template == segment;
+    };
+    let Some(close) = template[open..].find('}').map(|c| c + open) else {
+        return template == segment;
+    };
+    let prefix = &template[..open];
+    let suffix = &template[close + 1..];
+    if suffix.contains('{') {
+        // Several parameters in one segment: capture the whole segment for
+        // the first one; the generator never emits such templates.
+        captures.push(segment.to_owned());
+        return true;
+    }
+    if segment.len() < prefix.len() + suffix.len()
+        || !segment.starts_with(prefix)
+        || !segment.ends_with(suffix)
+    {
+        return false;
+    }
+    let value = &segment[prefix.len()..segment.len() - suffix.len()];
+    if value.is_empty() {
+        return false;
+    }
+    captures.push(value.to_owned());
+    true
+}
+
+fn capture(name: &str, captures: &[String], index: usize) -> Result<String, ParamError> {
+    let raw = captures.get(index).map_or("", String::as_str);
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| bad_request(format!("invalid path parameter `{name}`: not UTF-8")))
+}
+
+/// A path parameter.
+pub fn path_param<T: DeserializeOwned>(
+    name: &str,
+    captures: &[String],
+    index: usize,
+) -> Result<T, ParamError> {
+    let text = capture(name, captures, index)?;
+    param_from_str(&text).map_err(|e| bad_request(format!("invalid path parameter `{name}`: {e}")))
+}
+
+/// A path parameter holding a comma-separated array.
+pub fn path_param_list<T: DeserializeOwned>(
+    name: &str,
+    captures: &[String],
+    index: usize,
+) -> Result<Vec<T>, ParamError> {
+    let text = capture(name, captures, index)?;
+    text.split(',')
+        .map(|item| {
+            param_from_str(item)
+                .map_err(|e| bad_request(format!("invalid path parameter `{name}`: {e}")))
+        })
+        .collect()
+}
+
+/// The query string of a request, decoded.
+#[derive(Debug, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Decodes the query of `uri`.
+    pub fn parse(uri: &http::Uri) -> Self {
+        let pairs = uri
+            .query()
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Query { pairs }
+    }
+
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A scalar parameter; `None` when absent.
+    pub fn one<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ParamError> {
+        match self.values(name).next() {
+            None => Ok(None),
+            Some(text) => param_from_str(text)
+                .map(Some)
+                .map_err(|e| bad_request(format!("invalid query parameter `{name}`: {e}"))),
+        }
+    }
+
+    /// An array parameter: repeated keys when `explode`, else one value
+    /// joined by `separator`.
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        explode: bool,
+        separator: char,
+    ) -> Result<Option<Vec<T>>, ParamError> {
+        let mut items: Vec<&str> = Vec::new();
+        let mut any = false;
+        for value in self.values(name) {
+            any = true;
+            if explode {
+                items.push(value);
+            } else {
+                items.extend(value.split(separator).filter(|s| !s.is_empty()));
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        items
+            .into_iter()
+            .map(|item| {
+                param_from_str(item)
+                    .map_err(|e| bad_request(format!("invalid query parameter `{name}`: {e}")))
+            })
+            .collect::<Result<Vec<T>, _>>()
+            .map(Some)
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| format!("header `{name}` is not visible ASCII")),
+    }
+}
+
+/// A scalar header parameter.
+pub fn header_one<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<T>, ParamError> {
+    let text = header_text(headers, name).map_err(bad_request)?;
+    text.map(|t| param_from_str(t.trim()))
+        .transpose()
+        .map_err(|e| bad_request(format!("invalid header `{name}`: {e}")))
+}
+
+/// A header parameter holding a comma-separated array.
+pub fn header_list<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<Vec<T>>, ParamError> {
+    let text = header_text(headers, name).map_err(bad_request)?;
+    text.map(|t| {
+        t.split(',')
+            .map(|item| param_from_str(item.trim()))
+            .collect::<Result<Vec<T>, _>>()
+    })
+    .transpose()
+    .map_err(|e| bad_request(format!("invalid header `{name}`: {e}")))
+}
+
+/// A cookie parameter.
+pub fn cookie_one<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<T>, ParamError> {
+    for header in headers.get_all(http::header::COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((key, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if key == name {
+                let value = percent_decode_str(value).decode_utf8_lossy();
+                return param_from_str(&value)
+                    .map(Some)
+                    .map_err(|e| bad_request(format!("invalid cookie `{name}`: {e}")));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A required parameter.
+pub fn require<T>(value: Option<T>, what: &str, name: &str) -> Result<T, ParamError> {
+    value.ok_or_else(|| bad_request(format!("missing required {what} `{name}`")))
+}
+
+// ---------------------------------------------------------------------------
+// Bodies (both sides)
+
+/// A body that does not match the spec.
+#[derive(Debug)]
+pub struct DecodeError {
+    unsupported: bool,
+    message: String,
+}
+
+impl Reject for DecodeError {
+    fn into_response(self) -> HttpResponse {
+        let status = if self.unsupported {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        text_response(status, self.message)
+    }
+}
+
+/// Turns a decoding failure of a response into a client error.
+pub fn client<T>(
+    result: Result<T, DecodeError>,
+    response: &HttpResponse,
+) -> Result<T, ClientError> {
+    result.map_err(|e| ClientError::Decode {
+        status: response.status(),
+        message: e.message,
+    })
+}
+
+/// The media type (without parameters) of a message.
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Whether `actual` matches a spec media type, which may be a pattern
+/// (`*/*`, `text/*`, `application/*+json`).
+pub fn media_matches(pattern: &str, actual: Option<&str>) -> bool {
+    let Some(actual) = actual else { return false };
+    let pattern = pattern
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if pattern == actual || pattern == "*/*" {
+        return true;
+    }
+    let (Some((pt, ps)), Some((at, asub))) = (pattern.split_once('/'), actual.split_once('/'))
+    else {
+        return false;
+    };
+    if pt != at && pt != "*" {
+        return false;
+    }
+    if ps == "*" {
+        return true;
+    }
+    if let Some(suffix) = ps.strip_prefix('*') {
+        return asub.ends_with(suffix);
+    }
+    false
+}
+
+/// Whether a message may be decoded as `pattern`: it has that media type,
+/// or none.
+pub fn media_accepts(pattern: &str, headers: &HeaderMap) -> bool {
+    match content_type(headers) {
+        None => true,
+        Some(actual) => media_matches(pattern, Some(&actual)),
+    }
+}
+
+/// The failure for a media type the operation does not accept.
+pub fn unsupported_media(headers: &HeaderMap) -> DecodeError {
+    DecodeError {
+        unsupported: true,
+        message: format!(
+            "unsupported media type `{}`",
+            content_type(headers).unwrap_or_default()
+        ),
+    }
+}
+
+/// A JSON body; the error names the field that does not match.
+pub fn decode_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de);
+    if let Ok(v) = value {
+        return de.end().map(|()| v).map_err(|e| DecodeError {
+            unsupported: false,
+            message: format!("invalid JSON body: {e}"),
+        });
+    }
+    value.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if path == "." || path.is_empty() {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at `{path}`: {inner}")
+        };
+        DecodeError {
+            unsupported: false,
+            message,
+        }
+    })
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn decode_form<T: DeserializeOwned>(body: &Bytes) -> Result<T, DecodeError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| DecodeError {
+        unsupported: false,
+        message: format!("invalid form body: {e}"),
+    })
+}
+
+/// A text body.
+pub fn decode_text(body: &Bytes) -> Result<String, DecodeError> {
+    String::from_utf8(body.to_vec()).map_err(|_| DecodeError {
+        unsupported: false,
+        message: "the text body is not UTF-8".to_owned(),
+    })
+}
+
+/// A binary body.
+pub fn decode_bytes(body: &Bytes) -> Result<Bytes, DecodeError> {
+    Ok(body.clone())
+}
+
+/// Adds the discriminator of a tagged union when its variant lacks it.
+pub fn with_tag(mut value: Value, property: &str, tag: &str) -> Value {
+    if let Value::Object(map) = &mut value {
+        map.entry(property.to_owned())
+            .or_insert_with(|| Value::String(tag.to_owned()));
+    }
+    value
+}
+
+/// Encoded body and content type, or why encoding failed.
+#[derive(Debug, Default)]
+struct Payload {
+    body: Bytes,
+    content_type: Option<&'static str>,
+    error: Option<String>,
+}
+
+impl Payload {
+    fn json<T: Serialize + ?Sized>(&mut self, value: &T, media: &'static str) {
+        match serde_json::to_vec(value) {
+            Ok(v) => self.set(Bytes::from(v), media),
+            Err(e) => self.error = Some(format!("cannot encode the JSON body: {e}")),
+        }
+    }
+
+    fn form<T: Serialize + ?Sized>(&mut self, value: &T, media: &'static str) {
+        match serde_urlencoded::to_string(value) {
+            Ok(v) => self.set(Bytes::from(v), media),
+            Err(e) => self.error = Some(format!("cannot encode the form body: {e}")),
+        }
+    }
+
+    fn set(&mut self, body: Bytes, media: &'static str) {
+        self.body = body;
+        self.content_type = Some(media);
+    }
+}
+
+fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let name =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header `{name}`: {e}"))?;
+    let value = HeaderValue::from_str(value).map_err(|e| format!("header `{name}`: {e}"))?;
+    headers.append(name, value);
+    Ok(())
+}
+
+/// Builds a response from a response enum (server side).
+#[derive(Debug)]
+pub struct ResponseBuilder {
+    status: StatusCode,
+    headers: HeaderMap,
+    payload: Payload,
+}
+
+impl ResponseBuilder {
+    /// A response with `status`.
+    pub fn new(status: StatusCode) -> Self {
+        ResponseBuilder {
+            status,
+            headers: HeaderMap::new(),
+            payload: Payload::default(),
+        }
+    }
+
+    /// Adds a response header (nothing for `None`).
+    pub fn header<T: Serialize + ?Sized>(mut self, name: &str, value: &T) -> Self {
+        match to_strings(value) {
+            Ok(values) if values.is_empty() => {}
+            Ok(values) => {
+                if let Err(e) = insert_header(&mut self.headers, name, &values.join(",")) {
+                    self.payload.error = Some(e);
+                }
+            }
+            Err(e) => self.payload.error = Some(format!("header `{name}`: {e}")),
+        }
+        self
+    }
+
+    /// A JSON body.
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
+        self.payload.json(value, media);
+        self
+    }
+
+    /// A form body.
+    pub fn form<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
+        self.payload.form(value, media);
+        self
+    }
+
+    /// A text body.
+    pub fn text(mut self, value: String, media: &'static str) -> Self {
+        self.payload.set(Bytes::from(value), media);
+        self
+    }
+
+    /// A binary body.
+    pub fn bytes(mut self, value: Bytes, media: &'static str) -> Self {
+        self.payload.set(value, media);
+        self
+    }
+
+    /// The response (500 when something could not be encoded).
+    pub fn finish(self) -> HttpResponse {
+        if let Some(error) = self.payload.error {
+            return text_response(StatusCode::INTERNAL_SERVER_ERROR, error);
+        }
+        let mut response = http::Response::new(self.payload.body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        if let Some(media) = self.payload.content_type {
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(media));
+        }
+        response
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client side
+
+/// Builds a request from a client call.
+#[derive(Debug)]
+pub struct RequestBuilder {
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    cookies: Vec<String>,
+    payload: Payload,
+}
+
+impl RequestBuilder {
+    /// A request with `method`.
+    pub fn new(method: Method) -> Self {
+        RequestBuilder {
+            method,
+            path: String::new(),
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            cookies: Vec::new(),
+            payload: Payload::default(),
+        }
+    }
+
+    /// Appends a literal part of the path template.
+    pub fn path_literal(&mut self, literal: &str) {
+        self.path.push_str(literal);
+    }
+
+    /// Appends a path parameter, percent-encoded.
+    pub fn path_param<T: Serialize + ?Sized>(&mut self, value: &T) {
+        match to_strings(value) {
+            Ok(values) => {
+                let text = values.join(",");
+                self.path.extend(utf8_percent_encode(&text, SEGMENT));
+            }
+            Err(e) => self.payload.error = Some(format!("path parameter: {e}")),
+        }
+    }
+
+    /// Adds a query parameter (nothing for `None`).
+    pub fn query<T: Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        value: &T,
+        explode: bool,
+        separator: char,
+    ) {
+        let values = match to_strings(value) {
+            Ok(values) => values,
+            Err(e) => {
+                self.payload.error = Some(format!("query parameter `{name}`: {e}"));
+                return;
+            }
+        };
+        if values.is_empty() {
+            return;
+        }
+        if explode {
+            for v in values {
+                self.query.push((name.to_owned(), v));
+            }
+        } else {
+            self.query
+                .push((name.to_owned(), values.join(&separator.to_string())));
+        }
+    }
+
+    /// Adds a header parameter (nothing for `None`).
+    pub fn header<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        match to_strings(value) {
+            Ok(values) if values.is_empty() => {}
+            Ok(values) => {
+                if let Err(e) = insert_header(&mut self.headers, name, &values.join(",")) {
+                    self.payload.error = Some(e);
+                }
+            }
+            Err(e) => self.payload.error = Some(format!("header `{name}`: {e}")),
+        }
+    }
+
+    /// Adds a cookie parameter (nothing for `None`).
+    pub fn cookie<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        match to_strings(value) {
+            Ok(values) if values.is_empty() => {}
+            Ok(values) => {
+                let text: String = utf8_percent_encode(&values.join(","), COOKIE).collect();
+                self.cookies.push(format!("{name}={text}"));
+            }
+            Err(e) => self.payload.error = Some(format!("cookie `{name}`: {e}")),
+        }
+    }
+
+    /// A JSON body.
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
+        self.payload.json(value, media);
+        self
+    }
+
+    /// A form body.
+    pub fn form<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
+        self.payload.form(value, media);
+        self
+    }
+
+    /// A text body.
+    pub fn text(mut self, value: String, media: &'static str) -> Self {
+        self.payload.set(Bytes::from(value), media);
+        self
+    }
+
+    /// A binary body.
+    pub fn bytes(mut self, value: Bytes, media: &'static str) -> Self {
+        self.payload.set(value, media);
+        self
+    }
+
+    fn build(self) -> Result<http::Request<Bytes>, ClientError> {
+        if let Some(error) = self.payload.error {
+            return Err(ClientError::InvalidRequest(error));
+        }
+        let mut uri = if self.path.is_empty() {
+            "/".to_owned()
+        } else {
+            self.path
+        };
+        if !self.query.is_empty() {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.extend_pairs(&self.query);
+            uri.push('?');
+            uri.push_str(&query.finish());
+        }
+        let mut request = http::Request::new(self.payload.body);
+        *request.method_mut() = self.method;
+        *request.uri_mut() = uri
+            .parse()
+            .map_err(|e| ClientError::InvalidRequest(format!("request URI `{uri}`: {e}")))?;
+        let mut headers = self.headers;
+        if let Some(media) = self.payload.content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(media));
+        }
+        if !self.cookies.is_empty() {
+            insert_header(&mut headers, "cookie", &self.cookies.join("; "))
+                .map_err(ClientError::InvalidRequest)?;
+        }
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+}
+
+/// Sends a request over a connection and waits for its response.
+pub async fn call(
+    connection: &crate::Connection,
+    request: RequestBuilder,
+) -> Result<HttpResponse, ClientError> {
+    let request = request.build()?;
+    connection
+        .call(request)
+        .await
+        .map_err(ClientError::from_runtime)
+}
+
+fn header_value<T: DeserializeOwned>(
+    response: &HttpResponse,
+    name: &str,
+) -> Result<Option<T>, ClientError> {
+    let decode_error = |message: String| ClientError::Decode {
+        status: response.status(),
+        message,
+    };
+    let Some(text) = header_text(response.headers(), name).map_err(decode_error)? else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    // Arrays travel comma-joined.
+    match param_from_str::<T>(text) {
+        Ok(v) => Ok(Some(v)),
+        Err(first) => {
+            let items: Vec<Value> = text
+                .split(',')
+                .map(|s| Value::String(s.trim().to_owned()))
+                .collect();
+            serde_json::from_value(Value::Array(items))
+                .map(Some)
+                .map_err(|_| decode_error(format!("header `{name}`: {first}")))
+        }
+    }
+}
+
+/// An optional response header.
+pub fn response_header<T: DeserializeOwned>(
+    response: &HttpResponse,
+    name: &str,
+) -> Result<Option<T>, ClientError> {
+    header_value(response, name)
+}
+
+/// A required response header.
+pub fn response_header_required<T: DeserializeOwned>(
+    response: &HttpResponse,
+    name: &str,
+) -> Result<T, ClientError> {
+    header_value(response, name)?.ok_or_else(|| ClientError::Decode {
+        status: response.status(),
+        message: format!("missing required header `{name}`"),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_templates() {
+        assert_eq!(match_path("/pets", "/pets"), Some(vec![]));
+        assert_eq!(
+            match_path("/pets/{id}", "/pets/42"),
+            Some(vec!["42".to_owned()])
+        );
+        assert_eq!(match_path("/pets/{id}", "/pets/"), None);
+        assert_eq!(match_path("/pets/{id}", "/pets/4/2"), None);
+        assert_eq!(
+            match_path("/a/{id}.json", "/a/x%20y.json"),
+            Some(vec!["x%20y".to_owned()])
+        );
+        assert_eq!(match_path("/a/{id}.json", "/a/x.xml"), None);
+    }
+
+    #[test]
+    fn params_parse_as_strings_then_json() {
+        assert_eq!(param_from_str::<i32>("12"), Ok(12));
+        assert_eq!(param_from_str::<String>("12"), Ok("12".to_owned()));
+        assert_eq!(param_from_str::<bool>("true"), Ok(true));
+        assert!(param_from_str::<i32>("x").is_err());
+    }
+
+    #[test]
+    fn media_patterns() {
+        assert!(media_matches("application/json", Some("application/json")));
+        assert!(media_matches("*/*", Some("image/png")));
+        assert!(media_matches("text/*", Some("text/plain")));
+        assert!(media_matches(
+            "application/*+json",
+            Some("application/merge-patch+json")
+        ));
+        assert!(!media_matches("application/json", Some("text/plain")));
+        assert!(!media_matches("application/json", None));
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Pet {
+            #[allow(dead_code)]
+            name: String,
+        }
+        let err = decode_json::<Vec<Pet>>(&Bytes::from_static(br#"[{"name": 1}]"#)).unwrap_err();
+        assert!(err.message.contains("[0].name"), "{}", err.message);
+    }
+
+    #[test]
+    fn requests_encode_parameters() {
+        let mut b = RequestBuilder::new(Method::GET);
+        b.path_literal("/pets/");
+        b.path_param("a b/c");
+        b.query("tags", &vec!["x", "y"], true, ',');
+        b.query("ids", &vec![1, 2], false, ',');
+        b.query("none", &Option::<i32>::None, true, ',');
+        b.header("x-n", &Some(3));
+        b.cookie("session", "s;1");
+        let request = b.build().unwrap();
+        assert_eq!(request.uri(), "/pets/a%20b%2Fc?tags=x&tags=y&ids=1%2C2");
+        assert_eq!(request.headers()["x-n"], "3");
+        assert_eq!(request.headers()["cookie"], "session=s%3B1");
+    }
+}

@@ -1,0 +1,33 @@
+//! Generates the code of every fixture into `OUT_DIR`; `src/lib.rs`
+//! includes it, so the suite compiles every fixture's generated code.
+
+use std::path::Path;
+
+/// The fixtures whose generated code is compiled (file name, module name).
+const FIXTURES: &[(&str, &str)] = &[
+    ("petstore.yaml", "petstore"),
+    ("petstore-expanded.yaml", "petstore_expanded"),
+    ("kitchen-sink.yaml", "kitchen_sink"),
+    ("operations.json", "operations"),
+    ("names.yaml", "names"),
+];
+
+fn main() {
+    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    for (file, module) in FIXTURES {
+        let path = fixtures.join(file);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let source = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let options = swaggersocket_codegen::Options {
+            name: Some((*module).to_owned()),
+            ..Default::default()
+        };
+        let generated = swaggersocket_codegen::generate(&source, &options)
+            .unwrap_or_else(|e| panic!("cannot generate {file}:\n{e}"));
+        let target = Path::new(&out_dir).join(format!("{module}.rs"));
+        std::fs::write(&target, generated.tokens.to_string())
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
+    }
+}

@@ -1,0 +1,8 @@
+//! The generated code of every fixture in `fixtures/`, compiled under the
+//! workspace's lints; the tests in `tests/` exercise it.
+
+include!(concat!(env!("OUT_DIR"), "/petstore.rs"));
+include!(concat!(env!("OUT_DIR"), "/petstore_expanded.rs"));
+include!(concat!(env!("OUT_DIR"), "/kitchen_sink.rs"));
+include!(concat!(env!("OUT_DIR"), "/operations.rs"));
+include!(concat!(env!("OUT_DIR"), "/names.rs"));

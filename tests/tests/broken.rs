@@ -1,0 +1,244 @@
+//! Broken and unsupported specs give errors that name their place in the
+//! spec, and never panic.
+
+use swaggersocket_codegen::{generate, Diagnostic, Options};
+
+fn errors(spec: &str) -> Vec<Diagnostic> {
+    match generate(spec, &Options::default()) {
+        Ok(_) => panic!("expected errors for:\n{spec}"),
+        Err(errors) => errors.0,
+    }
+}
+
+fn one_error(spec: &str) -> Diagnostic {
+    let errors = errors(spec);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors.into_iter().next().unwrap_or_else(|| unreachable!())
+}
+
+const HEAD: &str = "openapi: 3.0.3\ninfo: { title: Broken, version: '1' }\n";
+
+#[test]
+fn dangling_schema_ref() {
+    let spec = format!(
+        "{HEAD}paths:
+  /pets:
+    get:
+      responses:
+        '200':
+          description: ok
+          content:
+            application/json:
+              schema: {{ $ref: '#/components/schemas/Pet' }}
+"
+    );
+    let e = one_error(&spec);
+    assert_eq!(
+        e.pointer,
+        "#/paths/~1pets/get/responses/200/content/application~1json/schema/$ref"
+    );
+    assert_eq!(
+        e.message,
+        "dangling $ref `#/components/schemas/Pet`: no schema `Pet` in #/components/schemas"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("{}: {}", e.pointer, e.message),
+        "Display is `pointer: message`"
+    );
+}
+
+#[test]
+fn dangling_refs_everywhere_are_all_reported() {
+    let spec = format!(
+        "{HEAD}paths:
+  /pets/{{id}}:
+    parameters:
+      - $ref: '#/components/parameters/Missing'
+    post:
+      requestBody: {{ $ref: '#/components/requestBodies/Missing' }}
+      responses:
+        '200': {{ $ref: '#/components/responses/Missing' }}
+components:
+  schemas:
+    Pet:
+      type: object
+      properties:
+        owner: {{ $ref: '#/components/schemas/Owner' }}
+"
+    );
+    let errors = errors(&spec);
+    let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+    assert!(
+        pointers.contains(&"#/components/schemas/Pet/properties/owner/$ref"),
+        "{pointers:?}"
+    );
+    assert!(
+        pointers.contains(&"#/paths/~1pets~1{id}/parameters/0/$ref"),
+        "{pointers:?}"
+    );
+    assert!(
+        pointers.contains(&"#/paths/~1pets~1{id}/post/requestBody/$ref"),
+        "{pointers:?}"
+    );
+    assert!(
+        pointers.contains(&"#/paths/~1pets~1{id}/post/responses/200/$ref"),
+        "{pointers:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.pointer == "#/paths/~1pets~1{id}/post"
+                && e.message.contains("path parameter `id`")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let spec = format!(
+        "{HEAD}paths:
+  /pets:
+    get:
+      parameters:
+        - name: limit
+          in: query
+          required: maybe
+          schema: {{ type: integer }}
+      responses: {{}}
+"
+    );
+    let e = one_error(&spec);
+    // Parameters are told apart by `in` (an internally tagged enum), which
+    // serde reads as a whole: the pointer names the parameter.
+    assert_eq!(e.pointer, "#/paths/~1pets/get/parameters/0");
+    assert!(
+        e.message
+            .contains("invalid type: string \"maybe\", expected a boolean"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_field() {
+    let spec = format!(
+        "{HEAD}paths:
+  /pets:
+    get:
+      responses:
+        '200':
+          content: {{}}
+"
+    );
+    let e = one_error(&spec);
+    assert_eq!(e.pointer, "#/paths/~1pets/get/responses/200");
+    assert!(e.message.contains("missing field `description`"), "{e}");
+}
+
+#[test]
+fn missing_info() {
+    let e = one_error("openapi: 3.0.0\npaths: {}\n");
+    assert_eq!(e.pointer, "#");
+    assert!(e.message.contains("missing field `info`"), "{e}");
+}
+
+#[test]
+fn other_versions_are_named() {
+    let e = one_error("openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\n");
+    assert_eq!(
+        e.to_string(),
+        "#/openapi: OpenAPI 3.1.0 is not supported; only OpenAPI 3.0.x is"
+    );
+    let e = one_error(r#"{"swagger": "2.0", "info": {"title": "x", "version": "1"}, "paths": {}}"#);
+    assert_eq!(
+        e.to_string(),
+        "#/swagger: Swagger 2.0 is not supported; only OpenAPI 3.0.x is"
+    );
+    let e = one_error("info: { title: x, version: '1' }\npaths: {}\n");
+    assert_eq!(e.pointer, "#");
+    assert!(e.message.contains("`openapi`"), "{e}");
+}
+
+#[test]
+fn not_a_document() {
+    for text in ["", "[1, 2]", "{", "a: [", "just text", "42"] {
+        let e = one_error(text);
+        assert_eq!(e.pointer, "#", "{text:?}: {e}");
+    }
+    let e = one_error("{\"openapi\": \"3.0.0\",");
+    assert!(e.message.contains("line 1"), "{e}");
+}
+
+#[test]
+fn bad_options() {
+    let spec = format!("{HEAD}paths: {{}}\n");
+    let options = Options {
+        name: Some("Not An Ident".into()),
+        ..Options::default()
+    };
+    let e = generate(&spec, &options)
+        .err()
+        .unwrap_or_else(|| unreachable!());
+    assert!(e.to_string().contains("not_an_ident"), "{e}");
+    let options = Options {
+        crate_path: Some("not a path".into()),
+        ..Options::default()
+    };
+    assert!(generate(&spec, &options).is_err());
+}
+
+#[test]
+fn strict_mode_turns_fallbacks_into_errors() {
+    let spec = format!(
+        "{HEAD}paths: {{}}
+components:
+  schemas:
+    Odd:
+      not: {{ type: string }}
+    Remote:
+      $ref: 'other.yaml#/Pet'
+"
+    );
+    let generated = generate(&spec, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(generated.stats.fallbacks, 2);
+    let pointers: Vec<&str> = generated
+        .warnings
+        .iter()
+        .map(|w| w.pointer.as_str())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "#/components/schemas/Odd",
+            "#/components/schemas/Remote/$ref"
+        ]
+    );
+    assert!(generated.warnings[0].message.contains("serde_json::Value"));
+    let strict = Options {
+        strict: true,
+        ..Options::default()
+    };
+    let errors = generate(&spec, &strict)
+        .err()
+        .unwrap_or_else(|| unreachable!())
+        .0;
+    assert_eq!(errors, generated.warnings);
+}
+
+#[test]
+fn cycles_do_not_hang_or_overflow() {
+    let spec = format!(
+        "{HEAD}paths: {{}}
+components:
+  schemas:
+    A: {{ $ref: '#/components/schemas/B' }}
+    B: {{ $ref: '#/components/schemas/A' }}
+    C:
+      allOf: [ {{ $ref: '#/components/schemas/D' }} ]
+    D:
+      allOf: [ {{ $ref: '#/components/schemas/C' }}, {{ type: object, properties: {{ x: {{ type: string }} }} }} ]
+"
+    );
+    // Whatever the outcome, it is a value, not a hang or a crash.
+    let _ = generate(&spec, &Options::default());
+}

@@ -1,0 +1,83 @@
+//! An insta snapshot of the formatted generated code of every fixture.
+//!
+//! After a deliberate change to the generator, review and accept the new
+//! output with `cargo insta review` (or `INSTA_UPDATE=always cargo test`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+fn generate(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(file);
+    let source = std::fs::read_to_string(&path).unwrap();
+    let generated = swaggersocket_codegen::generate(&source, &Default::default())
+        .unwrap_or_else(|e| panic!("{file}:\n{e}"));
+    assert!(
+        generated.warnings.is_empty(),
+        "{file}: unexpected warnings: {:?}",
+        generated.warnings
+    );
+    let file: syn::File = syn::parse2(generated.tokens).unwrap();
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn petstore() {
+    insta::assert_snapshot!(generate("petstore.yaml"));
+}
+
+#[test]
+fn petstore_expanded() {
+    insta::assert_snapshot!(generate("petstore-expanded.yaml"));
+}
+
+#[test]
+fn kitchen_sink() {
+    insta::assert_snapshot!(generate("kitchen-sink.yaml"));
+}
+
+#[test]
+fn operations() {
+    insta::assert_snapshot!(generate("operations.json"));
+}
+
+#[test]
+fn names() {
+    insta::assert_snapshot!(generate("names.yaml"));
+}
+
+#[test]
+fn server_only_and_client_only() {
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/petstore.yaml"),
+    )
+    .unwrap();
+    let server = swaggersocket_codegen::Options {
+        client: false,
+        ..Default::default()
+    };
+    let code = swaggersocket_codegen::generate(&source, &server)
+        .unwrap()
+        .tokens
+        .to_string();
+    assert!(code.contains("trait Api"));
+    assert!(!code.contains("struct Client"));
+    assert!(!code.contains("__from_http"));
+    let client = swaggersocket_codegen::Options {
+        server: false,
+        crate_path: Some("::my_runtime".into()),
+        name: Some("pets".into()),
+        ..Default::default()
+    };
+    let code = swaggersocket_codegen::generate(&source, &client)
+        .unwrap()
+        .tokens
+        .to_string();
+    assert!(!code.contains("trait Api"));
+    assert!(code.contains("struct Client"));
+    assert!(code.contains("pub mod pets"));
+    assert!(code.contains(":: my_runtime :: __private"));
+    assert!(!code.contains("swaggersocket ::"));
+}
