@@ -56,3 +56,6 @@ pub use event::{ClientEvent, Event, Events};
 pub use handler::Handler;
 pub use server::{Server, ServerBuilder};
 pub use tower::service_fn;
+
+#[cfg(feature = "macros")]
+pub use swaggersocket_macros::openapi_socket;

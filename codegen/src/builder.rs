@@ -1,0 +1,167 @@
+//! The build-script API: generate into `OUT_DIR` from `build.rs`.
+
+use crate::{generate, Errors, Options};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Generates a module from a spec in a build script.
+///
+/// In `build.rs`:
+///
+/// ```no_run
+/// if let Err(e) = swaggersocket_codegen::Builder::new("openapi/petstore.yaml")
+///     .name("petstore")
+///     .generate()
+/// {
+///     eprintln!("{e}");
+///     std::process::exit(1);
+/// }
+/// ```
+///
+/// and in the crate: `include!(concat!(env!("OUT_DIR"), "/petstore.rs"));`
+///
+/// The spec path is relative to the crate's `CARGO_MANIFEST_DIR`. Cargo is
+/// told to rerun the script when the spec changes; warnings are passed on as
+/// `cargo:warning` lines. The file holds the same code as
+/// `swaggersocket-gen generate` writes.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    spec: PathBuf,
+    options: Options,
+    out_dir: Option<PathBuf>,
+    file_name: Option<String>,
+}
+
+/// Why a build-script generation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Reading the spec or writing the output failed.
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The spec has errors, each with its JSON pointer.
+    Spec {
+        /// The spec file.
+        path: PathBuf,
+        /// The errors.
+        errors: Errors,
+    },
+    /// `OUT_DIR` is not set (not running in a build script) and no output
+    /// folder was given.
+    NoOutDir,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            BuildError::Spec { path, errors } => {
+                for (i, d) in errors.diagnostics().iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{}: {d}", path.display())?;
+                }
+                Ok(())
+            }
+            BuildError::NoOutDir => f.write_str(
+                "OUT_DIR is not set: call Builder::generate from build.rs, or set out_dir",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl Builder {
+    /// A builder for the spec at `spec` (relative to `CARGO_MANIFEST_DIR`).
+    pub fn new(spec: impl AsRef<Path>) -> Self {
+        Builder {
+            spec: spec.as_ref().to_path_buf(),
+            options: Options::default(),
+            out_dir: None,
+            file_name: None,
+        }
+    }
+
+    /// The module name (snake_case); by default derived from `info.title`.
+    /// The output file is `<name>.rs` unless [`file_name`](Builder::file_name) says otherwise.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+
+    /// Whether to generate the server trait and adapter (default `true`).
+    pub fn server(mut self, on: bool) -> Self {
+        self.options.server = on;
+        self
+    }
+
+    /// Whether to generate the client stub (default `true`).
+    pub fn client(mut self, on: bool) -> Self {
+        self.options.client = on;
+        self
+    }
+
+    /// Fail on warnings (constructs typed as `serde_json::Value`).
+    pub fn strict(mut self, on: bool) -> Self {
+        self.options.strict = on;
+        self
+    }
+
+    /// The path of the runtime crate in generated code (default `::swaggersocket`).
+    pub fn crate_path(mut self, path: impl Into<String>) -> Self {
+        self.options.crate_path = Some(path.into());
+        self
+    }
+
+    /// Where to write (default: `OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// The output file's name (default: `<module name>.rs`, or `api.rs`).
+    pub fn file_name(mut self, name: impl Into<String>) -> Self {
+        self.file_name = Some(name.into());
+        self
+    }
+
+    /// Generates and writes the file; returns its path.
+    pub fn generate(self) -> Result<PathBuf, BuildError> {
+        let spec = match std::env::var_os("CARGO_MANIFEST_DIR") {
+            Some(dir) if self.spec.is_relative() => PathBuf::from(dir).join(&self.spec),
+            _ => self.spec.clone(),
+        };
+        println!("cargo:rerun-if-changed={}", spec.display());
+        let source = std::fs::read_to_string(&spec).map_err(|error| BuildError::Io {
+            path: spec.clone(),
+            error,
+        })?;
+        let generated = generate(&source, &self.options).map_err(|errors| BuildError::Spec {
+            path: spec.clone(),
+            errors,
+        })?;
+        for w in &generated.warnings {
+            println!("cargo:warning={}: {w}", spec.display());
+        }
+        let code = crate::format_file(&generated);
+        let dir = match self.out_dir {
+            Some(dir) => dir,
+            None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or(BuildError::NoOutDir)?),
+        };
+        let name = self
+            .file_name
+            .unwrap_or_else(|| format!("{}.rs", self.options.name.as_deref().unwrap_or("api")));
+        let out = dir.join(name);
+        std::fs::write(&out, code).map_err(|error| BuildError::Io {
+            path: out.clone(),
+            error,
+        })?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,3 @@
+swaggersocket_macros::openapi_socket!("ui-specs/bad.yaml");
+
+fn main() {}

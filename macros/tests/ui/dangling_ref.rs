@@ -1,0 +1,3 @@
+swaggersocket_macros::openapi_socket!(spec = "ui-specs/dangling.yaml", name = dangling);
+
+fn main() {}

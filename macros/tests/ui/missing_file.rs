@@ -1,0 +1,3 @@
+swaggersocket_macros::openapi_socket!("no/such/spec.yaml");
+
+fn main() {}
