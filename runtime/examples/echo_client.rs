@@ -67,6 +67,21 @@ async fn run(url: String) -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{failed} of 100 concurrent calls failed").into());
     }
     println!("100 concurrent calls on one connection: all echoed correctly");
+
+    // A streamed response: chunks arrive as the server produces them.
+    let started = std::time::Instant::now();
+    let mut body = conn
+        .call_streaming(Request::get("/stream?n=5&interval_ms=100").body(Bytes::new())?)
+        .await?
+        .into_body();
+    while let Some(chunk) = body.chunk().await {
+        let chunk = chunk?;
+        print!(
+            "[{:>4} ms] {}",
+            started.elapsed().as_millis(),
+            std::str::from_utf8(&chunk)?
+        );
+    }
     client.close();
     Ok(())
 }

@@ -6,11 +6,52 @@
 //!
 //! Every request is answered 200 with the request body as the body, and the
 //! request's method and path-and-query in `X-Echo-Method` and `X-Echo-Path`.
+//! `GET /stream?n=N&interval_ms=M` streams N chunks `chunk 1\n` … `chunk N\n`,
+//! each flushed M ms after the previous one (to a Go peer, in Go's form).
 
 use bytes::Bytes;
 use http::{Request, Response};
 use std::convert::Infallible;
-use swaggersocket::{service_fn, Event, Server};
+use std::time::Duration;
+use swaggersocket::{service_fn, Body, Event, Server};
+
+/// `n` and `interval_ms` from the query string (defaults 10 and 250).
+fn stream_params(request: &Request<Bytes>) -> (u64, u64) {
+    let (mut n, mut interval) = (10, 250);
+    for pair in request.uri().query().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("n", v)) => n = v.parse().unwrap_or(n).min(100_000),
+            Some(("interval_ms", v)) => interval = v.parse().unwrap_or(interval).min(60_000),
+            _ => {}
+        }
+    }
+    (n, interval)
+}
+
+async fn handle(request: Request<Bytes>) -> Result<Response<Body>, Infallible> {
+    if request.method() != http::Method::GET || request.uri().path() != "/stream" {
+        return Ok(echo(request).await?.map(Body::from));
+    }
+    let (n, interval) = stream_params(&request);
+    let (tx, body) = Body::channel();
+    tokio::spawn(async move {
+        for i in 1..=n {
+            if i > 1 {
+                tokio::time::sleep(Duration::from_millis(interval)).await;
+            }
+            if tx.send(format!("chunk {i}\n")).await.is_err() {
+                tracing::info!(sent = i - 1, "stream caller went away");
+                return;
+            }
+        }
+    });
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(response)
+}
 
 async fn echo(request: Request<Bytes>) -> Result<Response<Bytes>, Infallible> {
     let path = request
@@ -61,7 +102,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let server = match Server::builder()
-        .serve(service_fn(echo))
+        .serve(service_fn(handle))
         .bind(&listen)
         .await
     {

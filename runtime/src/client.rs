@@ -152,15 +152,16 @@ impl ClientBuilder {
     /// Serves this API to the server over the connection (the reverse
     /// direction: the websocket server calls, the client answers), on every
     /// connection including those after a reconnect.
-    pub fn serve<S>(mut self, service: S) -> Self
+    pub fn serve<S, B>(mut self, service: S) -> Self
     where
-        S: tower_service::Service<Request<Bytes>, Response = Response<Bytes>>
+        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
             + Clone
             + Send
             + Sync
             + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
+        B: Into<crate::Body>,
     {
         self.handler = Some(Handler::new(service));
         self
@@ -293,8 +294,15 @@ impl Shared {
                     e,
                 )
             })?;
-        let id = match handshake::initiate(&mut ws, &self.metadata, limit).await {
-            Ok(id) => id,
+        let (id, streams) = match handshake::initiate(
+            &mut ws,
+            &self.metadata,
+            limit,
+            self.config.streaming,
+        )
+        .await
+        {
+            Ok(accepted) => accepted,
             Err(rejection) => {
                 handshake::reject(&mut ws, &rejection).await;
                 return Err(rejection.error);
@@ -312,6 +320,7 @@ impl Shared {
                 metadata: self.metadata.clone(),
                 remote_addr,
                 handler,
+                streams,
             },
             &self.config,
         );
@@ -455,15 +464,16 @@ impl Client {
 
     /// Serves this API to the server on the current connection and every
     /// later one.
-    pub fn serve<S>(&self, service: S)
+    pub fn serve<S, B>(&self, service: S)
     where
-        S: tower_service::Service<Request<Bytes>, Response = Response<Bytes>>
+        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
             + Clone
             + Send
             + Sync
             + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
+        B: Into<crate::Body>,
     {
         let handler = Handler::new(service);
         *self

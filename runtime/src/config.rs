@@ -24,6 +24,7 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`max_queued_requests`](Config::max_queued_requests) | 4,096 per connection |
 /// | [`max_in_flight_calls`](Config::max_in_flight_calls) | 4,096 per connection |
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB |
+/// | [`stream_window`](Config::stream_window) | 256 KiB per streamed body |
 #[derive(Clone)]
 pub struct Config {
     pub(crate) heartbeat: Option<Duration>,
@@ -38,6 +39,8 @@ pub struct Config {
     pub(crate) max_queued_requests: usize,
     pub(crate) max_in_flight_calls: usize,
     pub(crate) read_buffer_size: usize,
+    pub(crate) stream_window: usize,
+    pub(crate) streaming: bool,
 }
 
 impl Default for Config {
@@ -55,6 +58,8 @@ impl Default for Config {
             max_queued_requests: 4096,
             max_in_flight_calls: 4096,
             read_buffer_size: 8 << 10,
+            stream_window: 256 << 10,
+            streaming: true,
         }
     }
 }
@@ -153,6 +158,23 @@ impl Config {
         self
     }
 
+    /// How many bytes of a streamed body may be on their way before the
+    /// consumer takes them: the producer waits for credit beyond that, so a
+    /// slow reader never makes the sending side buffer without bound.
+    pub fn stream_window(mut self, bytes: usize) -> Self {
+        self.stream_window = bytes.clamp(1024, 1 << 30);
+        self
+    }
+
+    /// Offer (client) or accept (server) the streaming extension in the
+    /// handshake (on by default). Off, a connection behaves as with a Go
+    /// peer: streamed responses go one at a time in Go's continuation form,
+    /// and a dropped call does not stop the remote handler.
+    pub fn streaming(mut self, on: bool) -> Self {
+        self.streaming = on;
+        self
+    }
+
     pub(crate) fn websocket(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
         tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
@@ -176,6 +198,8 @@ impl fmt::Debug for Config {
             .field("max_queued_requests", &self.max_queued_requests)
             .field("max_in_flight_calls", &self.max_in_flight_calls)
             .field("read_buffer_size", &self.read_buffer_size)
+            .field("stream_window", &self.stream_window)
+            .field("streaming", &self.streaming)
             .finish()
     }
 }

@@ -1,9 +1,10 @@
 //! One websocket after its handshake: calls out, requests in, heartbeat.
 
+use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, StreamFeed};
 use crate::config::Config;
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::handler::Handler;
-use crate::wire::{self, Decode, Decoded, Message};
+use crate::wire::{self, Decode, Decoded, Frame, Message, StreamKind};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -104,7 +105,7 @@ impl End {
     }
 }
 
-type CallResult = Result<Response<Bytes>, Error>;
+type CallResult = Result<Response<BodyStream>, Error>;
 type EndHook = Box<dyn FnOnce(&Connection, &End) + Send>;
 
 struct Pending {
@@ -133,6 +134,24 @@ struct Inner {
     close_frame: Mutex<Option<CloseFrame>>,
     shutdown: CancellationToken,
     on_end: Mutex<Option<EndHook>>,
+    /// Both sides negotiated the streaming extension in the handshake.
+    streams: bool,
+    /// Flow-control window of each streamed body, in bytes.
+    stream_window: usize,
+    /// Without the extension (a Go peer), a streamed response owns the
+    /// outbound direction until it ends: every data message takes this.
+    go_order: tokio::sync::Mutex<()>,
+    /// Streamed response bodies arriving for our calls, by call id.
+    streams_in: Mutex<HashMap<u64, StreamFeed>>,
+    /// The peer's requests being served (extension only), by its id: their
+    /// cancellation and the flow-control credit of a streamed answer.
+    serving: Mutex<HashMap<String, Serving>>,
+}
+
+/// One of the peer's requests that is being served.
+struct Serving {
+    cancel: CancellationToken,
+    credit: Arc<Semaphore>,
 }
 
 /// A live swaggersocket connection: a cheap, cloneable handle.
@@ -169,6 +188,8 @@ pub(crate) struct Setup {
     pub(crate) metadata: serde_json::Value,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) handler: Option<Handler>,
+    /// Whether the handshake negotiated the streaming extension.
+    pub(crate) streams: bool,
 }
 
 const OUTBOUND_QUEUE: usize = 1024;
@@ -206,6 +227,11 @@ impl Connection {
             close_frame: Mutex::new(None),
             shutdown: CancellationToken::new(),
             on_end: Mutex::new(None),
+            streams: setup.streams,
+            stream_window: config.stream_window,
+            go_order: tokio::sync::Mutex::new(()),
+            streams_in: Mutex::new(HashMap::new()),
+            serving: Mutex::new(HashMap::new()),
         });
         let conn = Connection { inner };
         let (sink, stream) = ws.split();
@@ -237,15 +263,16 @@ impl Connection {
     /// Attaches the handler that answers the peer's requests on this
     /// connection, replacing any earlier one. Until a handler is attached the
     /// peer's requests are answered `503 Service Unavailable`.
-    pub fn serve<S>(&self, service: S)
+    pub fn serve<S, B>(&self, service: S)
     where
-        S: tower_service::Service<Request<Bytes>, Response = Response<Bytes>>
+        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
             + Clone
             + Send
             + Sync
             + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
+        B: Into<crate::Body>,
     {
         self.serve_handler(Handler::new(service));
     }
@@ -258,25 +285,56 @@ impl Connection {
             .unwrap_or_else(PoisonError::into_inner) = Some(handler);
     }
 
-    /// Sends a request to the peer and waits for its response.
+    /// True when both sides negotiated the streaming extension: streamed
+    /// bodies interleave and cancellations reach the peer. Without it (a Go
+    /// peer) streams go one at a time, in Go's continuation form.
+    pub fn supports_streaming(&self) -> bool {
+        self.inner.streams
+    }
+
+    /// Sends a request to the peer and waits for its whole response.
     ///
     /// Fails at once if the connection is closed, when it closes or fails
     /// while the call is in flight, when the call timeout passes, and when the
-    /// connection already has the maximum number of calls in flight.
+    /// connection already has the maximum number of calls in flight. A
+    /// streamed response is collected, up to the maximum message size; use
+    /// [`call_streaming`](Connection::call_streaming) to take it in pieces.
+    /// Dropping the future gives up the call (and, with a peer of this
+    /// project, stops the remote handler).
     pub async fn call(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Error> {
+        let limit = self.inner.max_message_size;
+        let whole = async {
+            let (parts, body) = self.call_inner(request).await?.into_parts();
+            let body = body.collect(limit).await?;
+            Ok(Response::from_parts(parts, body))
+        };
+        match self.inner.call_timeout {
+            Some(limit) => match tokio::time::timeout(limit, whole).await {
+                Ok(result) => result,
+                Err(_) => Err(timeout_error(limit)),
+            },
+            None => whole.await,
+        }
+    }
+
+    /// Sends a request and returns its response as soon as its head
+    /// arrives; the body follows chunk by chunk as the peer produces it.
+    /// The call timeout applies to the head. Dropping the body before its
+    /// end tells the peer to stop.
+    pub async fn call_streaming(
+        &self,
+        request: Request<Bytes>,
+    ) -> Result<Response<BodyStream>, Error> {
         match self.inner.call_timeout {
             Some(limit) => match tokio::time::timeout(limit, self.call_inner(request)).await {
                 Ok(result) => result,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no response within {} ms", limit.as_millis()),
-                )),
+                Err(_) => Err(timeout_error(limit)),
             },
             None => self.call_inner(request).await,
         }
     }
 
-    async fn call_inner(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Error> {
+    async fn call_inner(&self, request: Request<Bytes>) -> Result<Response<BodyStream>, Error> {
         let inner = &self.inner;
         let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode_request(&request, itoa(call_id).as_str());
@@ -312,7 +370,7 @@ impl Connection {
             call_id,
             armed: true,
         };
-        if inner.outbound.send(to_ws_message(frame)).await.is_err() {
+        if inner.send_data(to_ws_message(frame)).await.is_err() {
             return Err(self.ended_error());
         }
         let result = rx.await;
@@ -405,12 +463,72 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.inner
+            let removed = self
+                .inner
                 .pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .calls
                 .remove(&self.call_id);
+            // The caller gave up before the answer: stop the remote handler.
+            if removed.is_some() && self.inner.streams {
+                self.inner
+                    .send_frame(&Frame::Cancel(StreamKind::Response, itoa(self.call_id)));
+            }
+        }
+    }
+}
+
+fn timeout_error(limit: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("no response within {} ms", limit.as_millis()),
+    )
+}
+
+/// Tells the producer of a streamed response we consume how we are doing:
+/// credit as bytes are taken, a cancel if the body is dropped early.
+struct ResponseStreamControl {
+    inner: std::sync::Weak<Inner>,
+    call_id: u64,
+    window: usize,
+    ungranted: Mutex<usize>,
+}
+
+impl StreamControl for ResponseStreamControl {
+    fn consumed(&self, bytes: usize) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let grant = {
+            let mut ungranted = self
+                .ungranted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *ungranted += bytes;
+            if *ungranted * 2 >= self.window {
+                std::mem::take(&mut *ungranted)
+            } else {
+                0
+            }
+        };
+        if grant > 0 {
+            let n = u32::try_from(grant).unwrap_or(u32::MAX);
+            inner.send_frame(&Frame::Window(StreamKind::Response, itoa(self.call_id), n));
+        }
+    }
+
+    fn cancelled(&self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let feed = inner
+            .streams_in
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.call_id);
+        if feed.is_some() {
+            inner.send_frame(&Frame::Cancel(StreamKind::Response, itoa(self.call_id)));
         }
     }
 }
@@ -450,6 +568,18 @@ impl Inner {
         for (_, tx) in calls {
             let _ = tx.send(Err(error.clone()));
         }
+        let streams = std::mem::take(
+            &mut *self
+                .streams_in
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (_, feed) in streams {
+            feed.fail(Error::new(
+                error.kind(),
+                format!("the streamed body was cut: {}", error.message()),
+            ));
+        }
         self.shutdown.cancel();
         let hook = self
             .on_end
@@ -461,31 +591,123 @@ impl Inner {
         }
     }
 
-    fn complete_call(&self, correlation_id: Option<String>, result: CallResult) {
+    /// Takes the waiting call `correlation_id` answers out of the table.
+    fn take_call(
+        &self,
+        correlation_id: Option<&str>,
+    ) -> Option<(u64, oneshot::Sender<CallResult>)> {
         let Some(text) = correlation_id else {
             tracing::warn!(id = %self.id, "dropped a response without X-Correlation-Id");
-            return;
+            return None;
         };
-        let tx = text.parse::<u64>().ok().and_then(|call_id| {
+        let found = text.parse::<u64>().ok().and_then(|call_id| {
             self.pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .calls
                 .remove(&call_id)
+                .map(|tx| (call_id, tx))
         });
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(result);
-            }
-            None => tracing::warn!(
+        if found.is_none() {
+            tracing::warn!(
                 id = %self.id,
                 correlation_id = %text,
                 "dropped a response that matches no call in flight"
-            ),
+            );
+        }
+        found
+    }
+
+    fn complete_call(&self, correlation_id: Option<&str>, result: Result<Response<Bytes>, Error>) {
+        if let Some((_, tx)) = self.take_call(correlation_id) {
+            let _ = tx.send(result.map(|r| r.map(BodyStream::full)));
         }
     }
 
-    async fn respond(&self, response: Response<Bytes>, correlation_id: &str) {
+    /// A response head whose body is streamed: hands the caller a
+    /// [`BodyStream`] and returns the feed for it (`None` if the caller is
+    /// gone; with the extension the feed is registered for `@data` frames).
+    fn start_stream(
+        self: &Arc<Self>,
+        correlation_id: Option<&str>,
+        head: Response<Bytes>,
+    ) -> Option<StreamFeed> {
+        let Some((call_id, tx)) = self.take_call(correlation_id) else {
+            if let (true, Some(id)) = (self.streams, correlation_id) {
+                self.send_frame(&Frame::Cancel(StreamKind::Response, id.to_owned()));
+            }
+            return None;
+        };
+        let control: Option<Arc<dyn StreamControl>> = self.streams.then(|| {
+            Arc::new(ResponseStreamControl {
+                inner: Arc::downgrade(self),
+                call_id,
+                window: self.stream_window,
+                ungranted: Mutex::new(0),
+            }) as Arc<dyn StreamControl>
+        });
+        let (feed, body) = BodyStream::streamed(control);
+        let (parts, _) = head.into_parts();
+        if tx.send(Ok(Response::from_parts(parts, body))).is_err() {
+            if self.streams {
+                self.send_frame(&Frame::Cancel(StreamKind::Response, itoa(call_id)));
+            }
+            return None;
+        }
+        Some(feed)
+    }
+
+    /// Sends a data message; without the extension it waits while a streamed
+    /// response owns the outbound direction.
+    async fn send_data(&self, message: WsMessage) -> Result<(), ()> {
+        if self.streams {
+            self.outbound.send(message).await.map_err(drop)
+        } else {
+            let _order = self.go_order.lock().await;
+            self.outbound.send(message).await.map_err(drop)
+        }
+    }
+
+    /// Queues an extension control frame without waiting; if the queue is
+    /// full it is sent from a task of its own, so that no credit is lost.
+    fn send_frame(&self, frame: &Frame) {
+        let message = to_ws_message(wire::encode_frame(frame));
+        match self.outbound.try_send(message) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let outbound = self.outbound.clone();
+                    runtime.spawn(async move {
+                        let _ = outbound.send(message).await;
+                    });
+                }
+            }
+        }
+    }
+
+    async fn respond(
+        self: &Arc<Self>,
+        response: Response<Body>,
+        correlation_id: &str,
+        serving: Option<&Serving>,
+    ) {
+        let (parts, body) = response.into_parts();
+        match body.into_kind() {
+            BodyKind::Full(bytes) => {
+                self.respond_full(Response::from_parts(parts, bytes), correlation_id)
+                    .await
+            }
+            BodyKind::Stream(stream) => match serving {
+                Some(serving) => {
+                    self.stream_extension(parts, stream, correlation_id, serving)
+                        .await
+                }
+                None => self.stream_go_form(parts, stream, correlation_id).await,
+            },
+        }
+    }
+
+    async fn respond_full(&self, response: Response<Bytes>, correlation_id: &str) {
         let mut frame = wire::encode_response(&response, Some(correlation_id));
         if frame.len() > self.max_message_size {
             tracing::warn!(
@@ -504,7 +726,122 @@ impl Inner {
             );
         }
         // The connection may have ended meanwhile; then there is no one to answer.
-        let _ = self.outbound.send(to_ws_message(frame)).await;
+        let _ = self.send_data(to_ws_message(frame)).await;
+    }
+
+    /// A streamed answer to a peer of this project: the head, then `@data`
+    /// frames within the credit the caller grants, then `@end` (or `@error`).
+    async fn stream_extension(
+        &self,
+        parts: http::response::Parts,
+        mut stream: ChunkStream,
+        correlation_id: &str,
+        serving: &Serving,
+    ) {
+        let head = wire::encode_response_head(&parts, Some(correlation_id), b"");
+        if self.send_data(to_ws_message(head)).await.is_err() {
+            return;
+        }
+        let piece_limit = self
+            .stream_window
+            .min(self.max_message_size.saturating_sub(256))
+            .max(1);
+        loop {
+            let item = tokio::select! {
+                _ = serving.cancel.cancelled() => return,
+                item = stream.next() => item,
+            };
+            let frame = match item {
+                None => Frame::End(StreamKind::Response, correlation_id.to_owned()),
+                Some(Err(error)) => {
+                    tracing::warn!(id = %self.id, %error, "a streamed body failed");
+                    Frame::Error(
+                        StreamKind::Response,
+                        correlation_id.to_owned(),
+                        error.to_string(),
+                    )
+                }
+                Some(Ok(mut chunk)) => {
+                    while !chunk.is_empty() {
+                        let n = chunk.len().min(piece_limit);
+                        let credit = tokio::select! {
+                            _ = serving.cancel.cancelled() => return,
+                            credit = serving.credit.acquire_many(u32::try_from(n).unwrap_or(u32::MAX)) => credit,
+                        };
+                        match credit {
+                            Ok(permit) => permit.forget(),
+                            Err(_) => return,
+                        }
+                        let piece = chunk.split_to(n);
+                        let frame =
+                            Frame::Data(StreamKind::Response, correlation_id.to_owned(), piece);
+                        if self
+                            .send_data(to_ws_message(wire::encode_frame(&frame)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let _ = self
+                .send_data(to_ws_message(wire::encode_frame(&frame)))
+                .await;
+            return;
+        }
+    }
+
+    /// A streamed answer in Go's form: the head with the first chunk, then
+    /// raw chunks, then the terminating chunk; nothing else is sent
+    /// meanwhile, as a Go peer reads the continuation from the next messages.
+    async fn stream_go_form(
+        self: &Arc<Self>,
+        parts: http::response::Parts,
+        mut stream: ChunkStream,
+        correlation_id: &str,
+    ) {
+        let _order = self.go_order.lock().await;
+        let mut first = true;
+        loop {
+            let item = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                item = stream.next() => item,
+            };
+            let (out, last) = match item {
+                Some(Ok(chunk)) if !first && chunk.is_empty() => continue,
+                Some(Ok(chunk)) if first => (
+                    wire::encode_response_head(&parts, Some(correlation_id), &chunk),
+                    false,
+                ),
+                Some(Ok(chunk)) => {
+                    let mut out = BytesMut::with_capacity(chunk.len() + 16);
+                    wire::put_chunk(&mut out, &chunk);
+                    (out, false)
+                }
+                None if first => {
+                    let mut out = wire::encode_response_head(&parts, Some(correlation_id), b"");
+                    out.extend_from_slice(wire::LAST_CHUNK);
+                    (out, true)
+                }
+                None => (BytesMut::from(wire::LAST_CHUNK), true),
+                Some(Err(error)) => {
+                    // Go's form has no way to say a body failed; a truncated
+                    // body must not pass for a whole one, so the connection goes.
+                    tracing::warn!(id = %self.id, %error, "a streamed body failed; closing (Go form cannot report it)");
+                    let conn = Connection {
+                        inner: self.clone(),
+                    };
+                    conn.close_with(CloseCode::Error, "a streamed response failed");
+                    return;
+                }
+            };
+            first = false;
+            if self.outbound.send(to_ws_message(out)).await.is_err() || last {
+                return;
+            }
+        }
     }
 }
 
@@ -546,6 +883,10 @@ async fn write_loop<S>(
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        // Let the tasks that are ready run first, so that what they queue
+        // joins this batch: otherwise tokio's LIFO slot runs this task right
+        // after the first sender and every message gets a write of its own.
+        tokio::task::yield_now().await;
         sink.feed(first).await?;
         for _ in 1..MAX_BATCH {
             let Ok(next) = rx.try_recv() else { break };
@@ -610,7 +951,7 @@ where
     let period = config.heartbeat.unwrap_or(Duration::from_secs(3600));
     let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut partial: Option<BytesMut> = None;
+    let mut continuation: Option<Continuation> = None;
     loop {
         let item = tokio::select! {
             biased;
@@ -686,24 +1027,278 @@ where
             }
             WsMessage::Frame(_) => continue,
         };
-        let buf = match partial.take() {
-            None => data,
-            Some(mut started) => {
-                let total = started.len() + data.len();
-                if total > inner.max_message_size {
+        if inner.streams && wire::is_frame(&data) {
+            if let Err(why) = on_frame(inner, &data) {
+                tracing::warn!(id = %conn.id(), %why, "bad stream frame");
+            }
+            continue;
+        }
+        if let Some(mut open) = continuation.take() {
+            // Go's form: this message carries further chunks of the last one.
+            match open.feed(&conn, &data) {
+                Ok(Fed::More) => continuation = Some(open),
+                Ok(Fed::Done) => {}
+                Ok(Fed::Backlog(shared)) => {
+                    shared.wait_below(inner.stream_window).await;
+                    // Waiting on the consumer is not the peer's silence.
+                    last_seen = Instant::now();
+                    continuation = Some(open);
+                }
+                Err(FedError::TooLarge(total)) => {
                     too_large(&conn, total, inner.max_message_size);
                     return;
                 }
-                started.extend_from_slice(&data);
-                started.freeze()
+                Err(FedError::Bad(e)) => {
+                    conn.fail(Error::new(
+                        ErrorKind::Protocol,
+                        format!("undecodable continuation of a chunked message: {e}"),
+                    ));
+                    return;
+                }
             }
-        };
-        match wire::decode(&buf) {
+            continue;
+        }
+        match wire::decode(&data) {
             Ok(Decode::Complete(decoded)) => dispatch(&conn, decoded),
-            Ok(Decode::Incomplete) => partial = Some(BytesMut::from(buf)),
-            Err(e) => malformed(&conn, &buf, e),
+            Ok(Decode::Partial { head, rest }) => {
+                let mut open = match head.message {
+                    Message::Response(response) => {
+                        let feed = inner.start_stream(head.correlation_id.as_deref(), response);
+                        if inner.streams {
+                            // The body follows in @data frames.
+                            let call_id = head
+                                .correlation_id
+                                .as_deref()
+                                .and_then(|c| c.parse::<u64>().ok());
+                            if let (Some(feed), Some(call_id)) = (feed, call_id) {
+                                let mut first = wire::ChunkDecoder::new();
+                                for chunk in first.feed(&rest).unwrap_or_default() {
+                                    feed.push(chunk);
+                                }
+                                inner
+                                    .streams_in
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .insert(call_id, feed);
+                            }
+                            continue;
+                        }
+                        Continuation::Response {
+                            feed,
+                            decoder: wire::ChunkDecoder::new(),
+                        }
+                    }
+                    Message::Request(request) => Continuation::Request {
+                        head: Box::new(request),
+                        correlation_id: head.correlation_id,
+                        decoder: wire::ChunkDecoder::new(),
+                        body: BytesMut::new(),
+                    },
+                };
+                match open.feed(&conn, &rest) {
+                    Ok(Fed::More) | Ok(Fed::Backlog(_)) => continuation = Some(open),
+                    Ok(Fed::Done) => {}
+                    Err(FedError::TooLarge(total)) => {
+                        too_large(&conn, total, inner.max_message_size);
+                        return;
+                    }
+                    Err(FedError::Bad(e)) => malformed(&conn, &data, e),
+                }
+            }
+            Err(e) => malformed(&conn, &data, e),
         }
     }
+}
+
+/// A chunked message that continues in the peer's next messages (Go's form).
+enum Continuation {
+    /// A response whose body is handed to the caller chunk by chunk.
+    Response {
+        feed: Option<StreamFeed>,
+        decoder: wire::ChunkDecoder,
+    },
+    /// A request, collected whole before it is dispatched.
+    Request {
+        head: Box<Request<Bytes>>,
+        correlation_id: Option<String>,
+        decoder: wire::ChunkDecoder,
+        body: BytesMut,
+    },
+}
+
+/// What feeding a continuation did.
+enum Fed {
+    More,
+    Done,
+    /// The consumer is behind: wait before reading on.
+    Backlog(Arc<crate::body::StreamShared>),
+}
+
+/// Why feeding a continuation failed.
+enum FedError {
+    TooLarge(usize),
+    Bad(wire::WireError),
+}
+
+impl Continuation {
+    fn feed(&mut self, conn: &Connection, data: &[u8]) -> Result<Fed, FedError> {
+        match self {
+            Continuation::Response { feed, decoder } => {
+                let chunks = decoder.feed(data).map_err(|e| {
+                    if let Some(feed) = feed.take() {
+                        feed.fail(Error::new(
+                            ErrorKind::Protocol,
+                            format!("the streamed body is undecodable: {e}"),
+                        ));
+                    }
+                    FedError::Bad(e)
+                })?;
+                if let Some(f) = feed {
+                    for chunk in chunks {
+                        if !f.push(chunk) {
+                            // The caller dropped the body; keep reading the
+                            // continuation so the connection stays in step.
+                            *feed = None;
+                            break;
+                        }
+                    }
+                }
+                if decoder.is_done() {
+                    if let Some(feed) = feed.take() {
+                        feed.finish();
+                    }
+                    return Ok(Fed::Done);
+                }
+                match feed {
+                    Some(f) if f.shared.buffered() > conn.inner.stream_window => {
+                        Ok(Fed::Backlog(f.shared.clone()))
+                    }
+                    _ => Ok(Fed::More),
+                }
+            }
+            Continuation::Request {
+                head,
+                correlation_id,
+                decoder,
+                body,
+            } => {
+                let chunks = decoder.feed(data).map_err(FedError::Bad)?;
+                for chunk in chunks {
+                    body.extend_from_slice(&chunk);
+                }
+                let total = body.len() + decoder.buffered();
+                if total > conn.inner.max_message_size {
+                    return Err(FedError::TooLarge(total));
+                }
+                if !decoder.is_done() {
+                    return Ok(Fed::More);
+                }
+                let mut request = Request::new(std::mem::take(body).freeze());
+                *request.method_mut() = head.method().clone();
+                *request.uri_mut() = head.uri().clone();
+                *request.version_mut() = head.version();
+                *request.headers_mut() = std::mem::take(head.headers_mut());
+                dispatch(
+                    conn,
+                    Decoded {
+                        correlation_id: correlation_id.take(),
+                        message: Message::Request(request),
+                    },
+                );
+                Ok(Fed::Done)
+            }
+        }
+    }
+}
+
+/// A streaming-extension frame from the peer.
+fn on_frame(inner: &Arc<Inner>, data: &Bytes) -> Result<(), wire::WireError> {
+    match wire::decode_frame(data)? {
+        Frame::Data(StreamKind::Response, id, chunk) => {
+            let Ok(call_id) = id.parse::<u64>() else {
+                return Ok(());
+            };
+            let mut streams = inner
+                .streams_in
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let Some(feed) = streams.get(&call_id) else {
+                // Frames still in flight after a cancel: nothing to do.
+                return Ok(());
+            };
+            let over = feed.shared.buffered() + chunk.len() > inner.stream_window * 2;
+            if over || !feed.push(chunk) {
+                if let Some(feed) = streams.remove(&call_id) {
+                    if over {
+                        feed.fail(Error::new(
+                            ErrorKind::Protocol,
+                            "the peer sent more than the flow-control window allows",
+                        ));
+                    }
+                }
+                drop(streams);
+                inner.send_frame(&Frame::Cancel(StreamKind::Response, id));
+            }
+        }
+        Frame::End(StreamKind::Response, id) => {
+            let feed = id.parse::<u64>().ok().and_then(|call_id| {
+                inner
+                    .streams_in
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&call_id)
+            });
+            if let Some(feed) = feed {
+                feed.finish();
+            }
+        }
+        Frame::Error(StreamKind::Response, id, message) => {
+            let feed = id.parse::<u64>().ok().and_then(|call_id| {
+                inner
+                    .streams_in
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&call_id)
+            });
+            if let Some(feed) = feed {
+                feed.fail(Error::new(
+                    ErrorKind::Protocol,
+                    format!("the peer's streamed body failed: {message}"),
+                ));
+            }
+        }
+        Frame::Cancel(StreamKind::Response, id) => {
+            if let Some(serving) = inner
+                .serving
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&id)
+            {
+                serving.cancel.cancel();
+            }
+        }
+        Frame::Window(StreamKind::Response, id, n) => {
+            if let Some(serving) = inner
+                .serving
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&id)
+            {
+                serving.credit.add_permits(
+                    usize::try_from(n)
+                        .unwrap_or(0)
+                        .min(Semaphore::MAX_PERMITS / 2),
+                );
+            }
+        }
+        // Streamed request bodies are not sent by this version.
+        Frame::Data(StreamKind::Request, ..)
+        | Frame::End(StreamKind::Request, _)
+        | Frame::Error(StreamKind::Request, ..)
+        | Frame::Cancel(StreamKind::Request, _)
+        | Frame::Window(StreamKind::Request, ..) => {}
+    }
+    Ok(())
 }
 
 /// After this side sent a close frame, waits (briefly) for the peer's reply
@@ -752,7 +1347,7 @@ fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) {
     };
     if wire::is_response(buf) {
         conn.inner.complete_call(
-            Some(correlation_id),
+            Some(&correlation_id),
             Err(Error::new(
                 ErrorKind::Protocol,
                 format!("the peer's response could not be decoded: {error}"),
@@ -764,7 +1359,7 @@ fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) {
             StatusCode::BAD_REQUEST,
             format!("malformed request: {error}"),
         );
-        tokio::spawn(async move { inner.respond(response, &correlation_id).await });
+        tokio::spawn(async move { inner.respond_full(response, &correlation_id).await });
     }
 }
 
@@ -775,7 +1370,8 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
     } = decoded;
     let mut request = match message {
         Message::Response(response) => {
-            conn.inner.complete_call(correlation_id, Ok(response));
+            conn.inner
+                .complete_call(correlation_id.as_deref(), Ok(response));
             return;
         }
         Message::Request(request) => request,
@@ -800,7 +1396,7 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
             StatusCode::SERVICE_UNAVAILABLE,
             "no handler is attached to this connection".to_owned(),
         );
-        tokio::spawn(async move { inner.respond(response, &correlation_id).await });
+        tokio::spawn(async move { inner.respond_full(response, &correlation_id).await });
         return;
     };
     let Ok(admission) = inner.admitted.clone().try_acquire_owned() else {
@@ -811,21 +1407,45 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
                 inner.max_admitted
             ),
         );
-        tokio::spawn(async move { inner.respond(response, &correlation_id).await });
+        tokio::spawn(async move { inner.respond_full(response, &correlation_id).await });
         return;
     };
     request.extensions_mut().insert(conn.clone());
-    let shutdown = inner.shutdown.clone();
+    // With the extension the caller can cancel: the handler's future is
+    // then dropped, as it is when the connection ends.
+    let serving = inner.streams.then(|| {
+        let serving = Serving {
+            cancel: inner.shutdown.child_token(),
+            credit: Arc::new(Semaphore::new(inner.stream_window)),
+        };
+        let registered = Serving {
+            cancel: serving.cancel.clone(),
+            credit: serving.credit.clone(),
+        };
+        inner
+            .serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(correlation_id.clone(), registered);
+        serving
+    });
+    let cancel = serving
+        .as_ref()
+        .map_or_else(|| inner.shutdown.clone(), |s| s.cancel.clone());
     tokio::spawn(async move {
         let _admission = admission;
+        let _registered = ServingGuard {
+            inner: &inner,
+            correlation_id: serving.is_some().then_some(correlation_id.as_str()),
+        };
         let work = async {
             let _running = inner.running.acquire().await;
             AssertUnwindSafe(handler.call(request)).catch_unwind().await
         };
         let outcome = tokio::select! {
             outcome = work => outcome,
-            // The connection ended: nobody can receive the answer.
-            _ = shutdown.cancelled() => return,
+            // The caller went away: nobody can receive the answer.
+            _ = cancel.cancelled() => return,
         };
         let response = match outcome {
             Ok(Ok(response)) => response,
@@ -835,6 +1455,7 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("handler error: {error}"),
                 )
+                .map(Body::from)
             }
             Err(_) => {
                 tracing::error!(id = %inner.id, "handler panicked; answering 500");
@@ -842,10 +1463,31 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the handler panicked while serving this request".to_owned(),
                 )
+                .map(Body::from)
             }
         };
-        inner.respond(response, &correlation_id).await;
+        inner
+            .respond(response, &correlation_id, serving.as_ref())
+            .await;
     });
+}
+
+/// Removes a served request from the table when its task ends.
+struct ServingGuard<'a> {
+    inner: &'a Inner,
+    correlation_id: Option<&'a str>,
+}
+
+impl Drop for ServingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.correlation_id {
+            self.inner
+                .serving
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+        }
+    }
 }
 
 impl tower_service::Service<Request<Bytes>> for Connection {

@@ -1,5 +1,6 @@
 //! Type-erased request handlers.
 
+use crate::body::Body;
 use crate::error::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -11,7 +12,7 @@ use tower::ServiceExt;
 use tower_service::Service;
 
 pub(crate) type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send + 'static>>;
+    Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send + 'static>>;
 
 trait ErasedHandler: Send + Sync {
     fn call(&self, request: Request<Bytes>) -> ResponseFuture;
@@ -19,34 +20,39 @@ trait ErasedHandler: Send + Sync {
 
 struct ServiceHandler<S>(S);
 
-impl<S> ErasedHandler for ServiceHandler<S>
+impl<S, B> ErasedHandler for ServiceHandler<S>
 where
-    S: Service<Request<Bytes>, Response = Response<Bytes>> + Clone + Send + Sync + 'static,
+    S: Service<Request<Bytes>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
+    B: Into<Body>,
 {
     fn call(&self, request: Request<Bytes>) -> ResponseFuture {
         let service = self.0.clone();
-        Box::pin(async move { service.oneshot(request).await.map_err(Into::into) })
+        Box::pin(async move {
+            match service.oneshot(request).await {
+                Ok(response) => Ok(response.map(Into::into)),
+                Err(error) => Err(error.into()),
+            }
+        })
     }
 }
 
 /// A request handler: any `tower::Service` from `http::Request<Bytes>` to
-/// `http::Response<Bytes>`, shared by every request it serves.
-///
-/// Build one with [`Handler::new`], or pass a service directly to the methods
-/// that take `impl Into<Handler>`… through `serve`, which accept any such
-/// service.
+/// `http::Response<Bytes>` (or `http::Response<Body>` to stream the answer),
+/// shared by every request it serves. The `serve` methods take such a
+/// service directly; [`Handler::new`] erases its type.
 #[derive(Clone)]
 pub struct Handler(Arc<dyn ErasedHandler>);
 
 impl Handler {
     /// Wraps a service. It is cloned for each request, as tower services are.
-    pub fn new<S>(service: S) -> Self
+    pub fn new<S, B>(service: S) -> Self
     where
-        S: Service<Request<Bytes>, Response = Response<Bytes>> + Clone + Send + Sync + 'static,
+        S: Service<Request<Bytes>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
+        B: Into<Body>,
     {
         Handler(Arc::new(ServiceHandler(service)))
     }

@@ -14,12 +14,18 @@ pub(crate) const CLIENT_META: &str = "ClientHandshakeMetaData";
 pub(crate) const SERVER_ID: &str = "ServerHandshakeConnectionID";
 pub(crate) const CLIENT_ACK: &str = "ClientHandshakeAckFrame";
 
+/// The streaming extension (docs/PROTOCOL.md §7), offered by the client in
+/// step 1 and accepted by the server in step 2. A Go peer ignores the field.
+pub(crate) const STREAMING: &str = "stream/1";
+
 #[derive(Serialize)]
 struct MetaOut<'a> {
     #[serde(rename = "Type")]
     kind: &'a str,
     #[serde(rename = "Meta")]
     meta: &'a serde_json::Value,
+    #[serde(rename = "Features")]
+    features: &'a [&'a str],
 }
 
 #[derive(Serialize)]
@@ -28,6 +34,8 @@ struct IdOut<'a> {
     kind: &'a str,
     #[serde(rename = "ConnectionID")]
     id: &'a str,
+    #[serde(rename = "Features", skip_serializing_if = "<[_]>::is_empty")]
+    features: &'a [&'a str],
 }
 
 #[derive(Serialize)]
@@ -45,6 +53,17 @@ struct Incoming {
     meta: serde_json::Value,
     #[serde(rename = "ConnectionID", default)]
     id: Option<String>,
+    #[serde(rename = "Features", default)]
+    features: Option<Vec<serde_json::Value>>,
+}
+
+impl Incoming {
+    fn offers(&self, feature: &str) -> bool {
+        self.features
+            .iter()
+            .flatten()
+            .any(|f| f.as_str() == Some(feature))
+    }
 }
 
 /// A handshake failure and the close frame that reports it to the peer.
@@ -174,7 +193,8 @@ pub(crate) async fn accept<S>(
     id: &str,
     timeout: Duration,
     check: Option<&MetadataCheck>,
-) -> Result<serde_json::Value, Rejection>
+    streaming: bool,
+) -> Result<(serde_json::Value, bool), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -185,18 +205,17 @@ where
             check(&hello.meta)
                 .map_err(|why| Rejection::policy(format!("metadata rejected: {why}")))?;
         }
-        send_json(
-            ws,
-            &IdOut {
-                kind: SERVER_ID,
-                id,
-            },
-            SERVER_ID,
-        )
-        .await?;
+        let streams = streaming && hello.offers(STREAMING);
+        let features: &[&str] = if streams { &[STREAMING] } else { &[] };
+        let reply = IdOut {
+            kind: SERVER_ID,
+            id,
+            features,
+        };
+        send_json(ws, &reply, SERVER_ID).await?;
         let ack = next_json(ws, CLIENT_ACK).await?;
         expect_type(&ack, CLIENT_ACK)?;
-        Ok(hello.meta)
+        Ok((hello.meta, streams))
     };
     match tokio::time::timeout(timeout, steps).await {
         Ok(result) => result,
@@ -212,27 +231,26 @@ pub(crate) async fn initiate<S>(
     ws: &mut WebSocketStream<S>,
     meta: &serde_json::Value,
     timeout: Duration,
-) -> Result<String, Rejection>
+    streaming: bool,
+) -> Result<(String, bool), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let steps = async {
-        send_json(
-            ws,
-            &MetaOut {
-                kind: CLIENT_META,
-                meta,
-            },
-            CLIENT_META,
-        )
-        .await?;
+        let hello = MetaOut {
+            kind: CLIENT_META,
+            meta,
+            features: if streaming { &[STREAMING] } else { &[] },
+        };
+        send_json(ws, &hello, CLIENT_META).await?;
         let reply = next_json(ws, SERVER_ID).await?;
         expect_type(&reply, SERVER_ID)?;
+        let streams = streaming && reply.offers(STREAMING);
         let id = reply.id.filter(|id| !id.is_empty()).ok_or_else(|| {
             Rejection::protocol("the server's handshake reply has no ConnectionID".to_owned())
         })?;
         send_json(ws, &AckOut { kind: CLIENT_ACK }, CLIENT_ACK).await?;
-        Ok(id)
+        Ok((id, streams))
     };
     match tokio::time::timeout(timeout, steps).await {
         Ok(result) => result,

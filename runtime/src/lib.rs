@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 mod client;
 mod config;
 mod connection;
@@ -48,6 +49,7 @@ pub mod wire;
 pub mod __private;
 pub mod api;
 
+pub use body::{Body, BodySender, BodyStream};
 pub use client::{Backoff, Client, ClientBuilder};
 pub use config::{Config, HeartbeatHook};
 pub use connection::{Connection, ConnectionId};

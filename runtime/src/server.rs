@@ -59,15 +59,16 @@ impl ServerBuilder {
     /// Serves the API on every connection, from the moment its handshake is
     /// done (so no request of the client's can arrive before it). A
     /// connection can still get its own handler with [`Connection::serve`].
-    pub fn serve<S>(mut self, service: S) -> Self
+    pub fn serve<S, B>(mut self, service: S) -> Self
     where
-        S: tower_service::Service<Request<Bytes>, Response = Response<Bytes>>
+        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
             + Clone
             + Send
             + Sync
             + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
+        B: Into<crate::Body>,
     {
         self.handler = Some(Handler::new(service));
         self
@@ -248,15 +249,16 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
         }
     };
     let id = ConnectionId::new_v4();
-    let metadata = match handshake::accept(
+    let (metadata, streams) = match handshake::accept(
         &mut ws,
         id.as_str(),
         config.handshake_timeout,
         check.as_ref(),
+        config.streaming,
     )
     .await
     {
-        Ok(metadata) => metadata,
+        Ok(accepted) => accepted,
         Err(rejection) => {
             tracing::warn!(%addr, error = %rejection.error, "handshake rejected");
             handshake::reject(&mut ws, &rejection).await;
@@ -270,6 +272,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
             metadata,
             remote_addr: Some(addr),
             handler,
+            streams,
         },
         &config,
     );

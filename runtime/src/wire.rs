@@ -44,9 +44,17 @@ pub struct Decoded {
 pub enum Decode {
     /// A whole message.
     Complete(Decoded),
-    /// A chunked message whose terminating chunk has not arrived yet: in the
-    /// Go form, the rest follows in the peer's next websocket messages.
-    Incomplete,
+    /// A chunked message whose terminating chunk has not arrived yet: the
+    /// head (with an empty body) and the chunked bytes that did arrive. In the
+    /// Go form the rest follows as raw chunks in the peer's next websocket
+    /// messages; with the streaming extension, in `@data` frames.
+    Partial {
+        /// The head; its body is empty.
+        head: Decoded,
+        /// The chunked-encoded bytes after the head (feed them to a
+        /// [`ChunkDecoder`]).
+        rest: Bytes,
+    },
 }
 
 /// Why a message could not be decoded.
@@ -103,17 +111,16 @@ pub fn decode(buf: &Bytes) -> Result<Decode, WireError> {
         } else {
             body_of(buf, head_len, &fields, Kind::Response)?
         };
-        let Some(body) = body else {
-            return Ok(Decode::Incomplete);
-        };
-        let mut response = Response::new(body);
+        let partial = body.is_none();
+        let mut response = Response::new(body.unwrap_or_default());
         *response.status_mut() = status;
         *response.version_mut() = version;
         let correlation_id = fill_headers(response.headers_mut(), fields)?;
-        Ok(Decode::Complete(Decoded {
+        let decoded = Decoded {
             correlation_id,
             message: Message::Response(response),
-        }))
+        };
+        Ok(finish(decoded, partial, buf, head_len))
     } else {
         let mut parsed = httparse::Request::new(&mut headers);
         let head_len = match parsed.parse(buf) {
@@ -134,19 +141,204 @@ pub fn decode(buf: &Bytes) -> Result<Decode, WireError> {
             .map_err(|e| WireError::new(format!("invalid request target {target:?}: {e}")))?;
         let version = version_of(parsed.version);
         let fields = collect_headers(parsed.headers)?;
-        let Some(body) = body_of(buf, head_len, &fields, Kind::Request)? else {
-            return Ok(Decode::Incomplete);
-        };
-        let mut request = Request::new(body);
+        let body = body_of(buf, head_len, &fields, Kind::Request)?;
+        let partial = body.is_none();
+        let mut request = Request::new(body.unwrap_or_default());
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.version_mut() = version;
         let correlation_id = fill_headers(request.headers_mut(), fields)?;
-        Ok(Decode::Complete(Decoded {
+        let decoded = Decoded {
             correlation_id,
             message: Message::Request(request),
-        }))
+        };
+        Ok(finish(decoded, partial, buf, head_len))
     }
+}
+
+fn finish(decoded: Decoded, partial: bool, buf: &Bytes, head_len: usize) -> Decode {
+    if partial {
+        Decode::Partial {
+            head: decoded,
+            rest: buf.slice(head_len.min(buf.len())..),
+        }
+    } else {
+        Decode::Complete(decoded)
+    }
+}
+
+/// Decodes a chunked body that arrives in pieces: feed it bytes as they
+/// come, take out the chunks that are whole.
+#[derive(Debug, Default)]
+pub struct ChunkDecoder {
+    buf: BytesMut,
+    done: bool,
+}
+
+impl ChunkDecoder {
+    /// A decoder at the start of a chunked body.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True once the terminating zero-length chunk was read.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Bytes held back because their chunk is not whole yet.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Adds `data` and returns the chunks completed by it (their data,
+    /// without the chunk framing).
+    pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Bytes>, WireError> {
+        let mut chunks = Vec::new();
+        if self.done {
+            return Ok(chunks);
+        }
+        self.buf.extend_from_slice(data);
+        loop {
+            let Some(line_end) = find_crlf(&self.buf) else {
+                if self.buf.len() > 1024 {
+                    return Err(WireError::new("chunk size line is longer than 1024 bytes"));
+                }
+                return Ok(chunks);
+            };
+            let size = chunk_size(&self.buf[..line_end])?;
+            if size == 0 {
+                self.done = true;
+                self.buf.clear();
+                return Ok(chunks);
+            }
+            let Some(end) = (line_end + 2).checked_add(size) else {
+                return Err(WireError::new("chunk size overflows"));
+            };
+            if self.buf.len() < end + 2 {
+                return Ok(chunks);
+            }
+            if &self.buf[end..end + 2] != b"\r\n" {
+                return Err(WireError::new("chunk data is not followed by CRLF"));
+            }
+            let mut piece = self.buf.split_to(end + 2);
+            piece.truncate(end);
+            let _ = piece.split_to(line_end + 2);
+            chunks.push(piece.freeze());
+        }
+    }
+}
+
+fn chunk_size(line: &[u8]) -> Result<usize, WireError> {
+    let size_text = line
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or(b"")
+        .trim_ascii();
+    let size_str = std::str::from_utf8(size_text).unwrap_or("");
+    usize::from_str_radix(size_str, 16)
+        .ok()
+        .filter(|_| !size_str.is_empty() && size_str.len() <= 15)
+        .ok_or_else(|| {
+            WireError::new(format!(
+                "invalid chunk size line {:?}",
+                String::from_utf8_lossy(line)
+            ))
+        })
+}
+
+/// Which body a streaming-extension frame belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// The body of the response to request `id` (flows from the responder).
+    Response,
+    /// The body of request `id` (flows from the requester).
+    Request,
+}
+
+/// A frame of the streaming extension (`docs/PROTOCOL.md` §7). The id is
+/// always the correlation id of the request, as its requester chose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A piece of the body.
+    Data(StreamKind, String, Bytes),
+    /// The body is complete.
+    End(StreamKind, String),
+    /// The producer failed; the body is cut.
+    Error(StreamKind, String, String),
+    /// The consumer gave up; the producer should stop.
+    Cancel(StreamKind, String),
+    /// The consumer grants the producer this many more bytes.
+    Window(StreamKind, String, u32),
+}
+
+/// True for a streaming-extension frame (an HTTP message never starts with `@`).
+pub fn is_frame(buf: &[u8]) -> bool {
+    buf.first() == Some(&b'@')
+}
+
+/// Decodes a streaming-extension frame.
+pub fn decode_frame(buf: &Bytes) -> Result<Frame, WireError> {
+    let line_end =
+        find_crlf(buf).ok_or_else(|| WireError::new("frame has no CRLF after its header"))?;
+    let line = std::str::from_utf8(&buf[..line_end])
+        .map_err(|_| WireError::new("frame header is not UTF-8"))?;
+    let payload = buf.slice(line_end + 2..);
+    let mut words = line.split(' ');
+    let verb = words.next().unwrap_or("");
+    let target = words.next().unwrap_or("");
+    let kind = match target.as_bytes().first() {
+        Some(b'r') => StreamKind::Response,
+        Some(b'q') => StreamKind::Request,
+        _ => {
+            return Err(WireError::new(format!(
+                "frame target {target:?} is not r<id> or q<id>"
+            )))
+        }
+    };
+    let id = target[1..].to_owned();
+    if id.is_empty() {
+        return Err(WireError::new("frame target has no id"));
+    }
+    Ok(match verb {
+        "@data" => Frame::Data(kind, id, payload),
+        "@end" => Frame::End(kind, id),
+        "@error" => Frame::Error(kind, id, String::from_utf8_lossy(&payload).into_owned()),
+        "@cancel" => Frame::Cancel(kind, id),
+        "@window" => {
+            let n = words
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(|| WireError::new("@window needs a byte count"))?;
+            Frame::Window(kind, id, n)
+        }
+        other => return Err(WireError::new(format!("unknown frame {other:?}"))),
+    })
+}
+
+/// Encodes a streaming-extension frame.
+pub fn encode_frame(frame: &Frame) -> BytesMut {
+    let (verb, kind, id, extra, payload): (&str, StreamKind, &str, Option<u32>, &[u8]) = match frame
+    {
+        Frame::Data(k, id, data) => ("@data", *k, id, None, data),
+        Frame::End(k, id) => ("@end", *k, id, None, b""),
+        Frame::Error(k, id, message) => ("@error", *k, id, None, message.as_bytes()),
+        Frame::Cancel(k, id) => ("@cancel", *k, id, None, b""),
+        Frame::Window(k, id, n) => ("@window", *k, id, Some(*n), b""),
+    };
+    let mut out = BytesMut::with_capacity(24 + id.len() + payload.len());
+    out.put_slice(verb.as_bytes());
+    out.put_slice(match kind {
+        StreamKind::Response => b" r",
+        StreamKind::Request => b" q",
+    });
+    out.put_slice(id.as_bytes());
+    if let Some(n) = extra {
+        out.put_slice(format!(" {n}").as_bytes());
+    }
+    out.put_slice(b"\r\n");
+    out.put_slice(payload);
+    out
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -407,6 +599,45 @@ pub fn encode_request(request: &Request<Bytes>, correlation_id: &str) -> BytesMu
     out.put_slice(body);
     out
 }
+
+/// Encodes the head of a response whose body follows in chunks
+/// (`Transfer-Encoding: chunked`), with `first` as its first chunk if not
+/// empty: the first message of a streamed response.
+pub fn encode_response_head(
+    head: &http::response::Parts,
+    correlation_id: Option<&str>,
+    first: &[u8],
+) -> BytesMut {
+    let status = head.status;
+    let mut out = BytesMut::with_capacity(96 + 40 * head.headers.len() + first.len());
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.put_slice(b"\r\n");
+    put_headers(&mut out, &head.headers);
+    put_header(&mut out, b"Transfer-Encoding", b"chunked");
+    if let Some(id) = correlation_id {
+        put_header(&mut out, b"X-Correlation-Id", id.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+    put_chunk(&mut out, first);
+    out
+}
+
+/// Appends `data` as one chunk of a chunked body (nothing if empty; an empty
+/// chunk would end the body).
+pub fn put_chunk(out: &mut BytesMut, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    out.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+/// The terminating chunk of a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Encodes a response; `correlation_id` is the id of the request it answers.
 pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>) -> BytesMut {

@@ -109,6 +109,7 @@ async fn our_client_calls_a_go_server() {
     let addr = listener.local_addr().unwrap();
     let big = "x".repeat(3000);
     let big_for_peer = big.clone();
+    let (verified_tx, verified_rx) = tokio::sync::oneshot::channel();
     let peer = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
@@ -172,15 +173,21 @@ async fn our_client_calls_a_go_server() {
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert_eq!(header(&answer, "X-Correlation-Id"), Some("1"));
         assert_eq!(body(&answer), "pets for /pets?limit=3");
+        let _ = verified_tx.send(());
         while let Some(Ok(_)) = ws.next().await {}
     });
 
+    let (served_tx, mut served) = tokio::sync::mpsc::unbounded_channel();
     let client = Client::builder(format!("ws://{addr}/"))
         .metadata(serde_json::json!({"k": "v"}))
         .keep_alive(false)
-        .serve(service_fn(|req: Request<Bytes>| async move {
-            let text = format!("pets for {}", req.uri());
-            Ok::<_, Infallible>(Response::new(Bytes::from(text)))
+        .serve(service_fn(move |req: Request<Bytes>| {
+            let served_tx = served_tx.clone();
+            async move {
+                let text = format!("pets for {}", req.uri());
+                let _ = served_tx.send(());
+                Ok::<_, Infallible>(Response::new(Bytes::from(text)))
+            }
         }))
         .connect()
         .await
@@ -200,6 +207,112 @@ async fn our_client_calls_a_go_server() {
     let flushed = conn.call(get("/flushed")).await.unwrap();
     assert_eq!(flushed.body(), "chunk 1\nchunk 2\nchunk 3\n");
 
+    // The Go server's call to the client's API was served and answered.
+    within("the reverse call", served.recv()).await.unwrap();
+    within("the answer to reach the Go peer", verified_rx)
+        .await
+        .unwrap();
     client.close();
     within("the Go peer", peer).await.unwrap();
+}
+
+/// A Go client (which negotiates nothing) gets a streamed response in Go's
+/// form: the head with the first chunk, then one raw chunk per message,
+/// then the terminating chunk; and the handshake reply carries no Features.
+#[tokio::test]
+async fn a_go_client_receives_a_stream_in_go_form() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(service_fn(|_req: Request<Bytes>| async move {
+            let (tx, body) = swaggersocket::Body::channel();
+            tokio::spawn(async move {
+                for i in 1..=3 {
+                    tx.send(format!("chunk {i}\n")).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            });
+            Ok::<_, Infallible>(Response::new(body))
+        }))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null}\n",
+    ))
+    .await
+    .unwrap();
+    let reply = String::from_utf8(next_data(&mut ws).await).unwrap();
+    assert!(!reply.contains("Features"), "{reply}");
+    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}\n"))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "GET /stream?n=3&interval_ms=10 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1\r\nX-Correlation-Id: 5\r\n\r\n",
+    ))
+    .await
+    .unwrap();
+    let head = String::from_utf8(next_data(&mut ws).await).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(header(&head, "Transfer-Encoding"), Some("chunked"));
+    assert_eq!(header(&head, "X-Correlation-Id"), Some("5"));
+    assert_eq!(body(&head), "8\r\nchunk 1\n\r\n");
+    assert_eq!(next_data(&mut ws).await, b"8\r\nchunk 2\n\r\n");
+    assert_eq!(next_data(&mut ws).await, b"8\r\nchunk 3\n\r\n");
+    assert_eq!(next_data(&mut ws).await, b"0\r\n\r\n");
+}
+
+/// A client of this project offers the streaming extension; a server of
+/// this project accepts it.
+#[tokio::test]
+async fn the_extension_is_offered_and_accepted() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
+        .await
+        .unwrap();
+    ws.send(Message::text("{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[\"stream/1\",\"unknown/9\"]}")).await.unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&next_data(&mut ws).await).unwrap();
+    assert_eq!(reply["Features"], serde_json::json!(["stream/1"]));
+}
+
+/// A Go client uploading with `Transfer-Encoding: chunked` whose chunks come
+/// in several messages: the request is collected whole, then served.
+#[tokio::test]
+async fn a_chunked_request_continued_over_messages_is_served_whole() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null}\n",
+    ))
+    .await
+    .unwrap();
+    let _ = next_data(&mut ws).await;
+    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}\n"))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nX-Correlation-Id: 9\r\n\r\n3\r\nabc\r\n",
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::binary(&b"4\r\nde"[..])).await.unwrap();
+    ws.send(Message::text("fg\r\n0\r\n\r\n")).await.unwrap();
+    let answer = String::from_utf8(next_data(&mut ws).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert_eq!(header(&answer, "X-Correlation-Id"), Some("9"));
+    assert_eq!(body(&answer), "abcdefg");
 }

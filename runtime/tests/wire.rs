@@ -5,13 +5,14 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use proptest::prelude::*;
 use swaggersocket::wire::{
-    decode, encode_request, encode_response, sniff_correlation_id, Decode, Message,
+    decode, decode_frame, encode_frame, encode_request, encode_response, is_frame,
+    sniff_correlation_id, ChunkDecoder, Decode, Frame, Message, StreamKind,
 };
 
 fn complete(buf: &[u8]) -> swaggersocket::wire::Decoded {
     match decode(&Bytes::copy_from_slice(buf)).unwrap() {
         Decode::Complete(d) => d,
-        Decode::Incomplete => panic!("incomplete: {:?}", String::from_utf8_lossy(buf)),
+        Decode::Partial { .. } => panic!("partial: {:?}", String::from_utf8_lossy(buf)),
     }
 }
 
@@ -63,16 +64,61 @@ fn go_responses_decode() {
 }
 
 #[test]
-fn an_unfinished_chunked_body_is_incomplete() {
-    for cut in [
-        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n",
+fn an_unfinished_chunked_body_is_partial_and_continues() {
+    let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Correlation-Id: 4\r\n\r\n";
+    for (rest, whole) in [("", 0), ("5\r\nab", 0), ("5\r\nabcde\r\n", 1)] {
+        let buf = Bytes::from(format!("{head}{rest}"));
+        let Ok(Decode::Partial { head, rest: got }) = decode(&buf) else {
+            panic!("not partial: {rest:?}")
+        };
+        assert_eq!(head.correlation_id.as_deref(), Some("4"));
+        assert_eq!(got, rest.as_bytes());
+        let mut decoder = ChunkDecoder::new();
+        assert_eq!(decoder.feed(&got).unwrap().len(), whole);
+    }
+    // Chunks split anywhere across messages come out whole, then the end.
+    let mut decoder = ChunkDecoder::new();
+    let mut out = Vec::new();
+    for piece in ["3\r", "\nab", "c\r\n4\r\nde", "fg\r\n0\r", "\n\r\n"] {
+        out.extend(decoder.feed(piece.as_bytes()).unwrap());
+    }
+    assert_eq!(
+        out,
+        [Bytes::from_static(b"abc"), Bytes::from_static(b"defg")]
+    );
+    assert!(decoder.is_done());
+    assert!(ChunkDecoder::new().feed(b"zz\r\n").is_err());
+}
+
+#[test]
+fn stream_frames_round_trip() {
+    let frames = [
+        Frame::Data(
+            StreamKind::Response,
+            "17".into(),
+            Bytes::from_static(b"\x00\x01 chunk \r\n"),
+        ),
+        Frame::End(StreamKind::Response, "17".into()),
+        Frame::Error(StreamKind::Request, "abc".into(), "disk full".into()),
+        Frame::Cancel(StreamKind::Response, "9".into()),
+        Frame::Window(StreamKind::Response, "9".into(), 131072),
+    ];
+    for frame in frames {
+        let bytes = encode_frame(&frame).freeze();
+        assert!(is_frame(&bytes));
+        assert_eq!(decode_frame(&bytes).unwrap(), frame);
+    }
+    for bad in [
+        &b"@data\r\n"[..],
+        b"@data x1\r\n",
+        b"@window r1\r\n",
+        b"@nope r1\r\n",
+        b"@data r1",
     ] {
-        assert!(matches!(
-            decode(&Bytes::copy_from_slice(cut)),
-            Ok(Decode::Incomplete)
-        ));
+        assert!(
+            decode_frame(&Bytes::copy_from_slice(bad)).is_err(),
+            "{bad:?}"
+        );
     }
 }
 
@@ -179,7 +225,7 @@ proptest! {
         }
         let request = builder.body(Bytes::from(body.clone())).unwrap();
         let encoded = encode_request(&request, &id).freeze();
-        let Decode::Complete(decoded) = decode(&encoded).unwrap() else { panic!("incomplete") };
+        let Decode::Complete(decoded) = decode(&encoded).unwrap() else { panic!("partial") };
         prop_assert_eq!(decoded.correlation_id.as_deref(), Some(id.as_str()));
         let Message::Request(back) = decoded.message else { panic!("not a request") };
         prop_assert_eq!(back.method(), request.method());
@@ -208,7 +254,7 @@ proptest! {
             );
         }
         let encoded = encode_response(&response, Some(&id)).freeze();
-        let Decode::Complete(decoded) = decode(&encoded).unwrap() else { panic!("incomplete") };
+        let Decode::Complete(decoded) = decode(&encoded).unwrap() else { panic!("partial") };
         prop_assert_eq!(decoded.correlation_id.as_deref(), Some(id.as_str()));
         let Message::Response(back) = decoded.message else { panic!("not a response") };
         prop_assert_eq!(back.status(), response.status());
@@ -239,5 +285,38 @@ proptest! {
         input.extend_from_slice(b"\r\n");
         input.extend_from_slice(&tail);
         let _ = decode(&Bytes::from(input));
+    }
+}
+
+proptest! {
+    #[test]
+    fn chunked_bodies_survive_any_split(
+        chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..200), 0..10),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let mut encoded = bytes::BytesMut::new();
+        for c in &chunks {
+            swaggersocket::wire::put_chunk(&mut encoded, c);
+        }
+        encoded.extend_from_slice(swaggersocket::wire::LAST_CHUNK);
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(encoded.len() + 1)).collect();
+        points.push(0);
+        points.push(encoded.len());
+        points.sort_unstable();
+        let mut decoder = ChunkDecoder::new();
+        let mut out = Vec::new();
+        for w in points.windows(2) {
+            out.extend(decoder.feed(&encoded[w[0]..w[1]]).unwrap());
+        }
+        prop_assert!(decoder.is_done());
+        let out: Vec<Vec<u8>> = out.into_iter().map(|b| b.to_vec()).collect();
+        prop_assert_eq!(out, chunks);
+    }
+
+    #[test]
+    fn frame_decoding_never_panics(input in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut buf = vec![b'@'];
+        buf.extend(input);
+        let _ = decode_frame(&Bytes::from(buf));
     }
 }
