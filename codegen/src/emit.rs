@@ -10,8 +10,6 @@ use serde_json::Value;
 #[derive(Debug)]
 pub(crate) struct Emitter<'m> {
     pub(crate) krate: TokenStream,
-    /// `krate` as a string, for `#[serde(crate = "...")]`.
-    pub(crate) krate_str: String,
     pub(crate) defs: &'m [TypeDef],
     pub(crate) defaults: &'m [(String, Ty, Value)],
     pub(crate) ops: &'m [Op],
@@ -67,7 +65,6 @@ impl<'m> Emitter<'m> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         krate: TokenStream,
-        krate_str: String,
         defs: &'m [TypeDef],
         defaults: &'m [(String, Ty, Value)],
         ops: &'m [Op],
@@ -78,7 +75,6 @@ impl<'m> Emitter<'m> {
         let newtype = alias_cycles(defs);
         Emitter {
             krate,
-            krate_str,
             defs,
             defaults,
             ops,
@@ -137,8 +133,7 @@ impl<'m> Emitter<'m> {
     }
 
     fn serde_crate(&self) -> TokenStream {
-        let s = format!("{}::__private::serde", self.krate_str);
-        quote!(#[serde(crate = #s)])
+        quote!(#[serde(crate = "__p::serde")])
     }
 
     pub(crate) fn emit(&self, module: &Ident, doc: Option<&str>) -> TokenStream {
@@ -187,6 +182,7 @@ impl<'m> Emitter<'m> {
                 }
                 /// The schema types of this API.
                 pub mod types {
+                    use #k::__private as __p;
                     #types
                 }
                 use #k::__private as __p;
@@ -224,7 +220,7 @@ impl<'m> Emitter<'m> {
         let name = ident(&def.name);
         let doc = doc_attrs(def.doc.as_deref());
         let sc = self.serde_crate();
-        let derive = quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]);
+        let derive = quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]);
         match &def.kind {
             Kind::Pending => {
                 // Only reachable after an error elsewhere; keep the name valid.
@@ -244,7 +240,7 @@ impl<'m> Emitter<'m> {
                 });
                 quote! {
                     #doc
-                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
+                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash, __p::serde::Serialize, __p::serde::Deserialize)]
                     #sc
                     pub enum #name { #(#vs)* }
                     impl #name {
@@ -290,18 +286,18 @@ impl<'m> Emitter<'m> {
                             match self { #(#ser)* }
                         }
                     }
-                    impl #k::__private::serde::Serialize for #name {
-                        fn serialize<S: #k::__private::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+                    impl __p::serde::Serialize for #name {
+                        fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
                             serializer.serialize_i64(self.value())
                         }
                     }
-                    impl<'de> #k::__private::serde::Deserialize<'de> for #name {
-                        fn deserialize<D: #k::__private::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
-                            let value = <i64 as #k::__private::serde::Deserialize>::deserialize(deserializer)?;
+                    impl<'de> __p::serde::Deserialize<'de> for #name {
+                        fn deserialize<D: __p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+                            let value = <i64 as __p::serde::Deserialize>::deserialize(deserializer)?;
                             match value {
                                 #(#de)*
-                                other => ::core::result::Result::Err(<D::Error as #k::__private::serde::de::Error>::invalid_value(
-                                    #k::__private::serde::de::Unexpected::Signed(other),
+                                other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::invalid_value(
+                                    __p::serde::de::Unexpected::Signed(other),
                                     &#expected,
                                 )),
                             }
@@ -318,12 +314,12 @@ impl<'m> Emitter<'m> {
                 let ser = variants.iter().map(|(rust, wire, _)| {
                     let v = ident(rust);
                     let w = lit_str(wire);
-                    quote!(Self::#v(inner) => (#w, #k::__private::serde_json::to_value(inner)),)
+                    quote!(Self::#v(inner) => (#w, __p::serde_json::to_value(inner)),)
                 });
                 let de = variants.iter().map(|(rust, wire, _)| {
                     let v = ident(rust);
                     let w = lit_str(wire);
-                    quote!(#w => #k::__private::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as #k::__private::serde::de::Error>::custom),)
+                    quote!(#w => __p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom),)
                 });
                 let names = variants.iter().map(|(_, wire, _)| lit_str(wire));
                 let tag_lit = lit_str(tag);
@@ -331,23 +327,23 @@ impl<'m> Emitter<'m> {
                     #doc
                     #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
                     pub enum #name { #(#vs)* }
-                    impl #k::__private::serde::Serialize for #name {
-                        fn serialize<S: #k::__private::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+                    impl __p::serde::Serialize for #name {
+                        fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
                             let (tag, value) = match self { #(#ser)* };
-                            let value = value.map_err(<S::Error as #k::__private::serde::ser::Error>::custom)?;
-                            #k::__private::serde::Serialize::serialize(&#k::__private::with_tag(value, #tag_lit, tag), serializer)
+                            let value = value.map_err(<S::Error as __p::serde::ser::Error>::custom)?;
+                            __p::serde::Serialize::serialize(&__p::with_tag(value, #tag_lit, tag), serializer)
                         }
                     }
-                    impl<'de> #k::__private::serde::Deserialize<'de> for #name {
-                        fn deserialize<D: #k::__private::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
-                            let value = <#k::__private::serde_json::Value as #k::__private::serde::Deserialize>::deserialize(deserializer)?;
-                            let tag = match value.get(#tag_lit).and_then(#k::__private::serde_json::Value::as_str) {
+                    impl<'de> __p::serde::Deserialize<'de> for #name {
+                        fn deserialize<D: __p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+                            let value = <__p::serde_json::Value as __p::serde::Deserialize>::deserialize(deserializer)?;
+                            let tag = match value.get(#tag_lit).and_then(__p::serde_json::Value::as_str) {
                                 ::core::option::Option::Some(tag) => tag.to_owned(),
-                                ::core::option::Option::None => return ::core::result::Result::Err(<D::Error as #k::__private::serde::de::Error>::missing_field(#tag_lit)),
+                                ::core::option::Option::None => return ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::missing_field(#tag_lit)),
                             };
                             match tag.as_str() {
                                 #(#de)*
-                                other => ::core::result::Result::Err(<D::Error as #k::__private::serde::de::Error>::unknown_variant(other, &[#(#names),*])),
+                                other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::unknown_variant(other, &[#(#names),*])),
                             }
                         }
                     }
@@ -392,7 +388,6 @@ impl<'m> Emitter<'m> {
         doc: TokenStream,
         s: &StructDef,
     ) -> TokenStream {
-        let k = &self.krate;
         let sc = self.serde_crate();
         let fields = s.fields.iter().map(|f| {
             let fname = ident(&f.rust);
@@ -425,7 +420,7 @@ impl<'m> Emitter<'m> {
             .then(|| quote!(#[serde(deny_unknown_fields)]));
         quote! {
             #doc
-            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #k::__private::serde::Serialize, #k::__private::serde::Deserialize)]
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]
             #sc
             #deny
             pub struct #name {

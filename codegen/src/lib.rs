@@ -147,7 +147,6 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
         .or(Some(spec.info.title.as_str()));
     let emitter = emit::Emitter::new(
         krate,
-        crate_path,
         &space.defs,
         &space.defaults,
         &ops,

@@ -107,11 +107,25 @@ fn typed<'de, D: serde::Deserializer<'de>>(value: D) -> Result<OpenAPI, Errors>
 where
     D::Error: std::fmt::Display,
 {
-    serde_path_to_error::deserialize::<_, OpenAPI>(value).map_err(|e| {
-        let pointer = pointer_of(e.path());
-        let message = e.into_inner().to_string();
-        Errors(vec![Diagnostic::new(pointer, message)])
-    })
+    // openapiv3 panics on some malformed `$ref`-or-object values (it parses a
+    // failing value a second time and `expect`s another failure): keep that
+    // from reaching the caller as a crash.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serde_path_to_error::deserialize::<_, OpenAPI>(value)
+    }));
+    match result {
+        Ok(Ok(spec)) => Ok(spec),
+        Ok(Err(e)) => {
+            let pointer = pointer_of(e.path());
+            let message = e.into_inner().to_string();
+            Err(Errors(vec![Diagnostic::new(pointer, message)]))
+        }
+        Err(_) => Err(Errors::one(
+            "#",
+            "the document is not a valid OpenAPI 3.0 document (a value that should be \
+             a $ref or an object is neither); check it with an OpenAPI validator",
+        )),
+    }
 }
 
 /// The top-level `openapi:` or `swagger:` line of a YAML text.

@@ -242,3 +242,44 @@ components:
     // Whatever the outcome, it is a value, not a hang or a crash.
     let _ = generate(&spec, &Options::default());
 }
+
+/// Truncated and corrupted versions of every fixture: an error or code,
+/// never a panic.
+#[test]
+fn mangled_fixtures_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let replacements = [
+        "", "{", "}", "[", "]", ":", "- ", "'", "\"", "\n", "$ref", "#/", "~1", "null", "-1",
+        "1e999", "\u{0}",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = text.as_bytes();
+        for cut in (0..bytes.len()).step_by(bytes.len() / 40 + 1) {
+            let _ = generate(&String::from_utf8_lossy(&bytes[..cut]), &Options::default());
+        }
+        for _ in 0..150 {
+            let at = (next() as usize) % bytes.len().max(1);
+            let len = (next() as usize) % 8;
+            let end = (at + len).min(bytes.len());
+            let with = replacements[(next() as usize) % replacements.len()];
+            let mut mangled = bytes[..at].to_vec();
+            mangled.extend_from_slice(with.as_bytes());
+            mangled.extend_from_slice(&bytes[end..]);
+            let _ = generate(&String::from_utf8_lossy(&mangled), &Options::default());
+        }
+    }
+}

@@ -21,22 +21,21 @@
 pub mod petstore {
     macro_rules! __try {
         ($e:expr) => {
-            match $e {
-                ::core::result::Result::Ok(v) => v,
-                ::core::result::Result::Err(r) => return __p::Reject::into_response(r),
-            }
+            match $e { ::core::result::Result::Ok(v) => v, ::core::result::Result::Err(r)
+            => return __p::Reject::into_response(r), }
         };
     }
     /// The schema types of this API.
     pub mod types {
+        use ::swaggersocket::__private as __p;
         #[derive(
             ::core::fmt::Debug,
             ::core::clone::Clone,
             ::core::cmp::PartialEq,
-            ::swaggersocket::__private::serde::Serialize,
-            ::swaggersocket::__private::serde::Deserialize,
+            __p::serde::Serialize,
+            __p::serde::Deserialize
         )]
-        #[serde(crate = "::swaggersocket::__private::serde")]
+        #[serde(crate = "__p::serde")]
         pub struct Pet {
             pub id: i64,
             pub name: ::std::string::String,
@@ -48,10 +47,10 @@ pub mod petstore {
             ::core::fmt::Debug,
             ::core::clone::Clone,
             ::core::cmp::PartialEq,
-            ::swaggersocket::__private::serde::Serialize,
-            ::swaggersocket::__private::serde::Deserialize,
+            __p::serde::Serialize,
+            __p::serde::Deserialize
         )]
-        #[serde(crate = "::swaggersocket::__private::serde")]
+        #[serde(crate = "__p::serde")]
         pub struct Error {
             pub code: i32,
             pub message: ::std::string::String,
@@ -85,8 +84,8 @@ pub mod petstore {
         pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
             match self {
                 Self::Ok { body, x_next } => {
-                    let mut __builder =
-                        __p::ResponseBuilder::new(__p::status(200)).header("x-next", &x_next);
+                    let mut __builder = __p::ResponseBuilder::new(__p::status(200))
+                        .header("x-next", &x_next);
                     __builder = __builder.json(&body, "application/json");
                     __builder.finish()
                 }
@@ -104,7 +103,10 @@ pub mod petstore {
             match __response.status().as_u16() {
                 200 => {
                     let body = {
-                        if !__p::media_accepts("application/json", __response.headers()) {
+                        if !__p::media_accepts(
+                            "application/json",
+                            __response.headers(),
+                        ) {
                             return ::core::result::Result::Err(
                                 ::swaggersocket::api::ClientError::undocumented(__response),
                             );
@@ -116,7 +118,10 @@ pub mod petstore {
                 }
                 _ => {
                     let body = {
-                        if !__p::media_accepts("application/json", __response.headers()) {
+                        if !__p::media_accepts(
+                            "application/json",
+                            __response.headers(),
+                        ) {
                             return ::core::result::Result::Err(
                                 ::swaggersocket::api::ClientError::undocumented(__response),
                             );
@@ -171,7 +176,10 @@ pub mod petstore {
                 201 => ::core::result::Result::Ok(Self::Created),
                 _ => {
                     let body = {
-                        if !__p::media_accepts("application/json", __response.headers()) {
+                        if !__p::media_accepts(
+                            "application/json",
+                            __response.headers(),
+                        ) {
                             return ::core::result::Result::Err(
                                 ::swaggersocket::api::ClientError::undocumented(__response),
                             );
@@ -226,7 +234,10 @@ pub mod petstore {
             match __response.status().as_u16() {
                 200 => {
                     let body = {
-                        if !__p::media_accepts("application/json", __response.headers()) {
+                        if !__p::media_accepts(
+                            "application/json",
+                            __response.headers(),
+                        ) {
                             return ::core::result::Result::Err(
                                 ::swaggersocket::api::ClientError::undocumented(__response),
                             );
@@ -237,7 +248,10 @@ pub mod petstore {
                 }
                 _ => {
                     let body = {
-                        if !__p::media_accepts("application/json", __response.headers()) {
+                        if !__p::media_accepts(
+                            "application/json",
+                            __response.headers(),
+                        ) {
                             return ::core::result::Result::Err(
                                 ::swaggersocket::api::ClientError::undocumented(__response),
                             );
@@ -263,13 +277,16 @@ pub mod petstore {
             ctx: ::swaggersocket::api::Context,
             limit: ::core::option::Option<i32>,
         ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<ListPetsResponse, ::swaggersocket::api::ServerError>,
+            Output = ::core::result::Result<
+                ListPetsResponse,
+                ::swaggersocket::api::ServerError,
+            >,
         > + ::core::marker::Send {
             async move {
                 let _ = (ctx, limit);
-                ::core::result::Result::Err(::swaggersocket::api::ServerError::not_implemented(
-                    "listPets",
-                ))
+                ::core::result::Result::Err(
+                    ::swaggersocket::api::ServerError::not_implemented("listPets"),
+                )
             }
         }
         /// Create a pet
@@ -280,13 +297,16 @@ pub mod petstore {
             ctx: ::swaggersocket::api::Context,
             body: types::Pet,
         ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<CreatePetsResponse, ::swaggersocket::api::ServerError>,
+            Output = ::core::result::Result<
+                CreatePetsResponse,
+                ::swaggersocket::api::ServerError,
+            >,
         > + ::core::marker::Send {
             async move {
                 let _ = (ctx, body);
-                ::core::result::Result::Err(::swaggersocket::api::ServerError::not_implemented(
-                    "createPets",
-                ))
+                ::core::result::Result::Err(
+                    ::swaggersocket::api::ServerError::not_implemented("createPets"),
+                )
             }
         }
         /// Info for a specific pet
@@ -297,13 +317,16 @@ pub mod petstore {
             ctx: ::swaggersocket::api::Context,
             pet_id: ::std::string::String,
         ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<ShowPetByIdResponse, ::swaggersocket::api::ServerError>,
+            Output = ::core::result::Result<
+                ShowPetByIdResponse,
+                ::swaggersocket::api::ServerError,
+            >,
         > + ::core::marker::Send {
             async move {
                 let _ = (ctx, pet_id);
-                ::core::result::Result::Err(::swaggersocket::api::ServerError::not_implemented(
-                    "showPetById",
-                ))
+                ::core::result::Result::Err(
+                    ::swaggersocket::api::ServerError::not_implemented("showPetById"),
+                )
             }
         }
     }
@@ -344,15 +367,15 @@ pub mod petstore {
             f.debug_struct("ApiService").finish_non_exhaustive()
         }
     }
-    impl<A: Api> __p::tower_service::Service<__p::http::Request<__p::bytes::Bytes>> for ApiService<A> {
+    impl<A: Api> __p::tower_service::Service<__p::http::Request<__p::bytes::Bytes>>
+    for ApiService<A> {
         type Response = __p::http::Response<__p::bytes::Bytes>;
         type Error = ::core::convert::Infallible;
         type Future = ::core::pin::Pin<
             ::std::boxed::Box<
                 dyn ::core::future::Future<
-                        Output = ::core::result::Result<Self::Response, Self::Error>,
-                    > + ::core::marker::Send
-                    + 'static,
+                    Output = ::core::result::Result<Self::Response, Self::Error>,
+                > + ::core::marker::Send + 'static,
             >,
         >;
         fn poll_ready(
@@ -361,7 +384,10 @@ pub mod petstore {
         ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
             ::core::task::Poll::Ready(::core::result::Result::Ok(()))
         }
-        fn call(&mut self, request: __p::http::Request<__p::bytes::Bytes>) -> Self::Future {
+        fn call(
+            &mut self,
+            request: __p::http::Request<__p::bytes::Bytes>,
+        ) -> Self::Future {
             let api = ::std::sync::Arc::clone(&self.api);
             ::std::boxed::Box::pin(async move {
                 ::core::result::Result::Ok(__dispatch(&*api, request).await)
@@ -376,12 +402,19 @@ pub mod petstore {
         let path = request.uri().path().to_owned();
         if let ::core::option::Option::Some(captures) = __p::match_path("/pets", &path) {
             return match *request.method() {
-                __p::http::Method::GET => __handle_list_pets(api, ctx, request, captures).await,
-                __p::http::Method::POST => __handle_create_pets(api, ctx, request, captures).await,
+                __p::http::Method::GET => {
+                    __handle_list_pets(api, ctx, request, captures).await
+                }
+                __p::http::Method::POST => {
+                    __handle_create_pets(api, ctx, request, captures).await
+                }
                 _ => __p::method_not_allowed("GET, POST"),
             };
         }
-        if let ::core::option::Option::Some(captures) = __p::match_path("/pets/{petId}", &path) {
+        if let ::core::option::Option::Some(captures) = __p::match_path(
+            "/pets/{petId}",
+            &path,
+        ) {
             return match *request.method() {
                 __p::http::Method::GET => {
                     __handle_show_pet_by_id(api, ctx, request, captures).await
@@ -411,16 +444,15 @@ pub mod petstore {
         __captures: ::std::vec::Vec<::std::string::String>,
     ) -> __p::http::Response<__p::bytes::Bytes> {
         if __request.body().is_empty()
-            && __request
-                .headers()
-                .get(__p::http::header::CONTENT_TYPE)
-                .is_none()
+            && __request.headers().get(__p::http::header::CONTENT_TYPE).is_none()
         {
             return __p::missing_body();
         }
         let body = {
             if !__p::media_accepts("application/json", __request.headers()) {
-                return __p::Reject::into_response(__p::unsupported_media(__request.headers()));
+                return __p::Reject::into_response(
+                    __p::unsupported_media(__request.headers()),
+                );
             }
             __try!(__p::decode_json(__request.body()))
         };
@@ -435,7 +467,7 @@ pub mod petstore {
         __request: __p::http::Request<__p::bytes::Bytes>,
         __captures: ::std::vec::Vec<::std::string::String>,
     ) -> __p::http::Response<__p::bytes::Bytes> {
-        let pet_id = __try!(__p::path_param("petId", &__captures, 0usize));
+        let pet_id = __try!(__p::path_param("petId", & __captures, 0usize));
         match __api.show_pet_by_id(ctx, pet_id).await {
             ::core::result::Result::Ok(response) => response.__into_http(),
             ::core::result::Result::Err(error) => error.into_response(),
@@ -481,7 +513,10 @@ pub mod petstore {
         /// Info for a specific pet
         ///
         /// `GET /pets/{petId}`: set optional arguments on the returned builder, then `.await` it (or call `send`).
-        pub fn show_pet_by_id(&self, pet_id: ::std::string::String) -> ShowPetByIdRequest<'_> {
+        pub fn show_pet_by_id(
+            &self,
+            pet_id: ::std::string::String,
+        ) -> ShowPetByIdRequest<'_> {
             ShowPetByIdRequest {
                 __client: self,
                 pet_id,
@@ -496,8 +531,7 @@ pub mod petstore {
     }
     impl<'a> ::core::fmt::Debug for ListPetsRequest<'a> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.debug_struct(::core::stringify!(ListPetsRequest))
-                .finish_non_exhaustive()
+            f.debug_struct(::core::stringify!(ListPetsRequest)).finish_non_exhaustive()
         }
     }
     impl<'a> ListPetsRequest<'a> {
@@ -510,7 +544,10 @@ pub mod petstore {
         /// Sends the request and decodes the response.
         pub async fn send(
             self,
-        ) -> ::core::result::Result<ListPetsResponse, ::swaggersocket::api::ClientError> {
+        ) -> ::core::result::Result<
+            ListPetsResponse,
+            ::swaggersocket::api::ClientError,
+        > {
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets");
             request.query("limit", &self.limit, true, ',');
@@ -519,10 +556,15 @@ pub mod petstore {
         }
     }
     impl<'a> ::core::future::IntoFuture for ListPetsRequest<'a> {
-        type Output = ::core::result::Result<ListPetsResponse, ::swaggersocket::api::ClientError>;
+        type Output = ::core::result::Result<
+            ListPetsResponse,
+            ::swaggersocket::api::ClientError,
+        >;
         type IntoFuture = ::core::pin::Pin<
             ::std::boxed::Box<
-                dyn ::core::future::Future<Output = Self::Output> + ::core::marker::Send + 'a,
+                dyn ::core::future::Future<
+                    Output = Self::Output,
+                > + ::core::marker::Send + 'a,
             >,
         >;
         fn into_future(self) -> Self::IntoFuture {
@@ -537,15 +579,17 @@ pub mod petstore {
     }
     impl<'a> ::core::fmt::Debug for CreatePetsRequest<'a> {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.debug_struct(::core::stringify!(CreatePetsRequest))
-                .finish_non_exhaustive()
+            f.debug_struct(::core::stringify!(CreatePetsRequest)).finish_non_exhaustive()
         }
     }
     impl<'a> CreatePetsRequest<'a> {
         /// Sends the request and decodes the response.
         pub async fn send(
             self,
-        ) -> ::core::result::Result<CreatePetsResponse, ::swaggersocket::api::ClientError> {
+        ) -> ::core::result::Result<
+            CreatePetsResponse,
+            ::swaggersocket::api::ClientError,
+        > {
             let mut request = __p::RequestBuilder::new(__p::http::Method::POST);
             request.path_literal("/pets");
             let body = self.body;
@@ -555,10 +599,15 @@ pub mod petstore {
         }
     }
     impl<'a> ::core::future::IntoFuture for CreatePetsRequest<'a> {
-        type Output = ::core::result::Result<CreatePetsResponse, ::swaggersocket::api::ClientError>;
+        type Output = ::core::result::Result<
+            CreatePetsResponse,
+            ::swaggersocket::api::ClientError,
+        >;
         type IntoFuture = ::core::pin::Pin<
             ::std::boxed::Box<
-                dyn ::core::future::Future<Output = Self::Output> + ::core::marker::Send + 'a,
+                dyn ::core::future::Future<
+                    Output = Self::Output,
+                > + ::core::marker::Send + 'a,
             >,
         >;
         fn into_future(self) -> Self::IntoFuture {
@@ -581,8 +630,10 @@ pub mod petstore {
         /// Sends the request and decodes the response.
         pub async fn send(
             self,
-        ) -> ::core::result::Result<ShowPetByIdResponse, ::swaggersocket::api::ClientError>
-        {
+        ) -> ::core::result::Result<
+            ShowPetByIdResponse,
+            ::swaggersocket::api::ClientError,
+        > {
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets/");
             request.path_param(&self.pet_id);
@@ -591,11 +642,15 @@ pub mod petstore {
         }
     }
     impl<'a> ::core::future::IntoFuture for ShowPetByIdRequest<'a> {
-        type Output =
-            ::core::result::Result<ShowPetByIdResponse, ::swaggersocket::api::ClientError>;
+        type Output = ::core::result::Result<
+            ShowPetByIdResponse,
+            ::swaggersocket::api::ClientError,
+        >;
         type IntoFuture = ::core::pin::Pin<
             ::std::boxed::Box<
-                dyn ::core::future::Future<Output = Self::Output> + ::core::marker::Send + 'a,
+                dyn ::core::future::Future<
+                    Output = Self::Output,
+                > + ::core::marker::Send + 'a,
             >,
         >;
         fn into_future(self) -> Self::IntoFuture {
