@@ -657,6 +657,15 @@ impl Inner {
         Some(feed)
     }
 
+    /// Removes the feed of the streamed response to our call `id`.
+    fn take_stream(&self, id: &str) -> Option<StreamFeed> {
+        let call_id = id.parse::<u64>().ok()?;
+        self.streams_in
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&call_id)
+    }
+
     /// Sends a data message; without the extension it waits while a streamed
     /// response owns the outbound direction.
     async fn send_data(&self, message: WsMessage) -> Result<(), ()> {
@@ -1241,26 +1250,12 @@ fn on_frame(inner: &Arc<Inner>, data: &Bytes) -> Result<(), wire::WireError> {
             }
         }
         Frame::End(StreamKind::Response, id) => {
-            let feed = id.parse::<u64>().ok().and_then(|call_id| {
-                inner
-                    .streams_in
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&call_id)
-            });
-            if let Some(feed) = feed {
+            if let Some(feed) = inner.take_stream(&id) {
                 feed.finish();
             }
         }
         Frame::Error(StreamKind::Response, id, message) => {
-            let feed = id.parse::<u64>().ok().and_then(|call_id| {
-                inner
-                    .streams_in
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&call_id)
-            });
-            if let Some(feed) = feed {
+            if let Some(feed) = inner.take_stream(&id) {
                 feed.fail(Error::new(
                     ErrorKind::Protocol,
                     format!("the peer's streamed body failed: {message}"),

@@ -608,13 +608,8 @@ pub fn encode_response_head(
     correlation_id: Option<&str>,
     first: &[u8],
 ) -> BytesMut {
-    let status = head.status;
     let mut out = BytesMut::with_capacity(96 + 40 * head.headers.len() + first.len());
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(status.as_str().as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-    out.put_slice(b"\r\n");
+    put_status_line(&mut out, head.status);
     put_headers(&mut out, &head.headers);
     put_header(&mut out, b"Transfer-Encoding", b"chunked");
     if let Some(id) = correlation_id {
@@ -623,6 +618,14 @@ pub fn encode_response_head(
     out.put_slice(b"\r\n");
     put_chunk(&mut out, first);
     out
+}
+
+fn put_status_line(out: &mut BytesMut, status: StatusCode) {
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.put_slice(b"\r\n");
 }
 
 /// Appends `data` as one chunk of a chunked body (nothing if empty; an empty
@@ -644,11 +647,7 @@ pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>)
     let body = response.body();
     let status = response.status();
     let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + body.len());
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(status.as_str().as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-    out.put_slice(b"\r\n");
+    put_status_line(&mut out, status);
     put_headers(&mut out, response.headers());
     let bodyless = status.is_informational() || status == StatusCode::NO_CONTENT;
     if !bodyless {
