@@ -1279,11 +1279,13 @@ fn on_frame(inner: &Arc<Inner>, data: &Bytes) -> Result<(), wire::WireError> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(&id)
             {
-                serving.credit.add_permits(
-                    usize::try_from(n)
-                        .unwrap_or(0)
-                        .min(Semaphore::MAX_PERMITS / 2),
-                );
+                // Credit never piles up past a few windows, whatever the peer
+                // grants (the semaphore would overflow).
+                let room =
+                    (inner.stream_window * 4).saturating_sub(serving.credit.available_permits());
+                serving
+                    .credit
+                    .add_permits(usize::try_from(n).unwrap_or(0).min(room));
             }
         }
         // Streamed request bodies are not sent by this version.
