@@ -154,6 +154,9 @@ impl<'m> Emitter<'m> {
         let doc = doc_attrs(doc);
         quote! {
             #doc
+            // Generated code is formatted by prettyplease at the edges; keep
+            // rustfmt from reformatting a committed copy.
+            #[rustfmt::skip]
             #[allow(
                 dead_code,
                 deprecated,
@@ -930,6 +933,7 @@ impl<'m> Emitter<'m> {
                     path_index += 1;
                     quote!(__p::path_param_list(#w, &__captures, #i))
                 }
+                (Location::Query, _) if p.deep => quote!(__query.deep(#w)),
                 (Location::Query, false) => quote!(__query.one(#w)),
                 (Location::Query, true) => {
                     let explode = p.explode;
@@ -1145,6 +1149,9 @@ impl<'m> Emitter<'m> {
             let w = lit_str(&p.wire);
             match p.location {
                 Location::Path => {}
+                Location::Query if p.deep => {
+                    steps.push(quote!(request.query_deep(#w, &self.#n);));
+                }
                 Location::Query => {
                     let explode = p.explode;
                     let sep = p.separator;

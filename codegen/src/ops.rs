@@ -30,6 +30,8 @@ pub(crate) struct Param {
     pub(crate) explode: bool,
     /// Separator of joined array values.
     pub(crate) separator: char,
+    /// `deepObject` style: `name[key]=value`.
+    pub(crate) deep: bool,
     pub(crate) doc: Option<String>,
 }
 
@@ -428,6 +430,13 @@ impl<'a> OpCtx<'a, '_> {
         diags: &mut Diags,
     ) -> Option<Param> {
         let data = p.parameter_data_ref();
+        let deep = matches!(
+            p,
+            Parameter::Query {
+                style: QueryStyle::DeepObject,
+                ..
+            }
+        );
         let (location, explode_default, separator) = match p {
             Parameter::Path { style, .. } => {
                 if *style != PathStyle::Simple {
@@ -438,17 +447,12 @@ impl<'a> OpCtx<'a, '_> {
                 }
                 (Location::Path, false, ',')
             }
-            Parameter::Query { style, .. } => {
-                match style {
-                    QueryStyle::Form => (Location::Query, true, ','),
-                    QueryStyle::SpaceDelimited => (Location::Query, false, ' '),
-                    QueryStyle::PipeDelimited => (Location::Query, false, '|'),
-                    QueryStyle::DeepObject => {
-                        diags.warn(ptr, "the `deepObject` style is not supported; the value is sent as JSON text");
-                        (Location::Query, true, ',')
-                    }
-                }
-            }
+            Parameter::Query { style, .. } => match style {
+                QueryStyle::Form => (Location::Query, true, ','),
+                QueryStyle::SpaceDelimited => (Location::Query, false, ' '),
+                QueryStyle::PipeDelimited => (Location::Query, false, '|'),
+                QueryStyle::DeepObject => (Location::Query, true, ','),
+            },
             Parameter::Header { .. } => (Location::Header, false, ','),
             Parameter::Cookie { .. } => (Location::Cookie, false, ','),
         };
@@ -493,6 +497,7 @@ impl<'a> OpCtx<'a, '_> {
             required,
             explode,
             separator,
+            deep,
             doc: data.description.clone().filter(|d| !d.trim().is_empty()),
         })
     }

@@ -87,6 +87,36 @@ pub(crate) enum Kind {
     Alias(Ty),
 }
 
+impl Kind {
+    /// Calls `f` on every type the definition contains.
+    fn for_each_ty(&mut self, mut f: impl FnMut(&mut Ty)) {
+        match self {
+            Kind::Struct(s) => {
+                s.fields.iter_mut().for_each(|field| f(&mut field.ty));
+                if let Some(ty) = &mut s.additional {
+                    f(ty);
+                }
+            }
+            Kind::Tagged { variants, .. } => variants.iter_mut().for_each(|v| f(&mut v.2)),
+            Kind::Untagged(variants) => variants.iter_mut().for_each(|v| f(&mut v.1)),
+            Kind::Alias(ty) => f(ty),
+            Kind::Pending | Kind::StrEnum(_) | Kind::IntEnum(_) => {}
+        }
+    }
+}
+
+/// `Named(id)` → `Option<Named(id)>` for nullable definitions (not twice).
+fn wrap_nullable(ty: &mut Ty, nullable: &std::collections::HashSet<TypeId>) {
+    match ty {
+        Ty::Named(id) if nullable.contains(id) => {
+            *ty = Ty::Option(Box::new(Ty::Named(*id)));
+        }
+        Ty::Option(inner) if !matches!(**inner, Ty::Named(_)) => wrap_nullable(inner, nullable),
+        Ty::Vec(inner) | Ty::Map(inner) => wrap_nullable(inner, nullable),
+        _ => {}
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct StructDef {
     pub(crate) fields: Vec<Field>,
@@ -139,6 +169,8 @@ pub(crate) struct TypeSpace<'a> {
     /// Default-value functions: (function name, type, value).
     pub(crate) defaults: Vec<(String, Ty, Value)>,
     default_names: Scope,
+    /// Component definitions declared `nullable`.
+    nullable: std::collections::HashSet<TypeId>,
 }
 
 impl<'a> TypeSpace<'a> {
@@ -152,6 +184,7 @@ impl<'a> TypeSpace<'a> {
             cache: HashMap::new(),
             defaults: Vec::new(),
             default_names: Scope::default(),
+            nullable: std::collections::HashSet::new(),
         };
         let Some(components) = &spec.components else {
             return space;
@@ -176,6 +209,13 @@ impl<'a> TypeSpace<'a> {
                 }
             };
             space.defs[id].kind = kind;
+        }
+        if !space.nullable.is_empty() {
+            let nullable = std::mem::take(&mut space.nullable);
+            for def in &mut space.defs {
+                def.kind.for_each_ty(|ty| wrap_nullable(ty, &nullable));
+            }
+            space.nullable = nullable;
         }
         space
     }
@@ -222,6 +262,11 @@ impl<'a> TypeSpace<'a> {
         if let Some(name) = reference.strip_prefix(COMPONENT_PREFIX) {
             let name = unescape_token(name);
             if let Some(&id) = self.components.get(&name) {
+                // While components are modelled the set is incomplete; their
+                // references are wrapped afterwards.
+                if self.nullable.contains(&id) {
+                    return Ty::Option(Box::new(Ty::Named(id)));
+                }
                 return Ty::Named(id);
             }
             if !name.contains('/') {
@@ -409,7 +454,9 @@ impl<'a> TypeSpace<'a> {
         if nullable {
             if let (Some(id), Ty::Named(got)) = (target, &ty) {
                 if *got == id {
-                    // A nullable component: the definition stays, uses wrap it.
+                    // A nullable component: the definition stays, its uses
+                    // become `Option`s.
+                    self.nullable.insert(id);
                     return ty;
                 }
             }

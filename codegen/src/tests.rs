@@ -243,3 +243,29 @@ fn component_names_are_unique_rust_types() {
         },
     );
 }
+
+#[test]
+fn nullable_components_are_options_where_used() {
+    with_space(
+        "    Pet:
+      type: object
+      required: [owner, tags]
+      properties:
+        owner: { $ref: '#/components/schemas/Owner' }
+        tags: { type: array, items: { $ref: '#/components/schemas/Owner' } }
+    Owner:
+      type: object
+      nullable: true
+      properties: { name: { type: string } }
+",
+        |space, _| {
+            let owner = id(space, "Owner");
+            let Kind::Struct(s) = def(space, "Pet") else {
+                panic!()
+            };
+            let opt = Ty::Option(Box::new(Ty::Named(owner)));
+            assert_eq!(s.fields[0].ty, opt);
+            assert_eq!(s.fields[1].ty, Ty::Vec(Box::new(opt)));
+        },
+    );
+}

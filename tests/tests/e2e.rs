@@ -39,6 +39,7 @@ impl operations::Api for Store {
         limit: Option<i32>,
         status: Option<types::Status>,
         x_trace: Option<String>,
+        filter: Option<types::Filter>,
     ) -> Result<operations::ListItemsResponse, ServerError> {
         let ids = ids.unwrap_or_default();
         let mut items: Vec<types::Item> = ids
@@ -52,6 +53,14 @@ impl operations::Api for Store {
             .collect();
         if let Some(trace) = x_trace {
             items.push(item(0, format!("trace {trace}")));
+        }
+        if let Some(filter) = filter {
+            let mut it = item(-2, filter.name.unwrap_or_default());
+            it.price = filter.min_price;
+            it.tags = filter
+                .statuses
+                .map(|s| s.iter().map(ToString::to_string).collect());
+            items.push(it);
         }
         let who = ctx.metadata()["name"]
             .as_str()
@@ -229,6 +238,23 @@ async fn exercise(client: &operations::Client, who: &str) {
     assert_eq!(body[0].status, Some(types::Status::Sold));
     assert_eq!(body[2].name, "trace t-1");
     assert_eq!(body[3].name, format!("for {who}"));
+    // A deepObject query parameter.
+    let operations::ListItemsResponse::Ok { body, .. } = client
+        .list_items()
+        .filter(types::Filter {
+            min_price: Some(2.5),
+            name: Some("a&b=c[d]".into()),
+            statuses: Some(vec![types::Status::Sold, types::Status::Available]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(body[0].id, -2);
+    assert_eq!(body[0].name, "a&b=c[d]");
+    assert_eq!(body[0].price, Some(2.5));
+    assert_eq!(
+        body[0].tags,
+        Some(vec!["sold".to_owned(), "available".to_owned()])
+    );
     // Optional arguments left out, one set.
     let operations::ListItemsResponse::Ok { body, x_total } =
         client.list_items().limit(0).send().await.unwrap();
