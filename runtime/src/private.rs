@@ -530,12 +530,20 @@ pub fn decode_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, DecodeError> 
     })
 }
 
-/// An `application/x-www-form-urlencoded` body.
+/// An `application/x-www-form-urlencoded` body; nested objects and arrays
+/// use brackets (`a[b]=1&c[0]=x`), raw or percent-encoded.
 pub fn decode_form<T: DeserializeOwned>(body: &Bytes) -> Result<T, DecodeError> {
-    serde_urlencoded::from_bytes(body).map_err(|e| DecodeError {
-        unsupported: false,
-        message: format!("invalid form body: {e}"),
-    })
+    serde_qs::from_bytes(body)
+        .or_else(|first| {
+            serde_qs::Config::new()
+                .use_form_encoding(true)
+                .deserialize_bytes(body)
+                .map_err(|_| first)
+        })
+        .map_err(|e| DecodeError {
+            unsupported: false,
+            message: format!("invalid form body: {e}"),
+        })
 }
 
 /// A text body.
@@ -577,7 +585,7 @@ impl Payload {
     }
 
     fn form<T: Serialize + ?Sized>(&mut self, value: &T, media: &'static str) {
-        match serde_urlencoded::to_string(value) {
+        match serde_qs::to_string(&value) {
             Ok(v) => self.set(Bytes::from(v), media),
             Err(e) => self.error = Some(format!("cannot encode the form body: {e}")),
         }
@@ -938,6 +946,32 @@ mod tests {
         assert_eq!(param_from_str::<String>("12"), Ok("12".to_owned()));
         assert_eq!(param_from_str::<bool>("true"), Ok(true));
         assert!(param_from_str::<i32>("x").is_err());
+    }
+
+    #[test]
+    fn form_bodies_nest() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Form {
+            name: String,
+            tags: Vec<String>,
+            meta: std::collections::BTreeMap<String, String>,
+            n: Option<i32>,
+        }
+        let form = Form {
+            name: "a&b=c[d] e".into(),
+            tags: vec!["x".into(), "y z".into()],
+            meta: [("k".to_owned(), "v".to_owned())].into(),
+            n: Some(3),
+        };
+        let mut payload = Payload::default();
+        payload.form(&form, "application/x-www-form-urlencoded");
+        assert_eq!(payload.error, None);
+        assert_eq!(decode_form::<Form>(&payload.body).unwrap(), form);
+        // Percent-encoded brackets, as form encoders send them.
+        let body = Bytes::from_static(b"name=x&tags%5B0%5D=a&meta%5Bk%5D=v");
+        let decoded: Form = decode_form(&body).unwrap();
+        assert_eq!(decoded.tags, ["a"]);
+        assert_eq!(decoded.meta["k"], "v");
     }
 
     #[test]
