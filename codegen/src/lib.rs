@@ -1,29 +1,8 @@
-//! The swaggersocket code generator: an OpenAPI 3.0 document in, Rust code
-//! out — the schema types, a server trait with a `tower::Service` adapter,
-//! and a client stub, all running on the `swaggersocket` runtime.
-//!
-//! ```
-//! let spec = r#"
-//! openapi: "3.0.0"
-//! info: { title: Tiny, version: "1" }
-//! paths:
-//!   /ping:
-//!     get:
-//!       operationId: ping
-//!       responses:
-//!         "200": { description: pong, content: { text/plain: { schema: { type: string } } } }
-//! "#;
-//! let generated = swaggersocket_codegen::generate(spec, &Default::default()).unwrap();
-//! assert_eq!(generated.stats.operations, 1);
-//! assert!(generated.tokens.to_string().contains("pub mod tiny"));
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! The pipeline is load (YAML or JSON into `openapiv3` types) → resolve
 //! (`$ref`s, names, collisions) → model (types and operations in Rust terms)
-//! → emit (`proc_macro2::TokenStream`). Every problem is reported with the
-//! JSON pointer of its place in the spec; constructs that cannot be typed
-//! precisely become `serde_json::Value` with a warning, which
-//! [`Options::strict`] turns into an error.
+//! → emit (`proc_macro2::TokenStream`).
 
 mod builder;
 mod diag;
