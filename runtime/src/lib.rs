@@ -42,6 +42,7 @@ mod event;
 mod handler;
 mod handshake;
 mod server;
+mod typed_stream;
 pub mod wire;
 
 #[doc(hidden)]
@@ -58,6 +59,7 @@ pub use event::{ClientEvent, Event, Events};
 pub use handler::Handler;
 pub use server::{Server, ServerBuilder};
 pub use tower::service_fn;
+pub use typed_stream::{StreamFormat, TypedStream};
 
 #[cfg(feature = "macros")]
 pub use swaggersocket_macros::openapi_socket;
