@@ -618,6 +618,21 @@ impl Inner {
         found
     }
 
+    /// More than one call or request under way on this connection.
+    fn busy(&self) -> bool {
+        let requests = self
+            .max_admitted
+            .saturating_sub(self.admitted.available_permits());
+        requests > 1
+            || self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .calls
+                .len()
+                > 1
+    }
+
     fn complete_call(&self, correlation_id: Option<&str>, result: Result<Response<Bytes>, Error>) {
         if let Some((_, tx)) = self.take_call(correlation_id) {
             let _ = tx.send(result.map(|r| r.map(BodyStream::full)));
@@ -888,14 +903,19 @@ async fn write_loop<S>(
         sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
         rx: &mut mpsc::Receiver<WsMessage>,
         first: WsMessage,
+        busy: bool,
     ) -> Result<(), WsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        // Let the tasks that are ready run first, so that what they queue
-        // joins this batch: otherwise tokio's LIFO slot runs this task right
-        // after the first sender and every message gets a write of its own.
-        tokio::task::yield_now().await;
+        // With other calls or requests under way, let the tasks that are
+        // ready run first, so that what they queue joins this batch:
+        // otherwise tokio's LIFO slot runs this task right after the first
+        // sender and every message gets a write of its own. Alone, the
+        // extra scheduler pass would only add latency.
+        if busy {
+            tokio::task::yield_now().await;
+        }
         sink.feed(first).await?;
         for _ in 1..MAX_BATCH {
             let Ok(next) = rx.try_recv() else { break };
@@ -916,7 +936,7 @@ async fn write_loop<S>(
         let sent = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => break None,
-            sent = batch(&mut sink, &mut rx, first) => sent,
+            sent = batch(&mut sink, &mut rx, first, inner.busy()) => sent,
         };
         if let Err(e) = sent {
             break Some(e);
