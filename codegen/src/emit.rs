@@ -421,9 +421,16 @@ impl<'m> Emitter<'m> {
         let deny = s
             .deny_unknown
             .then(|| quote!(#[serde(deny_unknown_fields)]));
+        // `Pet { name: Some(..), ..Default::default() }` when every field may
+        // be left out (a spec default would differ from the type's: not then).
+        let default = s
+            .fields
+            .iter()
+            .all(|f| f.optional)
+            .then(|| quote!(::core::default::Default,));
         quote! {
             #doc
-            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #default __p::serde::Serialize, __p::serde::Deserialize)]
             #sc
             #deny
             pub struct #name {
