@@ -51,13 +51,14 @@ fn refine(errors: Errors, doc: impl FnOnce() -> Option<Value>) -> Errors {
     let Some(first) = errors.0.first() else {
         return errors;
     };
-    if first.pointer != "#/paths" && !first.pointer.ends_with("/responses") {
+    let flattened = first.pointer == "#/paths" || first.pointer.ends_with("/responses");
+    if !flattened && !is_parameter(&first.pointer) {
         return errors;
     }
     let Some(doc) = doc() else { return errors };
     let mut pointer = first.pointer.clone();
     let mut message = first.message.clone();
-    for _ in 0..4 {
+    for _ in 0..usize::from(flattened) * 4 {
         let Some(value) = doc.pointer(pointer.trim_start_matches('#')) else {
             break;
         };
@@ -93,7 +94,27 @@ fn refine(errors: Errors, doc: impl FnOnce() -> Option<Value>) -> Errors {
             break;
         }
     }
+    // A parameter is read as a whole (`in` tags it): read its fields alone.
+    if is_parameter(&pointer) {
+        let inner = doc
+            .pointer(pointer.trim_start_matches('#'))
+            .and_then(|value| {
+                serde_path_to_error::deserialize::<_, openapiv3::ParameterData>(value).err()
+            });
+        if let Some(e) = inner {
+            let path = pointer_of(e.path());
+            pointer.push_str(path.trim_start_matches('#'));
+            message = e.into_inner().to_string();
+        }
+    }
     Errors(vec![Diagnostic::new(pointer, message)])
+}
+
+/// `…/parameters/N` (an operation's or path's) or `#/components/parameters/Name`.
+fn is_parameter(pointer: &str) -> bool {
+    let mut segments = pointer.rsplit('/');
+    segments.next();
+    segments.next() == Some("parameters")
 }
 
 /// The version fields, read before the whole document is typed.

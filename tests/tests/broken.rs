@@ -109,9 +109,7 @@ fn wrong_type() {
 "
     );
     let e = one_error(&spec);
-    // Parameters are told apart by `in` (an internally tagged enum), which
-    // serde reads as a whole: the pointer names the parameter.
-    assert_eq!(e.pointer, "#/paths/~1pets/get/parameters/0");
+    assert_eq!(e.pointer, "#/paths/~1pets/get/parameters/0/required");
     assert!(
         e.message
             .contains("invalid type: string \"maybe\", expected a boolean"),
@@ -282,4 +280,35 @@ fn mangled_fixtures_never_panic() {
             let _ = generate(&String::from_utf8_lossy(&mangled), &Options::default());
         }
     }
+}
+
+#[test]
+fn wrong_types_in_components() {
+    let spec = format!(
+        "{HEAD}paths: {{}}
+components:
+  parameters:
+    Limit: {{ name: limit, in: query, required: maybe, schema: {{ type: integer }} }}
+"
+    );
+    let e = one_error(&spec);
+    assert_eq!(e.pointer, "#/components/parameters/Limit/required");
+    let spec = format!(
+        "{HEAD}paths: {{}}
+components:
+  schemas:
+    Pet:
+      type: object
+      properties:
+        name: {{ type: string, maxLength: long }}
+"
+    );
+    let e = one_error(&spec);
+    // `$ref`-or-schema values are read as a whole: the pointer names the
+    // schema that does not parse.
+    assert!(e.pointer.starts_with("#/components/schemas/Pet"), "{e}");
+    assert!(
+        e.message.contains("long") || e.message.contains("maxLength"),
+        "{e}"
+    );
 }
