@@ -538,11 +538,33 @@ impl<'m> Emitter<'m> {
         let doc = format!(" The responses of `{}`.", op.id);
         let into_http = self.server.then(|| self.emit_into_http(op));
         let from_http = self.client.then(|| self.emit_from_http(op));
+        let k = &self.krate;
+        let status_arms = op.responses.iter().map(|r| {
+            let v = ident(&r.variant);
+            match r.status {
+                Status::Code(c) => {
+                    let c = status_lit(c);
+                    let pattern = if r.is_tuple() {
+                        quote!(Self::#v(..))
+                    } else if r.headers.is_empty() && r.body.is_none() {
+                        quote!(Self::#v)
+                    } else {
+                        quote!(Self::#v { .. })
+                    };
+                    quote!(#pattern => __p::status(#c),)
+                }
+                _ => quote!(Self::#v { status, .. } => status,),
+            }
+        });
         out.extend(quote! {
             #[doc = #doc]
             #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
             pub enum #name { #(#variants)* }
             impl #name {
+                /// The status code of this response.
+                pub fn status(&self) -> #k::api::StatusCode {
+                    match *self { #(#status_arms)* }
+                }
                 #into_http
                 #from_http
             }
@@ -1011,6 +1033,12 @@ impl<'m> Emitter<'m> {
             impl ::core::fmt::Debug for Client {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct("Client").finish_non_exhaustive()
+                }
+            }
+
+            impl ::core::convert::From<#k::Connection> for Client {
+                fn from(connection: #k::Connection) -> Self {
+                    Client { connection }
                 }
             }
 

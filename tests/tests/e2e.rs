@@ -284,7 +284,9 @@ async fn exercise(client: &operations::Client, who: &str) {
         other => panic!("{other:?}"),
     }
     // A status range and `default`, carrying their status.
-    match client.get_item(409, id).await.unwrap() {
+    let conflict = client.get_item(409, id).await.unwrap();
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    match conflict {
         operations::GetItemResponse::ClientError { status, body } => {
             assert_eq!(status, StatusCode::CONFLICT);
             assert_eq!(body.title, "conflict");
@@ -307,6 +309,10 @@ async fn exercise(client: &operations::Client, who: &str) {
         other => panic!("{other:?}"),
     }
 
+    assert_eq!(
+        client.delete_item(1).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
     // Two path parameters; a literal segment wins over a template.
     let operations::TagItemResponse::Ok(tagged) = client.tag_item(9, "x/y z".into()).await.unwrap();
     assert_eq!(
@@ -502,7 +508,7 @@ async fn both_sides_serve_and_call_on_one_socket() {
         .unwrap();
     let at_server = next_connection(&mut events).await;
 
-    let from_client = petstore::Client::new(client.connection());
+    let from_client = petstore::Client::from(client.connection());
     let from_server = petstore::Client::new(at_server.clone());
     let (a, b) = tokio::join!(
         from_client.show_pet_by_id("1".into()),

@@ -81,6 +81,13 @@ pub mod petstore {
         },
     }
     impl ListPetsResponse {
+        /// The status code of this response.
+        pub fn status(&self) -> ::swaggersocket::api::StatusCode {
+            match *self {
+                Self::Ok { .. } => __p::status(200),
+                Self::Default { status, .. } => status,
+            }
+        }
         #[doc(hidden)]
         pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
             match self {
@@ -155,6 +162,13 @@ pub mod petstore {
         },
     }
     impl CreatePetsResponse {
+        /// The status code of this response.
+        pub fn status(&self) -> ::swaggersocket::api::StatusCode {
+            match *self {
+                Self::Created => __p::status(201),
+                Self::Default { status, .. } => status,
+            }
+        }
         #[doc(hidden)]
         pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
             match self {
@@ -213,6 +227,13 @@ pub mod petstore {
         },
     }
     impl ShowPetByIdResponse {
+        /// The status code of this response.
+        pub fn status(&self) -> ::swaggersocket::api::StatusCode {
+            match *self {
+                Self::Ok(..) => __p::status(200),
+                Self::Default { status, .. } => status,
+            }
+        }
         #[doc(hidden)]
         pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
             match self {
@@ -482,6 +503,11 @@ pub mod petstore {
     impl ::core::fmt::Debug for Client {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("Client").finish_non_exhaustive()
+        }
+    }
+    impl ::core::convert::From<::swaggersocket::Connection> for Client {
+        fn from(connection: ::swaggersocket::Connection) -> Self {
+            Client { connection }
         }
     }
     impl Client {
