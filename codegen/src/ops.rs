@@ -5,8 +5,8 @@ use crate::naming::{camel, range_variant, snake, status_variant, Scope};
 use crate::schema::{Ty, TypeSpace};
 use indexmap::IndexMap;
 use openapiv3::{
-    Header, MediaType, OpenAPI, Operation, Parameter, ParameterSchemaOrContent, PathStyle,
-    QueryStyle, ReferenceOr, RequestBody, Response, StatusCode,
+    MediaType, OpenAPI, Operation, Parameter, ParameterSchemaOrContent, PathStyle, QueryStyle,
+    ReferenceOr, Response, StatusCode,
 };
 
 /// Where a parameter travels.
@@ -212,7 +212,9 @@ impl<'a> OpCtx<'a, '_> {
         let mut raw: Vec<(&'a Parameter, String)> = Vec::new();
         for (i, p) in op.parameters.iter().enumerate() {
             let ptr = join(&join(self.pointer, "parameters"), &i.to_string());
-            if let Some(p) = self.resolve_param(p, &ptr, diags) {
+            if let Some((p, _)) =
+                self.resolve(p, &ptr, "parameters", "parameter", |c| &c.parameters, diags)
+            {
                 raw.push((p, ptr));
             }
         }
@@ -222,7 +224,9 @@ impl<'a> OpCtx<'a, '_> {
             .map_or(self.pointer, |(p, _)| p);
         for (i, p) in self.shared.iter().enumerate() {
             let ptr = join(&join(path_ptr, "parameters"), &i.to_string());
-            if let Some(p) = self.resolve_param(p, &ptr, diags) {
+            if let Some((p, _)) =
+                self.resolve(p, &ptr, "parameters", "parameter", |c| &c.parameters, diags)
+            {
                 let data = p.parameter_data_ref();
                 let overridden = raw.iter().any(|(q, _)| {
                     let d = q.parameter_data_ref();
@@ -272,7 +276,14 @@ impl<'a> OpCtx<'a, '_> {
             None => (None, false),
             Some(rb) => {
                 let ptr = join(self.pointer, "requestBody");
-                match self.resolve_body(rb, &ptr, diags) {
+                match self.resolve(
+                    rb,
+                    &ptr,
+                    "requestBodies",
+                    "request body",
+                    |c| &c.request_bodies,
+                    diags,
+                ) {
                     Some((rb, ptr)) => {
                         let body = self.body(
                             &rb.content,
@@ -355,67 +366,47 @@ impl<'a> OpCtx<'a, '_> {
         })
     }
 
-    fn resolve_param(
+    /// Follows `$ref`s into `#/components/<section>` (`what` names one entry
+    /// in messages); returns the item and the pointer where it is defined.
+    fn resolve<T>(
         &self,
-        p: &'a ReferenceOr<Parameter>,
+        item: &'a ReferenceOr<T>,
         ptr: &str,
+        section: &str,
+        what: &str,
+        entries: impl Fn(&'a openapiv3::Components) -> &'a IndexMap<String, ReferenceOr<T>>,
         diags: &mut Diags,
-    ) -> Option<&'a Parameter> {
-        let mut current = p;
-        for _ in 0..16 {
-            match current {
-                ReferenceOr::Item(p) => return Some(p),
-                ReferenceOr::Reference { reference } => {
-                    let found = reference
-                        .strip_prefix("#/components/parameters/")
-                        .map(crate::naming::unescape_token)
-                        .and_then(|name| self.spec.components.as_ref()?.parameters.get(&name));
-                    match found {
-                        Some(next) => current = next,
-                        None => {
-                            diags.error(&join(ptr, "$ref"), format!("dangling $ref `{reference}`: no such parameter in #/components/parameters"));
-                            return None;
-                        }
-                    }
-                }
-            }
-        }
-        diags.error(ptr, "cycle of parameter $refs");
-        None
-    }
-
-    fn resolve_body(
-        &self,
-        rb: &'a ReferenceOr<RequestBody>,
-        ptr: &str,
-        diags: &mut Diags,
-    ) -> Option<(&'a RequestBody, String)> {
-        let mut current = rb;
+    ) -> Option<(&'a T, String)> {
+        let prefix = format!("#/components/{section}/");
+        let mut current = item;
         let mut at = ptr.to_owned();
         for _ in 0..16 {
             match current {
-                ReferenceOr::Item(rb) => return Some((rb, at)),
+                ReferenceOr::Item(item) => return Some((item, at)),
                 ReferenceOr::Reference { reference } => {
                     let name = reference
-                        .strip_prefix("#/components/requestBodies/")
+                        .strip_prefix(prefix.as_str())
                         .map(crate::naming::unescape_token);
-                    let found = name
+                    let next = name
                         .as_ref()
-                        .and_then(|name| self.spec.components.as_ref()?.request_bodies.get(name));
-                    match (found, name) {
+                        .and_then(|n| entries(self.spec.components.as_ref()?).get(n));
+                    match (next, name) {
                         (Some(next), Some(name)) => {
                             current = next;
-                            at = join("#/components/requestBodies", &name);
+                            at = join(&format!("#/components/{section}"), &name);
                         }
                         _ => {
-                            diags.error(&join(&at, "$ref"), format!("dangling $ref `{reference}`: no such request body in #/components/requestBodies"));
+                            diags.error(
+                                &join(&at, "$ref"),
+                                format!("dangling $ref `{reference}`: no such {what} in #/components/{section}"),
+                            );
                             return None;
                         }
                     }
                 }
             }
         }
-        diags.error(ptr, "cycle of request body $refs");
+        diags.error(ptr, format!("cycle of {what} $refs"));
         None
     }
 
@@ -569,39 +560,7 @@ impl<'a> OpCtx<'a, '_> {
         top: &mut Scope,
         diags: &mut Diags,
     ) -> Option<Resp> {
-        let mut current = resp;
-        let mut at = ptr.to_owned();
-        let mut found = None;
-        for _ in 0..16 {
-            match current {
-                ReferenceOr::Item(r) => {
-                    found = Some(r);
-                    break;
-                }
-                ReferenceOr::Reference { reference } => {
-                    let name = reference
-                        .strip_prefix("#/components/responses/")
-                        .map(crate::naming::unescape_token);
-                    let next = name
-                        .as_ref()
-                        .and_then(|n| self.spec.components.as_ref()?.responses.get(n));
-                    match (next, name) {
-                        (Some(next), Some(name)) => {
-                            current = next;
-                            at = join("#/components/responses", &name);
-                        }
-                        _ => {
-                            diags.error(&join(&at, "$ref"), format!("dangling $ref `{reference}`: no such response in #/components/responses"));
-                            return None;
-                        }
-                    }
-                }
-            }
-        }
-        let Some(r) = found else {
-            diags.error(ptr, "cycle of response $refs");
-            return None;
-        };
+        let (r, at) = self.resolve(resp, ptr, "responses", "response", |c| &c.responses, diags)?;
         let hint = format!("{op_camel}{variant}Body");
         let body = self.body(&r.content, &join(&at, "content"), &hint, space, top, diags);
         let mut headers = Vec::new();
@@ -611,7 +570,9 @@ impl<'a> OpCtx<'a, '_> {
                 continue;
             }
             let hptr = join(&join(&at, "headers"), name);
-            let Some((header, hptr)) = self.resolve_header(header, &hptr, diags) else {
+            let Some((header, hptr)) =
+                self.resolve(header, &hptr, "headers", "header", |c| &c.headers, diags)
+            else {
                 continue;
             };
             let hint = format!("{op_camel}{variant}{}", camel(name, "Header"));
@@ -640,34 +601,6 @@ impl<'a> OpCtx<'a, '_> {
             body,
             headers,
         })
-    }
-
-    fn resolve_header(
-        &self,
-        h: &'a ReferenceOr<Header>,
-        ptr: &str,
-        diags: &mut Diags,
-    ) -> Option<(&'a Header, String)> {
-        match h {
-            ReferenceOr::Item(h) => Some((h, ptr.to_owned())),
-            ReferenceOr::Reference { reference } => {
-                let name = reference
-                    .strip_prefix("#/components/headers/")
-                    .map(crate::naming::unescape_token);
-                let found = name
-                    .as_ref()
-                    .and_then(|n| self.spec.components.as_ref()?.headers.get(n));
-                match (found, name) {
-                    (Some(ReferenceOr::Item(h)), Some(name)) => {
-                        Some((h, join("#/components/headers", &name)))
-                    }
-                    _ => {
-                        diags.error(&join(ptr, "$ref"), format!("dangling $ref `{reference}`: no such header in #/components/headers"));
-                        None
-                    }
-                }
-            }
-        }
     }
 }
 

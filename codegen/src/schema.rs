@@ -293,30 +293,18 @@ impl<'a> TypeSpace<'a> {
         Ty::Value
     }
 
-    /// The type for a schema or reference; `hint` names inline types.
-    pub(crate) fn ty_for(
+    /// The type for a schema or reference (`Schema` or `Box<Schema>`);
+    /// `hint` names inline types.
+    pub(crate) fn ty_for<S: std::borrow::Borrow<Schema>>(
         &mut self,
-        schema: &'a ReferenceOr<Schema>,
+        schema: &'a ReferenceOr<S>,
         pointer: &str,
         hint: &str,
         diags: &mut Diags,
     ) -> Ty {
         match schema {
             ReferenceOr::Reference { reference } => self.reference(reference, pointer, diags),
-            ReferenceOr::Item(schema) => self.item_ty(schema, pointer, hint, diags),
-        }
-    }
-
-    fn boxed_ty_for(
-        &mut self,
-        schema: &'a ReferenceOr<Box<Schema>>,
-        pointer: &str,
-        hint: &str,
-        diags: &mut Diags,
-    ) -> Ty {
-        match schema {
-            ReferenceOr::Reference { reference } => self.reference(reference, pointer, diags),
-            ReferenceOr::Item(schema) => self.item_ty(schema, pointer, hint, diags),
+            ReferenceOr::Item(schema) => self.item_ty(schema.borrow(), pointer, hint, diags),
         }
     }
 
@@ -404,7 +392,7 @@ impl<'a> TypeSpace<'a> {
             },
             SchemaKind::Type(Type::Boolean(_)) => Ty::Bool,
             SchemaKind::Type(Type::Array(a)) => match &a.items {
-                Some(items) => Ty::Vec(Box::new(self.boxed_ty_for(
+                Some(items) => Ty::Vec(Box::new(self.ty_for(
                     items,
                     &join(pointer, "items"),
                     &format!("{hint}Item"),
@@ -578,7 +566,7 @@ impl<'a> TypeSpace<'a> {
             );
         }
         if let Some(items) = &any.items {
-            return Ty::Vec(Box::new(self.boxed_ty_for(
+            return Ty::Vec(Box::new(self.ty_for(
                 items,
                 &join(pointer, "items"),
                 &format!("{hint}Item"),
@@ -686,7 +674,7 @@ impl<'a> TypeSpace<'a> {
                 seen.push(name);
                 let prop_ptr = join(&join(&part.pointer, "properties"), name);
                 let prop_hint = format!("{owner}{}", camel(name, "Field"));
-                let ty = self.boxed_ty_for(prop, &prop_ptr, &prop_hint, diags);
+                let ty = self.ty_for(prop, &prop_ptr, &prop_hint, diags);
                 let schema = match prop {
                     ReferenceOr::Item(s) => Some(&**s),
                     ReferenceOr::Reference { .. } => None,

@@ -597,6 +597,35 @@ impl Payload {
     }
 }
 
+/// The body setters of both builders (each has a `payload: Payload`).
+macro_rules! body_methods {
+    () => {
+        /// A JSON body.
+        pub fn json<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
+            self.payload.json(value, media);
+            self
+        }
+
+        /// A form body.
+        pub fn form<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
+            self.payload.form(value, media);
+            self
+        }
+
+        /// A text body.
+        pub fn text(mut self, value: String, media: &'static str) -> Self {
+            self.payload.set(Bytes::from(value), media);
+            self
+        }
+
+        /// A binary body.
+        pub fn bytes(mut self, value: Bytes, media: &'static str) -> Self {
+            self.payload.set(value, media);
+            self
+        }
+    };
+}
+
 fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
     let name =
         HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header `{name}`: {e}"))?;
@@ -637,29 +666,7 @@ impl ResponseBuilder {
         self
     }
 
-    /// A JSON body.
-    pub fn json<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
-        self.payload.json(value, media);
-        self
-    }
-
-    /// A form body.
-    pub fn form<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
-        self.payload.form(value, media);
-        self
-    }
-
-    /// A text body.
-    pub fn text(mut self, value: String, media: &'static str) -> Self {
-        self.payload.set(Bytes::from(value), media);
-        self
-    }
-
-    /// A binary body.
-    pub fn bytes(mut self, value: Bytes, media: &'static str) -> Self {
-        self.payload.set(value, media);
-        self
-    }
+    body_methods!();
 
     /// The response (500 when something could not be encoded).
     pub fn finish(self) -> HttpResponse {
@@ -804,29 +811,7 @@ impl RequestBuilder {
         }
     }
 
-    /// A JSON body.
-    pub fn json<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
-        self.payload.json(value, media);
-        self
-    }
-
-    /// A form body.
-    pub fn form<T: Serialize + ?Sized>(mut self, value: &T, media: &'static str) -> Self {
-        self.payload.form(value, media);
-        self
-    }
-
-    /// A text body.
-    pub fn text(mut self, value: String, media: &'static str) -> Self {
-        self.payload.set(Bytes::from(value), media);
-        self
-    }
-
-    /// A binary body.
-    pub fn bytes(mut self, value: Bytes, media: &'static str) -> Self {
-        self.payload.set(value, media);
-        self
-    }
+    body_methods!();
 
     fn build(self) -> Result<http::Request<Bytes>, ClientError> {
         if let Some(error) = self.payload.error {
