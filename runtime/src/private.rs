@@ -626,6 +626,19 @@ macro_rules! body_methods {
     };
 }
 
+/// A header parameter, arrays joined by `,` (nothing for `None`).
+fn add_header<T: Serialize + ?Sized>(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &T,
+) -> Result<(), String> {
+    let values = to_strings(value).map_err(|e| format!("header `{name}`: {e}"))?;
+    if values.is_empty() {
+        return Ok(());
+    }
+    insert_header(headers, name, &values.join(","))
+}
+
 fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
     let name =
         HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header `{name}`: {e}"))?;
@@ -654,14 +667,8 @@ impl ResponseBuilder {
 
     /// Adds a response header (nothing for `None`).
     pub fn header<T: Serialize + ?Sized>(mut self, name: &str, value: &T) -> Self {
-        match to_strings(value) {
-            Ok(values) if values.is_empty() => {}
-            Ok(values) => {
-                if let Err(e) = insert_header(&mut self.headers, name, &values.join(",")) {
-                    self.payload.error = Some(e);
-                }
-            }
-            Err(e) => self.payload.error = Some(format!("header `{name}`: {e}")),
+        if let Err(e) = add_header(&mut self.headers, name, value) {
+            self.payload.error = Some(e);
         }
         self
     }
@@ -788,14 +795,8 @@ impl RequestBuilder {
 
     /// Adds a header parameter (nothing for `None`).
     pub fn header<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
-        match to_strings(value) {
-            Ok(values) if values.is_empty() => {}
-            Ok(values) => {
-                if let Err(e) = insert_header(&mut self.headers, name, &values.join(",")) {
-                    self.payload.error = Some(e);
-                }
-            }
-            Err(e) => self.payload.error = Some(format!("header `{name}`: {e}")),
+        if let Err(e) = add_header(&mut self.headers, name, value) {
+            self.payload.error = Some(e);
         }
     }
 
