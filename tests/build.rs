@@ -15,13 +15,33 @@ const FIXTURES: &[(&str, &str)] = &[
 fn main() {
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    for (file, module) in FIXTURES {
+    // Every fixture with both sides, and one fixture with each side alone.
+    let variants = FIXTURES
+        .iter()
+        .map(|(file, module)| (*file, (*module).to_owned(), true, true))
+        .chain([
+            (
+                "operations.json",
+                "operations_server_only".to_owned(),
+                true,
+                false,
+            ),
+            (
+                "operations.json",
+                "operations_client_only".to_owned(),
+                false,
+                true,
+            ),
+        ]);
+    for (file, module, server, client) in variants {
         let path = fixtures.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         let source = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let options = swaggersocket_codegen::Options {
-            name: Some((*module).to_owned()),
+            name: Some(module.clone()),
+            server,
+            client,
             ..Default::default()
         };
         let generated = swaggersocket_codegen::generate(&source, &options)
