@@ -152,7 +152,11 @@ fn parse_run(args: &[String]) -> Result<Options, String> {
                     })
                     .collect::<Result<_, _>>()?;
             }
-            other => return Err(format!("unknown option {other}")),
+            "--help" | "-h" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other}\n{HELP}")),
         }
     }
     if options.duration.is_zero() {
@@ -626,9 +630,28 @@ fn report(options: &Options, samples: &Samples) -> String {
             .map(|(_, _, runs)| median(runs.iter().map(get)))
             .unwrap_or(f64::NAN)
     };
+    // The ratio to plain of each run (the implementations of one run ran
+    // back to back, so they share the machine's load of the moment).
+    let per_run_ratios = |w: Workload, i: Impl, get: fn(&Sample) -> f64| -> Vec<f64> {
+        let runs = |imp: Impl| {
+            samples
+                .iter()
+                .find(|(sw, si, _)| *sw == w && *si == imp)
+                .map(|(_, _, runs)| runs.iter().map(get).collect::<Vec<f64>>())
+                .unwrap_or_default()
+        };
+        runs(i)
+            .iter()
+            .zip(runs(Impl::Plain))
+            .map(|(x, plain)| x / plain)
+            .filter(|r| r.is_finite())
+            .collect()
+    };
     let mut out = String::new();
     out.push_str(&format!(
-        "Medians of {} runs; {} s measured after {} s warm-up; small bodies {} B.\n\n",
+        "Medians of {} runs; {} s measured after {} s warm-up; small bodies {} B. \
+         A ratio is the median of the per-run ratios to plain (the runs' \
+         lowest and highest in brackets).\n\n",
         options.runs,
         options.duration.as_secs_f64(),
         options.warmup.as_secs_f64(),
@@ -646,17 +669,26 @@ fn report(options: &Options, samples: &Samples) -> String {
         let ss = figure(row.workload, Impl::Swaggersocket, row.get);
         let plain = figure(row.workload, Impl::Plain, row.get);
         let rpc = figure(row.workload, Impl::Jsonrpsee, row.get);
-        let ratio = |x: f64| {
-            if x.is_finite() && plain.is_finite() && plain > 0.0 {
-                format!("{:.2}×", x / plain)
+        let ratio_of = |i: Impl| median(per_run_ratios(row.workload, i, row.get).into_iter());
+        let ratio = |i: Impl| {
+            let ratios = per_run_ratios(row.workload, i, row.get);
+            if ratios.is_empty() {
+                return "–".to_owned();
+            }
+            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mid = median(ratios.into_iter());
+            if options.runs > 1 {
+                format!("{mid:.2}× ({low:.2}–{high:.2})")
             } else {
-                "–".into()
+                format!("{mid:.2}×")
             }
         };
+        let ss_ratio = ratio_of(Impl::Swaggersocket);
         let (target, met) = match row.target {
             Target::None => ("".to_owned(), None),
-            Target::AtLeastRatio(r) => (format!("≥ {r}× plain"), Some(ss / plain >= r)),
-            Target::AtMostRatio(r) => (format!("≤ {r}× plain"), Some(ss / plain <= r)),
+            Target::AtLeastRatio(r) => (format!("≥ {r}× plain"), Some(ss_ratio >= r)),
+            Target::AtMostRatio(r) => (format!("≤ {r}× plain"), Some(ss_ratio <= r)),
             Target::AtMost(v) => (format!("≤ {v} {}", row.unit), Some(ss <= v)),
         };
         let met = match met {
@@ -671,8 +703,8 @@ fn report(options: &Options, samples: &Samples) -> String {
             fmt_value(ss),
             fmt_value(plain),
             fmt_value(rpc),
-            ratio(ss),
-            ratio(rpc),
+            ratio(Impl::Swaggersocket),
+            ratio(Impl::Jsonrpsee),
             target,
             met
         ));
