@@ -205,7 +205,7 @@ impl<'m> Emitter<'m> {
             let fns = self.defaults.iter().map(|(name, ty, value)| {
                 let name = ident(name);
                 let t = self.ty(ty, false, None);
-                let v = default_expr(ty, value);
+                let v = default_expr(ty, value, self.defs);
                 quote!(pub(super) fn #name() -> #t { #v })
             });
             out.extend(quote! {
@@ -1300,8 +1300,14 @@ fn int_tokens(v: i64) -> TokenStream {
     }
 }
 
-fn default_expr(ty: &Ty, value: &Value) -> TokenStream {
+fn default_expr(ty: &Ty, value: &Value, defs: &[TypeDef]) -> TokenStream {
     match (ty, value) {
+        // An enum's default: the value names the variant.
+        (Ty::Named(id), Value::String(variant)) => {
+            let name = ident(defs.get(*id).map_or("Value", |d| d.name.as_str()));
+            let variant = ident(variant);
+            quote!(#name::#variant)
+        }
         (Ty::Bool, Value::Bool(b)) => quote!(#b),
         (Ty::String, Value::String(s)) => {
             let l = lit_str(s);

@@ -111,6 +111,7 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
     let mut diags = diag::Diags::default();
     let mut space = schema::TypeSpace::new(&spec, &mut diags);
     let ops = ops::model_ops(&spec, &mut space, &mut diags);
+    space.finish();
 
     if options.strict {
         let warnings = std::mem::take(&mut diags.warnings);

@@ -135,8 +135,12 @@ pub(crate) struct Field {
     pub(crate) ty: Ty,
     /// Optional in the wire format: missing means `None`.
     pub(crate) optional: bool,
-    /// A default value (literal) used when the field is missing.
+    /// The name of the function giving the default value (as a JSON
+    /// string), when the field has one.
     pub(crate) default: Option<Value>,
+    /// A `default` for an enum-typed field, resolved by [`TypeSpace::finish`]
+    /// once every enum is known.
+    pub(crate) enum_default: Option<Value>,
     pub(crate) doc: Option<String>,
 }
 
@@ -218,6 +222,52 @@ impl<'a> TypeSpace<'a> {
             space.nullable = nullable;
         }
         space
+    }
+
+    /// Resolves what needs every type known: a `default` naming a variant
+    /// of an enum makes the field plain, filled in by a default function.
+    pub(crate) fn finish(&mut self) {
+        for owner in 0..self.defs.len() {
+            let Kind::Struct(def) = &self.defs[owner].kind else {
+                continue;
+            };
+            let mut resolved = Vec::new();
+            for (i, field) in def.fields.iter().enumerate() {
+                let (Some(value), Ty::Option(inner)) = (&field.enum_default, &field.ty) else {
+                    continue;
+                };
+                let Ty::Named(id) = **inner else { continue };
+                let variant = match (&self.defs[id].kind, value) {
+                    (Kind::StrEnum(variants), Value::String(wire)) => variants
+                        .iter()
+                        .find(|(_, w)| w == wire)
+                        .map(|(rust, _)| rust.clone()),
+                    (Kind::IntEnum(variants), Value::Number(n)) => variants
+                        .iter()
+                        .find(|(_, v)| Some(*v) == n.as_i64())
+                        .map(|(rust, _)| rust.clone()),
+                    _ => None,
+                };
+                if let Some(variant) = variant {
+                    resolved.push((i, id, variant));
+                }
+            }
+            let owner_name = snake(&self.defs[owner].name, "type");
+            for (i, id, variant) in resolved {
+                let Kind::Struct(def) = &mut self.defs[owner].kind else {
+                    break;
+                };
+                let field = &mut def.fields[i];
+                let fn_name = self
+                    .default_names
+                    .claim(format!("{owner_name}_{}", field.rust.trim_end_matches('_')));
+                field.ty = Ty::Named(id);
+                field.optional = false;
+                field.default = Some(Value::String(fn_name.clone()));
+                self.defaults
+                    .push((fn_name, Ty::Named(id), Value::String(variant)));
+            }
+        }
     }
 
     fn reserve(&mut self, base: &str) -> TypeId {
@@ -685,8 +735,13 @@ impl<'a> TypeSpace<'a> {
                 let required = parts.iter().any(|p| p.required.iter().any(|r| r == name));
                 let default = schema.and_then(|s| s.schema_data.default.clone());
                 let optional = !required || read_only || write_only;
+                let mut enum_default = None;
                 let (ty, default) = match (optional, default) {
                     (true, Some(value)) if default_fits(&ty, &value) => (ty, Some(value)),
+                    (true, Some(value)) if matches!(ty, Ty::Named(_)) => {
+                        enum_default = Some(value);
+                        (ty.optional(), None)
+                    }
                     (true, _) => (ty.optional(), None),
                     (false, _) => (ty, None),
                 };
@@ -706,6 +761,7 @@ impl<'a> TypeSpace<'a> {
                     ty: ty.clone(),
                     optional: optional && ty.is_option(),
                     default,
+                    enum_default,
                     doc: schema.and_then(doc_of),
                 });
             }
