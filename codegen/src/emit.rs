@@ -913,8 +913,11 @@ impl<'m> Emitter<'m> {
 
     fn emit_routes(&self) -> TokenStream {
         let k = &self.krate;
-        // Group operations by path template; literal segments win over
-        // parameters, so `/pets/mine` is tried before `/pets/{id}`.
+        // Group operations by path template; the most specific template is
+        // tried first: a literal segment before a parameter with literal
+        // text around it (`{name}.rw.html`, then `{name}.html`), before a
+        // bare parameter, so `/pets/mine` wins over `/pets/{id}`. A template
+        // that matches the path but not the method lets the next ones try.
         let mut paths: Vec<&str> = Vec::new();
         for op in self.ops {
             if !paths.contains(&op.path.as_str()) {
@@ -928,16 +931,18 @@ impl<'m> Emitter<'m> {
             let arms = ops.iter().map(|o| {
                 let m = ident(o.method);
                 let h = ident(&format!("__handle_{}", o.name));
-                quote!(__p::http::Method::#m => #h(api, ctx, request, captures).await,)
+                quote!(__p::http::Method::#m => return #h(api, ctx, request, captures).await,)
             });
             let p = lit_str(path);
             let allowed = lit_str(&allowed);
             quote! {
                 if let ::core::option::Option::Some(captures) = __p::match_path(#p, &path) {
-                    return match *request.method() {
+                    match *request.method() {
                         #(#arms)*
-                        _ => __p::method_not_allowed(#allowed),
-                    };
+                        _ => {
+                            allowed.get_or_insert(#allowed);
+                        }
+                    }
                 }
             }
         });
@@ -945,8 +950,12 @@ impl<'m> Emitter<'m> {
             async fn __dispatch<A: Api>(api: &A, request: __p::http::Request<__p::bytes::Bytes>) -> __p::http::Response<__p::bytes::Bytes> {
                 let ctx = #k::api::Context::from_request(&request);
                 let path = request.uri().path().to_owned();
+                let mut allowed: ::core::option::Option<&'static str> = ::core::option::Option::None;
                 #(#routes)*
-                __p::not_found(&path)
+                match allowed {
+                    ::core::option::Option::Some(allowed) => __p::method_not_allowed(allowed),
+                    ::core::option::Option::None => __p::not_found(&path),
+                }
             }
         }
     }
@@ -1339,14 +1348,28 @@ fn default_expr(ty: &Ty, value: &Value, defs: &[TypeDef]) -> TokenStream {
     }
 }
 
-/// Sort key for a path template: literal segments before parameters.
-fn route_key(path: &str) -> Vec<(u8, String)> {
+/// Sort key for a path template, segment by segment: literals first, then
+/// parameters with more literal text around them, then bare parameters.
+fn route_key(path: &str) -> Vec<(u8, usize, String)> {
     path.split('/')
-        .map(|s| {
-            if s.contains('{') {
-                (1, String::new())
-            } else {
-                (0, s.to_owned())
+        .map(|s| match s.find('{') {
+            None => (0, 0, s.to_owned()),
+            Some(_) => {
+                let mut literal = 0usize;
+                let mut inside = false;
+                for c in s.chars() {
+                    match c {
+                        '{' => inside = true,
+                        '}' => inside = false,
+                        _ if !inside => literal += 1,
+                        _ => {}
+                    }
+                }
+                if literal == 0 {
+                    (2, 0, String::new())
+                } else {
+                    (1, usize::MAX - literal, String::new())
+                }
             }
         })
         .collect()

@@ -567,6 +567,10 @@ async fn adapter_rejects_malformed_requests() {
     let (status, text) = call("PATCH", "/items", "", None).await;
     assert_eq!(status, 405, "{text}");
     assert!(text.contains("GET, POST"), "{text}");
+    // `/items/mine` only has GET: DELETE falls through to `/items/{itemId}`.
+    let (status, text) = call("DELETE", "/items/mine", "", None).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("path parameter `itemId`"), "{text}");
     let (status, text) = call("GET", "/items/abc", "", None).await;
     assert_eq!(status, 400);
     assert!(text.contains("path parameter `itemId`"), "{text}");

@@ -426,29 +426,37 @@ pub mod petstore {
     ) -> __p::http::Response<__p::bytes::Bytes> {
         let ctx = ::swaggersocket::api::Context::from_request(&request);
         let path = request.uri().path().to_owned();
+        let mut allowed: ::core::option::Option<&'static str> = ::core::option::Option::None;
         if let ::core::option::Option::Some(captures) = __p::match_path("/pets", &path) {
-            return match *request.method() {
+            match *request.method() {
                 __p::http::Method::GET => {
-                    __handle_list_pets(api, ctx, request, captures).await
+                    return __handle_list_pets(api, ctx, request, captures).await;
                 }
                 __p::http::Method::POST => {
-                    __handle_create_pets(api, ctx, request, captures).await
+                    return __handle_create_pets(api, ctx, request, captures).await;
                 }
-                _ => __p::method_not_allowed("GET, POST"),
-            };
+                _ => {
+                    allowed.get_or_insert("GET, POST");
+                }
+            }
         }
         if let ::core::option::Option::Some(captures) = __p::match_path(
             "/pets/{petId}",
             &path,
         ) {
-            return match *request.method() {
+            match *request.method() {
                 __p::http::Method::GET => {
-                    __handle_show_pet_by_id(api, ctx, request, captures).await
+                    return __handle_show_pet_by_id(api, ctx, request, captures).await;
                 }
-                _ => __p::method_not_allowed("GET"),
-            };
+                _ => {
+                    allowed.get_or_insert("GET");
+                }
+            }
         }
-        __p::not_found(&path)
+        match allowed {
+            ::core::option::Option::Some(allowed) => __p::method_not_allowed(allowed),
+            ::core::option::Option::None => __p::not_found(&path),
+        }
     }
     async fn __handle_list_pets<A: Api>(
         __api: &A,
