@@ -10,6 +10,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("kitchen-sink.yaml", "kitchen_sink"),
     ("operations.json", "operations"),
     ("names.yaml", "names"),
+    ("routing.yaml", "routing"),
 ];
 
 fn main() {

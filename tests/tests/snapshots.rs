@@ -49,6 +49,11 @@ fn names() {
 }
 
 #[test]
+fn routing() {
+    insta::assert_snapshot!(generate("routing.yaml"));
+}
+
+#[test]
 fn server_only_and_client_only() {
     let source = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/petstore.yaml"),
