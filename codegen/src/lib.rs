@@ -64,6 +64,24 @@ pub struct Generated {
     pub warnings: Vec<Diagnostic>,
     /// Counts of what was generated.
     pub stats: Stats,
+    /// Every operation, in spec order: what a test harness needs to send a
+    /// request for each one.
+    pub operations: Vec<OperationInfo>,
+}
+
+/// One generated operation: its names, method and path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OperationInfo {
+    /// The Rust method name in `Api` and `Client` (`list_pets`).
+    pub name: String,
+    /// The `operationId`, or `METHOD /path` when there is none; the 501 of
+    /// an unimplemented operation names this.
+    pub id: String,
+    /// The HTTP method, upper case (`GET`).
+    pub method: &'static str,
+    /// The path template as the spec writes it (`/pets/{petId}`).
+    pub path: String,
 }
 
 /// Generates the module for the OpenAPI 3.0 document `spec_source` (YAML or
@@ -142,6 +160,15 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
             fallbacks: diags.fallbacks,
         },
         warnings: diags.warnings,
+        operations: ops
+            .iter()
+            .map(|op| OperationInfo {
+                name: op.name.clone(),
+                id: op.id.clone(),
+                method: op.method,
+                path: op.path.clone(),
+            })
+            .collect(),
     })
 }
 
