@@ -71,6 +71,14 @@ impl Body {
         matches!(self.kind, BodyKind::Stream(_))
     }
 
+    /// The bytes of a whole body (empty for a stream).
+    pub(crate) fn into_full(self) -> Bytes {
+        match self.kind {
+            BodyKind::Full(bytes) => bytes,
+            BodyKind::Stream(_) => Bytes::new(),
+        }
+    }
+
     pub(crate) fn into_kind(self) -> BodyKind {
         self.kind
     }

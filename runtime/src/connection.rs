@@ -731,24 +731,42 @@ impl Inner {
         }
     }
 
-    async fn respond_full(&self, response: Response<Bytes>, correlation_id: &str) {
-        let mut frame = wire::encode_response(&response, Some(correlation_id));
-        if frame.len() > self.max_message_size {
-            tracing::warn!(
-                id = %self.id,
-                size = frame.len(),
-                "handler response exceeds the maximum message size; answering 500"
-            );
-            let text = format!(
-                "the response is {} bytes, over the maximum message size of {} bytes",
-                frame.len(),
-                self.max_message_size
-            );
-            frame = wire::encode_response(
-                &plain_response(StatusCode::INTERNAL_SERVER_ERROR, text),
-                Some(correlation_id),
-            );
+    /// Queues a whole answer without waiting (extension only: no Go-form
+    /// ordering to respect); if the queue is full, a task sends it.
+    fn respond_now(&self, response: Response<Bytes>, correlation_id: String) {
+        let message = to_ws_message(self.encode_answer(&response, &correlation_id));
+        if let Err(mpsc::error::TrySendError::Full(message)) = self.outbound.try_send(message) {
+            let outbound = self.outbound.clone();
+            tokio::spawn(async move {
+                let _ = outbound.send(message).await;
+            });
         }
+    }
+
+    /// Encodes an answer, replaced by a 500 if it is over the size limit.
+    fn encode_answer(&self, response: &Response<Bytes>, correlation_id: &str) -> BytesMut {
+        let frame = wire::encode_response(response, Some(correlation_id));
+        if frame.len() <= self.max_message_size {
+            return frame;
+        }
+        tracing::warn!(
+            id = %self.id,
+            size = frame.len(),
+            "handler response exceeds the maximum message size; answering 500"
+        );
+        let text = format!(
+            "the response is {} bytes, over the maximum message size of {} bytes",
+            frame.len(),
+            self.max_message_size
+        );
+        wire::encode_response(
+            &plain_response(StatusCode::INTERNAL_SERVER_ERROR, text),
+            Some(correlation_id),
+        )
+    }
+
+    async fn respond_full(&self, response: Response<Bytes>, correlation_id: &str) {
+        let frame = self.encode_answer(&response, correlation_id);
         // The connection may have ended meanwhile; then there is no one to answer.
         let _ = self.send_data(to_ws_message(frame)).await;
     }
@@ -1428,9 +1446,77 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
         return;
     };
     request.extensions_mut().insert(conn.clone());
+    // Fast path: most handlers answer without waiting. Poll the handler once
+    // here; if it is done, answer without a task of its own. A handler that
+    // is pending moves into a task, which polls it again with a real waker.
+    let started = match inner.running.clone().try_acquire_owned() {
+        Err(_) => Err(request),
+        Ok(running) => {
+            let mut work = AssertUnwindSafe(handler.call(request)).catch_unwind();
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match Pin::new(&mut work).poll(&mut cx) {
+                Poll::Ready(outcome) => {
+                    drop(running);
+                    let response = handler_response(&inner, outcome);
+                    if !response.body().is_stream() && inner.streams {
+                        inner.respond_now(response.map(|b| b.into_full()), correlation_id);
+                        return;
+                    }
+                    // Streamed answers, and Go-form ordering, need a task.
+                    let serving = register_serving(&inner, &correlation_id);
+                    tokio::spawn(async move {
+                        let _admission = admission;
+                        let _registered = ServingGuard {
+                            inner: &inner,
+                            correlation_id: serving.is_some().then_some(correlation_id.as_str()),
+                        };
+                        inner
+                            .respond(response, &correlation_id, serving.as_ref())
+                            .await;
+                    });
+                    return;
+                }
+                Poll::Pending => Ok((work, running)),
+            }
+        }
+    };
     // With the extension the caller can cancel: the handler's future is
     // then dropped, as it is when the connection ends.
-    let serving = inner.streams.then(|| {
+    let serving = register_serving(&inner, &correlation_id);
+    let cancel = serving
+        .as_ref()
+        .map_or_else(|| inner.shutdown.clone(), |s| s.cancel.clone());
+    tokio::spawn(async move {
+        let _admission = admission;
+        let _registered = ServingGuard {
+            inner: &inner,
+            correlation_id: serving.is_some().then_some(correlation_id.as_str()),
+        };
+        let work = async {
+            match started {
+                Ok((work, _running)) => work.await,
+                Err(request) => {
+                    let _running = inner.running.acquire().await;
+                    AssertUnwindSafe(handler.call(request)).catch_unwind().await
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            // The caller went away: nobody can receive the answer.
+            _ = cancel.cancelled() => return,
+        };
+        let response = handler_response(&inner, outcome);
+        inner
+            .respond(response, &correlation_id, serving.as_ref())
+            .await;
+    });
+}
+
+/// Registers a request being served so that the caller can cancel it and
+/// grant credit (extension only).
+fn register_serving(inner: &Inner, correlation_id: &str) -> Option<Serving> {
+    inner.streams.then(|| {
         let serving = Serving {
             cancel: inner.shutdown.child_token(),
             credit: Arc::new(Semaphore::new(inner.stream_window)),
@@ -1443,50 +1529,35 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
             .serving
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(correlation_id.clone(), registered);
+            .insert(correlation_id.to_owned(), registered);
         serving
-    });
-    let cancel = serving
-        .as_ref()
-        .map_or_else(|| inner.shutdown.clone(), |s| s.cancel.clone());
-    tokio::spawn(async move {
-        let _admission = admission;
-        let _registered = ServingGuard {
-            inner: &inner,
-            correlation_id: serving.is_some().then_some(correlation_id.as_str()),
-        };
-        let work = async {
-            let _running = inner.running.acquire().await;
-            AssertUnwindSafe(handler.call(request)).catch_unwind().await
-        };
-        let outcome = tokio::select! {
-            outcome = work => outcome,
-            // The caller went away: nobody can receive the answer.
-            _ = cancel.cancelled() => return,
-        };
-        let response = match outcome {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => {
-                tracing::warn!(id = %inner.id, %error, "handler returned an error; answering 500");
-                plain_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("handler error: {error}"),
-                )
-                .map(Body::from)
-            }
-            Err(_) => {
-                tracing::error!(id = %inner.id, "handler panicked; answering 500");
-                plain_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the handler panicked while serving this request".to_owned(),
-                )
-                .map(Body::from)
-            }
-        };
-        inner
-            .respond(response, &correlation_id, serving.as_ref())
-            .await;
-    });
+    })
+}
+
+/// The handler's answer, or the 500 that replaces its error or panic.
+fn handler_response(
+    inner: &Inner,
+    outcome: Result<Result<Response<Body>, BoxError>, Box<dyn std::any::Any + Send>>,
+) -> Response<Body> {
+    match outcome {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            tracing::warn!(id = %inner.id, %error, "handler returned an error; answering 500");
+            plain_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("handler error: {error}"),
+            )
+            .map(Body::from)
+        }
+        Err(_) => {
+            tracing::error!(id = %inner.id, "handler panicked; answering 500");
+            plain_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the handler panicked while serving this request".to_owned(),
+            )
+            .map(Body::from)
+        }
+    }
 }
 
 /// Removes a served request from the table when its task ends.
