@@ -342,7 +342,7 @@ fn write_crate(
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"corpus-{pkg}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nswaggersocket = {{ path = {runtime:?} }}\n\n\
+             [dependencies]\nswaggersocket = {{ path = {runtime:?}, default-features = false }}\n\n\
              [profile.dev]\ndebug = 0\nincremental = false\n\n[workspace]\n",
             pkg = name.replace('_', "-"),
             runtime = runtime.display().to_string(),
