@@ -1,6 +1,6 @@
 //! Emit: model → `TokenStream` (types, server trait, server adapter, client).
 
-use crate::ops::{Body, Content, Location, Media, Op, Resp, Status};
+use crate::ops::{Body, Content, Location, Media, Op, Resp, Status, StreamFmt};
 use crate::schema::{Kind, StructDef, Ty, TypeDef, TypeId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{quote, ToTokens};
@@ -459,7 +459,15 @@ impl<'m> Emitter<'m> {
                 let n = ident(name);
                 quote!(#n)
             }
-            (None, [c]) => self.ty(&c.ty, true, None),
+            (None, [c]) => {
+                let t = self.ty(&c.ty, true, None);
+                if matches!(c.kind, Media::Stream(_)) {
+                    let k = &self.krate;
+                    quote!(#k::TypedStream<#t>)
+                } else {
+                    t
+                }
+            }
             (None, _) => {
                 let k = &self.krate;
                 quote!(#k::api::Bytes)
@@ -568,9 +576,15 @@ impl<'m> Emitter<'m> {
                 _ => quote!(Self::#v { status, .. } => status,),
             }
         });
+        // A stream can be neither cloned nor compared.
+        let derives = if op.responses.iter().any(|r| response_stream(r).is_some()) {
+            quote!(#[derive(::core::fmt::Debug)])
+        } else {
+            quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)])
+        };
         out.extend(quote! {
             #[doc = #doc]
-            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+            #derives
             pub enum #name { #(#variants)* }
             impl #name {
                 /// The status code of this response.
@@ -614,6 +628,17 @@ impl<'m> Emitter<'m> {
                 let b = r.body.as_ref().map(|_| quote!(body,));
                 quote!(Self::#v { #s #b #(#header_names,)* })
             };
+            if let Some((f, c)) = response_stream(r) {
+                let k = &self.krate;
+                let media = lit_str(&concrete_media(c));
+                let f = stream_format_tokens(f);
+                return quote! {
+                    #pattern => {
+                        let __builder = __p::ResponseBuilder::new(#status) #(#headers)*;
+                        __p::attach_stream(__builder.finish(), #k::TypedStream::into_body(body, #f), #media)
+                    }
+                };
+            }
             quote! {
                 #pattern => {
                     let mut __builder = __p::ResponseBuilder::new(#status) #(#headers)*;
@@ -689,6 +714,7 @@ impl<'m> Emitter<'m> {
                 quote!(::core::result::Result::Err(#k::api::ClientError::undocumented(__response)))
             }
         };
+        let streaming = self.emit_from_http_streaming(op);
         quote! {
             #[doc(hidden)]
             pub fn __from_http(__response: __p::http::Response<__p::bytes::Bytes>) -> ::core::result::Result<Self, #k::api::ClientError> {
@@ -696,6 +722,69 @@ impl<'m> Emitter<'m> {
                     #(#arms)*
                     _ => { #fallback }
                 }
+            }
+            #streaming
+        }
+    }
+
+    /// Client side, for an operation that answers a stream: the streamed
+    /// variant takes the body as it arrives; any other answer is collected
+    /// and decoded as usual.
+    fn emit_from_http_streaming(&self, op: &Op) -> TokenStream {
+        let k = &self.krate;
+        let arms = op.responses.iter().filter_map(|r| {
+            let (f, c) = response_stream(r)?;
+            let status_matches = match r.status {
+                Status::Code(code) => {
+                    let code = status_lit(code);
+                    quote!(__status == #code)
+                }
+                Status::Range(c) => {
+                    let lo = status_lit(c.saturating_mul(100));
+                    let hi = status_lit(c.saturating_mul(100).saturating_add(99));
+                    quote!((#lo..=#hi).contains(&__status))
+                }
+                Status::Default => quote!(true),
+            };
+            let media = lit_str(&c.media);
+            let f = stream_format_tokens(f);
+            let v = ident(&r.variant);
+            let headers = r.headers.iter().map(|h| {
+                let n = ident(&h.rust);
+                let w = lit_str(&h.wire);
+                if h.required {
+                    quote!(let #n = __p::response_header_required(&__response, #w)?;)
+                } else {
+                    quote!(let #n = __p::response_header(&__response, #w)?;)
+                }
+            });
+            let header_names = r.headers.iter().map(|h| ident(&h.rust));
+            let value = if r.is_tuple() {
+                quote!(Self::#v(body))
+            } else {
+                let s = r.has_status().then(|| quote!(status: __response.status(),));
+                quote!(Self::#v { #s body, #(#header_names,)* })
+            };
+            Some(quote! {
+                if #status_matches && __p::media_accepts(#media, &__parts.headers) {
+                    let __response = __p::http::Response::from_parts(__parts, __p::bytes::Bytes::new());
+                    let body = #k::TypedStream::from_body(__body, #f);
+                    #(#headers)*
+                    return ::core::result::Result::Ok(#value);
+                }
+            })
+        }).collect::<Vec<_>>();
+        if arms.is_empty() {
+            return TokenStream::new();
+        }
+        quote! {
+            #[doc(hidden)]
+            pub async fn __from_http_streaming(__streamed: __p::http::Response<#k::BodyStream>) -> ::core::result::Result<Self, #k::api::ClientError> {
+                let (__parts, __body) = __streamed.into_parts();
+                let __status = __parts.status.as_u16();
+                #(#arms)*
+                let __bytes = __p::collect_body(__body).await?;
+                Self::__from_http(__p::http::Response::from_parts(__parts, __bytes))
             }
         }
     }
@@ -1132,6 +1221,18 @@ impl<'m> Emitter<'m> {
         let k = &self.krate;
         let builder = ident(&op.request_builder);
         let resp = ident(&op.response_enum);
+        // An operation that answers a stream takes its response as it comes.
+        let call = if op.responses.iter().any(|r| response_stream(r).is_some()) {
+            quote! {
+                let response = __p::call_streaming(&self.__client.connection, request).await?;
+                #resp::__from_http_streaming(response).await
+            }
+        } else {
+            quote! {
+                let response = __p::call(&self.__client.connection, request).await?;
+                #resp::__from_http(response)
+            }
+        };
         let mut fields = Vec::new();
         let mut setters = Vec::new();
         for p in &op.params {
@@ -1252,8 +1353,7 @@ impl<'m> Emitter<'m> {
                 pub async fn send(self) -> ::core::result::Result<#resp, #k::api::ClientError> {
                     let mut request = __p::RequestBuilder::new(__p::http::Method::#method);
                     #(#steps)*
-                    let response = __p::call(&self.__client.connection, request).await?;
-                    #resp::__from_http(response)
+                    #call
                 }
             }
 
@@ -1288,8 +1388,39 @@ fn concrete_media(c: &Content) -> String {
         Media::Form => "application/x-www-form-urlencoded",
         Media::Text => "text/plain; charset=utf-8",
         Media::Bytes => "application/octet-stream",
+        Media::Stream(f) => stream_media(f),
     }
     .to_owned()
+}
+
+/// The content type a stream format is sent with.
+fn stream_media(f: StreamFmt) -> &'static str {
+    match f {
+        StreamFmt::Ndjson => "application/x-ndjson",
+        StreamFmt::Sse => "text/event-stream",
+        StreamFmt::JsonSeq => "application/json-seq",
+    }
+}
+
+/// `__p::StreamFormat::Ndjson` etc.
+fn stream_format_tokens(f: StreamFmt) -> TokenStream {
+    match f {
+        StreamFmt::Ndjson => quote!(__p::StreamFormat::Ndjson),
+        StreamFmt::Sse => quote!(__p::StreamFormat::Sse),
+        StreamFmt::JsonSeq => quote!(__p::StreamFormat::JsonSeq),
+    }
+}
+
+/// The stream format of a response's body, if it is a stream.
+fn response_stream(r: &Resp) -> Option<(StreamFmt, &Content)> {
+    let body = r.body.as_ref()?;
+    match body.contents.as_slice() {
+        [c] => match c.kind {
+            Media::Stream(f) => Some((f, c)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// `.json(&value, "application/json")` etc.
@@ -1300,6 +1431,8 @@ fn encode_content(c: &Content, value: &TokenStream) -> TokenStream {
         Media::Form => quote!(.form(&#value, #m)),
         Media::Text => quote!(.text(#value, #m)),
         Media::Bytes => quote!(.bytes(#value, #m)),
+        // Streams are attached by `__into_http`, not through the builder.
+        Media::Stream(_) => TokenStream::new(),
     }
 }
 
@@ -1309,6 +1442,10 @@ fn decode_content(c: &Content, source: &TokenStream) -> TokenStream {
         Media::Form => quote!(__p::decode_form(#source.body())),
         Media::Text => quote!(__p::decode_text(#source.body())),
         Media::Bytes => quote!(__p::decode_bytes(#source.body())),
+        Media::Stream(f) => {
+            let f = stream_format_tokens(f);
+            quote!(__p::stream_from_bytes(#source.body(), #f))
+        }
     }
 }
 

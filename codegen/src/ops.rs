@@ -48,6 +48,37 @@ pub(crate) enum Media {
     Form,
     Text,
     Bytes,
+    /// A response that is a stream of JSON items; the content's type is
+    /// the item type.
+    Stream(StreamFmt),
+}
+
+/// How the items of a streamed response are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamFmt {
+    Ndjson,
+    Sse,
+    JsonSeq,
+}
+
+/// The stream framing of a media type, if it is one.
+pub(crate) fn stream_format(media: &str) -> Option<StreamFmt> {
+    let essence = media
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Some(StreamFmt::Ndjson),
+        "text/event-stream" => Some(StreamFmt::Sse),
+        "application/json-seq" => Some(StreamFmt::JsonSeq),
+        _ => None,
+    }
 }
 
 #[derive(Debug)]
@@ -513,6 +544,8 @@ impl<'a> OpCtx<'a, '_> {
                     None => Ty::Value,
                 },
                 Media::Text => Ty::String,
+                // Streams are recognised on responses only, below.
+                Media::Stream(_) => Ty::Value,
                 Media::Bytes => {
                     if media.starts_with("multipart/") {
                         diags.warn(&mptr, "multipart bodies are passed as raw bytes");
@@ -525,6 +558,7 @@ impl<'a> OpCtx<'a, '_> {
                 Media::Form => "Form",
                 Media::Text => "Text",
                 Media::Bytes => "Bytes",
+                Media::Stream(_) => "Stream",
             };
             let variant = if contents.iter().any(|c| c.kind == kind) {
                 scope.claim(camel(media, "Media"))
@@ -562,7 +596,33 @@ impl<'a> OpCtx<'a, '_> {
     ) -> Option<Resp> {
         let (r, at) = self.resolve(resp, ptr, "responses", "response", |c| &c.responses, diags)?;
         let hint = format!("{op_camel}{variant}Body");
-        let body = self.body(&r.content, &join(&at, "content"), &hint, space, top, diags);
+        let mut body = self.body(&r.content, &join(&at, "content"), &hint, space, top, diags);
+        // A response whose only media type is a stream of JSON items.
+        if let (Some(b), Some((media, mt))) = (&mut body, r.content.first()) {
+            if let (1, Some(format)) = (r.content.len(), stream_format(media)) {
+                let sptr = join(&join(&join(&at, "content"), media), "schema");
+                let item_hint = format!("{op_camel}{variant}Item");
+                let ty = match mt.schema.as_ref() {
+                    // An array schema describes the sequence; its items are the items.
+                    Some(ReferenceOr::Item(openapiv3::Schema {
+                        schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::Array(array)),
+                        ..
+                    })) => match &array.items {
+                        Some(items) => {
+                            space.ty_for(items, &join(&sptr, "items"), &item_hint, diags)
+                        }
+                        None => Ty::Value,
+                    },
+                    Some(schema) => space.ty_for(schema, &sptr, &item_hint, diags),
+                    None => Ty::Value,
+                };
+                if let Some(content) = b.contents.first_mut() {
+                    content.kind = Media::Stream(format);
+                    content.ty = ty;
+                    content.variant = "Stream".to_owned();
+                }
+            }
+        }
         let mut headers = Vec::new();
         let mut names = Scope::with_reserved(&["status", "body"]);
         for (name, header) in &r.headers {

@@ -4,6 +4,7 @@ use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, Stream
 use crate::config::Config;
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::handler::Handler;
+use crate::typed_stream::support::StreamSlot;
 use crate::wire::{self, Decode, Decoded, Frame, Message, StreamKind};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -1540,7 +1541,16 @@ fn handler_response(
     outcome: Result<Result<Response<Body>, BoxError>, Box<dyn std::any::Any + Send>>,
 ) -> Response<Body> {
     match outcome {
-        Ok(Ok(response)) => response,
+        Ok(Ok(mut response)) => {
+            // A generated adapter answers `Response<Bytes>` and hands a
+            // streamed body over in the extensions.
+            if let Some(slot) = response.extensions_mut().remove::<StreamSlot>() {
+                if let Some(streamed) = slot.take() {
+                    *response.body_mut() = streamed;
+                }
+            }
+            response
+        }
         Ok(Err(error)) => {
             tracing::warn!(id = %inner.id, %error, "handler returned an error; answering 500");
             plain_response(

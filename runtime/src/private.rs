@@ -814,7 +814,7 @@ impl RequestBuilder {
 
     body_methods!();
 
-    fn build(self) -> Result<http::Request<Bytes>, ClientError> {
+    pub(crate) fn build(self) -> Result<http::Request<Bytes>, ClientError> {
         if let Some(error) = self.payload.error {
             return Err(ClientError::InvalidRequest(error));
         }
@@ -904,6 +904,11 @@ pub fn response_header_required<T: DeserializeOwned>(
         message: format!("missing required header `{name}`"),
     })
 }
+
+pub use crate::typed_stream::support::{
+    attach_stream, call_streaming, collect_body, stream_from_bytes,
+};
+pub use crate::typed_stream::{StreamFormat, TypedStream};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -131,6 +131,12 @@ impl<T: Send + 'static> TypedStream<T> {
         Self::new(futures_util::stream::iter(items))
     }
 
+    /// The next item; `None` at the end. (The same as `StreamExt::next`,
+    /// without importing it.)
+    pub async fn next_item(&mut self) -> Option<Result<T, Error>> {
+        self.next().await
+    }
+
     /// Collects every item (fails at the first error).
     pub async fn collect_all(mut self) -> Result<Vec<T>, Error> {
         let mut all = Vec::new();
@@ -441,5 +447,75 @@ mod tests {
             Some(StreamFormat::JsonSeq)
         );
         assert_eq!(StreamFormat::from_media_type("application/json"), None);
+    }
+}
+
+/// What generated code needs for streaming operations (re-exported through
+/// the hidden `__private` module).
+pub(crate) mod support {
+    use super::*;
+    use crate::api::ClientError;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    /// A streamed body riding in the extensions of a generated adapter's
+    /// `Response<Bytes>`; the connection sends it in place of the empty body.
+    #[derive(Clone)]
+    pub(crate) struct StreamSlot(Arc<Mutex<Option<Body>>>);
+
+    impl StreamSlot {
+        pub(crate) fn take(&self) -> Option<Body> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+        }
+    }
+
+    /// Attaches a streamed body to a response built by the generated adapter.
+    pub fn attach_stream(
+        mut response: http::Response<Bytes>,
+        body: Body,
+        media: &'static str,
+    ) -> http::Response<Bytes> {
+        if let Ok(value) = http::HeaderValue::from_str(media) {
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, value);
+        }
+        response
+            .extensions_mut()
+            .insert(StreamSlot(Arc::new(Mutex::new(Some(body)))));
+        response
+    }
+
+    /// Sends a request and returns the response as soon as its head arrives.
+    pub async fn call_streaming(
+        connection: &crate::Connection,
+        request: crate::__private::RequestBuilder,
+    ) -> Result<http::Response<BodyStream>, ClientError> {
+        let request = request.build()?;
+        connection
+            .call_streaming(request)
+            .await
+            .map_err(ClientError::from_runtime)
+    }
+
+    /// The most a non-stream response of a streaming operation may hold.
+    const COLLECT_LIMIT: usize = 64 << 20;
+
+    /// Collects a body that is not the operation's stream.
+    pub async fn collect_body(body: BodyStream) -> Result<Bytes, ClientError> {
+        body.collect(COLLECT_LIMIT)
+            .await
+            .map_err(ClientError::from_runtime)
+    }
+
+    /// The items of a stream whose bytes arrived whole (decoding errors
+    /// come with the items).
+    pub fn stream_from_bytes<T: DeserializeOwned + Send + 'static>(
+        bytes: &Bytes,
+        format: StreamFormat,
+    ) -> Result<TypedStream<T>, crate::__private::DecodeError> {
+        Ok(TypedStream::from_body(
+            BodyStream::full(bytes.clone()),
+            format,
+        ))
     }
 }

@@ -54,6 +54,11 @@ fn routing() {
 }
 
 #[test]
+fn streaming() {
+    insta::assert_snapshot!(generate("streaming.yaml"));
+}
+
+#[test]
 fn server_only_and_client_only() {
     let source = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/petstore.yaml"),
