@@ -7,14 +7,16 @@
 //!
 //! ```text
 //! swaggersocket-corpus [--specs DIR] [--out FILE] [--only NAME,...] [--skip NAME,...]
-//!                      [--no-compile NAME,...] [--generate-only] [--no-route] [--timeout SECS]
+//!                      [--no-compile NAME,...] [--generate-only] [--no-route] [--report-only]
+//!                      [--timeout SECS]
 //! ```
 //!
 //! Scratch crates live in `$CARGO_TARGET_DIR/corpus/<name>/` (default
 //! `target/`), share one target directory so the runtime builds once, and use
 //! a copy of the repository's `Cargo.lock` with `--offline`. Results of
 //! earlier runs are kept in `corpus/results.json` there, so a run over a few
-//! documents updates their rows and keeps the others.
+//! documents updates their rows and keeps the others; `--report-only`
+//! rewrites the table from them without running anything.
 
 mod sample;
 
@@ -31,6 +33,7 @@ struct Args {
     no_compile: Vec<String>,
     compile: bool,
     route: bool,
+    report_only: bool,
     timeout: Duration,
 }
 
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         no_compile: Vec::new(),
         compile: true,
         route: true,
+        report_only: false,
         timeout: Duration::from_secs(1800),
     };
     let mut it = std::env::args().skip(1);
@@ -67,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-compile" => args.no_compile.extend(list(&value()?)),
             "--generate-only" => args.compile = false,
             "--no-route" => args.route = false,
+            "--report-only" => args.report_only = true,
             "--timeout" => {
                 let v = value()?;
                 args.timeout = Duration::from_secs(
@@ -75,7 +80,7 @@ fn parse_args() -> Result<Args, String> {
                 );
             }
             "-h" | "--help" => {
-                return Err("usage: swaggersocket-corpus [--specs DIR] [--out FILE|-] [--only NAMES] [--skip NAMES] [--no-compile NAMES] [--generate-only] [--no-route] [--timeout SECS]".into())
+                return Err("usage: swaggersocket-corpus [--specs DIR] [--out FILE|-] [--only NAMES] [--skip NAMES] [--no-compile NAMES] [--generate-only] [--no-route] [--report-only] [--timeout SECS]".into())
             }
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
@@ -132,6 +137,9 @@ fn main() -> ExitCode {
             .map(|m| m.len())
             .unwrap_or(0)
     });
+    if args.report_only {
+        order.clear();
+    }
     let mut warmed = false;
     let mut failed = false;
     for file in &order {
@@ -158,6 +166,14 @@ fn main() -> ExitCode {
                 serde_json::to_string_pretty(&results).unwrap_or_default(),
             );
         }
+        if let Some(out) = &args.out {
+            if let Err(e) = write_report(out, &files, &results) {
+                eprintln!("cannot write {}: {e}", out.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if args.report_only {
         if let Some(out) = &args.out {
             if let Err(e) = write_report(out, &files, &results) {
                 eprintln!("cannot write {}: {e}", out.display());
@@ -521,32 +537,48 @@ fn write_report(
          the generated module, with `RUSTFLAGS=\"-D warnings\"`; *routed*: operations\n\
          whose request reached the right default method of `Api` (501 naming the\n\
          operation) through `ApiService`. Times are wall-clock on a shared 2-core\n\
-         machine; *check* excludes the dependencies (built once beforehand).\n\n\
-         | file | version | operations | types | warnings | fallbacks | generated | compiled | routed | generate | lines | check |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         machine; *check* is `cargo check` of the scratch crate and *build + route* the\n\
+         debug build and run of its routing harness, both without the dependencies\n\
+         (built once beforehand).\n\n\
+         | file | version | operations | types | warnings | fallbacks | generated | compiled | routed | generate | lines | check | build + route |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut details = String::new();
+    let mut refusals: Vec<&str> = Vec::new();
     for file in files {
         let Some(row) = results.get(file) else {
-            text.push_str(&format!("| {file} | | | | | | not run | | | | | |\n"));
+            text.push_str(&format!("| {file} | | | | | | not run | | | | | | |\n"));
             continue;
         };
+        let mut generated = cell(row, "generated");
+        if let Some(message) = row
+            .get("generated")
+            .and_then(Value::as_str)
+            .and_then(|g| g.strip_prefix("refused: "))
+        {
+            if !refusals.contains(&message) {
+                refusals.push(message);
+            }
+            generated = "refused".into();
+        }
         let ms = row.get("generate_ms").and_then(Value::as_u64);
         let check = row.get("check_s").and_then(Value::as_f64);
+        let route = row.get("route_s").and_then(Value::as_f64);
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             file,
             cell(row, "version"),
             cell(row, "operations"),
             cell(row, "types"),
             cell(row, "warnings"),
             cell(row, "fallbacks"),
-            cell(row, "generated"),
+            generated,
             cell(row, "compiled"),
             cell(row, "routed"),
             ms.map_or("—".into(), |ms| format!("{:.2} s", ms as f64 / 1000.0)),
             cell(row, "lines"),
             check.map_or("—".into(), |s| format!("{s:.0} s")),
+            route.map_or("—".into(), |s| format!("{s:.0} s")),
         ));
         if let Some(e) = row.get("compile_error").and_then(Value::as_str) {
             details.push_str(&format!("- {file}: first compile error: `{e}`\n"));
@@ -561,6 +593,12 @@ fn write_report(
                     details.push_str(&format!("  - `{}`\n", f.replace('\t', " · ")));
                 }
             }
+        }
+    }
+    if !refusals.is_empty() {
+        text.push_str("\n*refused*: the one-line error, one of:\n\n");
+        for r in refusals {
+            text.push_str(&format!("- `{r}`\n"));
         }
     }
     if !details.is_empty() {
