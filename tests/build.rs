@@ -11,6 +11,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("operations.json", "operations"),
     ("names.yaml", "names"),
     ("routing.yaml", "routing"),
+    ("allof-oneof.yaml", "allof_oneof"),
     ("streaming.yaml", "streaming"),
 ];
 

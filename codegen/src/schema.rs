@@ -145,6 +145,7 @@ pub(crate) struct Field {
 }
 
 /// An object schema (or a part of an `allOf`) to merge into a struct.
+#[derive(Clone)]
 struct ObjPart<'a> {
     props: &'a IndexMap<String, ReferenceOr<Box<Schema>>>,
     required: &'a [String],
@@ -944,11 +945,95 @@ impl<'a> TypeSpace<'a> {
             (true, []) => Ty::Value,
             (true, [(schema, ptr), ..]) => self.ty_for(schema, ptr, hint, diags),
             (false, []) => self.object(objects, hint, target, doc, diags),
+            (false, [(schema, ptr)]) => {
+                match self.distribute(objects, schema, ptr, hint, target, doc, diags) {
+                    Some(ty) => ty,
+                    None => {
+                        diags.fallback(pointer, "allOf mixes object and non-object schemas");
+                        Ty::Value
+                    }
+                }
+            }
             (false, _) => {
                 diags.fallback(pointer, "allOf mixes object and non-object schemas");
                 Ty::Value
             }
         }
+    }
+
+    /// `allOf: [objects…, {oneOf: [objects…]}]` (cloudflare): the common
+    /// properties distribute over the alternatives, giving an untagged enum
+    /// of merged structs (one struct when there is one alternative). `None`
+    /// when the alternatives are not all objects.
+    #[allow(clippy::too_many_arguments)]
+    fn distribute(
+        &mut self,
+        common: Vec<ObjPart<'a>>,
+        member: &'a ReferenceOr<Schema>,
+        pointer: &str,
+        hint: &str,
+        target: Option<TypeId>,
+        doc: Option<String>,
+        diags: &mut Diags,
+    ) -> Option<Ty> {
+        let (schema, pointer) = match member {
+            ReferenceOr::Item(schema) => (schema, pointer.to_owned()),
+            ReferenceOr::Reference { reference } => self.component(reference)?,
+        };
+        let (alternatives, key) = match &schema.schema_kind {
+            SchemaKind::OneOf { one_of } => (one_of, "oneOf"),
+            SchemaKind::AnyOf { any_of } => (any_of, "anyOf"),
+            _ => return None,
+        };
+        if schema.schema_data.discriminator.is_some() || alternatives.is_empty() {
+            return None;
+        }
+        let base = join(&pointer, key);
+        let mut merged = Vec::new();
+        for (i, alternative) in alternatives.iter().enumerate() {
+            if is_null_schema(alternative) {
+                return None;
+            }
+            let ptr = join(&base, &i.to_string());
+            let mut parts = common.clone();
+            match self.part(alternative, ptr, &mut Vec::new(), diags) {
+                Part::Empty => {}
+                Part::Object(more) => parts.extend(more),
+                Part::Other(..) => return None,
+            }
+            let name = match alternative {
+                ReferenceOr::Reference { reference } => camel(
+                    &unescape_token(reference.rsplit('/').next().unwrap_or_default()),
+                    "",
+                ),
+                ReferenceOr::Item(s) => s
+                    .schema_data
+                    .title
+                    .as_deref()
+                    .map(|t| camel(t, ""))
+                    .unwrap_or_default(),
+            };
+            merged.push((name, parts));
+        }
+        if merged.len() == 1 {
+            let (_, parts) = merged.pop()?;
+            return Some(self.object(parts, hint, target, doc, diags));
+        }
+        let id = self.reserve_for(target, hint, doc);
+        let owner = self.defs[id].name.clone();
+        let mut scope = Scope::default();
+        let mut variants = Vec::new();
+        for (i, (name, parts)) in merged.into_iter().enumerate() {
+            let variant = scope.claim(if name.is_empty() {
+                format!("Variant{i}")
+            } else {
+                name
+            });
+            let ty = self.object(parts, &format!("{owner}{variant}"), None, None, diags);
+            variants.push((variant, ty));
+        }
+        self.defs[id].kind = Kind::Untagged(variants);
+        Some(Ty::Named(id))
     }
 
     /// Classifies an `allOf` member, following `$ref`s and nested `allOf`s.

@@ -54,6 +54,11 @@ fn routing() {
 }
 
 #[test]
+fn allof_oneof() {
+    insta::assert_snapshot!(generate("allof-oneof.yaml"));
+}
+
+#[test]
 fn streaming() {
     insta::assert_snapshot!(generate("streaming.yaml"));
 }
