@@ -49,24 +49,20 @@ pub(crate) fn sample(root: &Value, schema: &Value, depth: usize) -> Value {
             _ => first.clone(),
         };
     }
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        let mut merged = Map::new();
-        let mut other = None;
-        for member in all {
-            match sample(root, member, depth + 1) {
-                Value::Object(m) => merged.extend(m),
-                v => other = Some(v),
-            }
+    if schema.get("allOf").is_some() {
+        // Properties and `required` may sit in different members.
+        let mut props = Map::new();
+        let mut required = Vec::new();
+        collect(root, schema, &mut props, &mut required, 0);
+        if props.is_empty() && required.is_empty() {
+            let first = schema["allOf"].as_array().and_then(|a| a.first());
+            return first.map_or(Value::Null, |m| sample(root, m, depth + 1));
         }
-        if let Some(props) = schema.get("properties") {
-            if let Value::Object(m) = object_sample(root, schema, props, depth) {
-                merged.extend(m);
-            }
-        }
-        return match other {
-            Some(v) if merged.is_empty() => v,
-            _ => Value::Object(merged),
-        };
+        let merged = serde_json::json!({
+            "properties": Value::Object(props.clone()),
+            "required": required,
+        });
+        return object_sample(root, &merged, &Value::Object(props), depth);
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(members) = schema.get(key).and_then(Value::as_array) {
@@ -101,6 +97,36 @@ pub(crate) fn sample(root: &Value, schema: &Value, depth: usize) -> Value {
         Some("boolean") => Value::Bool(true),
         Some("string") => Value::String(string_sample(schema)),
         _ => Value::String("x".into()),
+    }
+}
+
+/// The properties and required names of a schema and its `allOf` members.
+fn collect(
+    root: &Value,
+    schema: &Value,
+    props: &mut Map<String, Value>,
+    required: &mut Vec<Value>,
+    depth: usize,
+) {
+    let schema = resolve(root, schema);
+    if depth > 12 {
+        return;
+    }
+    if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+        for (k, v) in p {
+            props.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let Some(r) = schema.get("required").and_then(Value::as_array) {
+        required.extend(r.iter().cloned());
+    }
+    for member in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        collect(root, member, props, required, depth + 1);
     }
 }
 
@@ -309,5 +335,42 @@ pub(crate) fn case(root: &Value, op: &OperationInfo) -> Case {
         uri,
         headers,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample;
+    use serde_json::json;
+
+    #[test]
+    fn required_and_properties_from_different_all_of_members() {
+        // linode's POST /vpcs body.
+        let schema = json!({"allOf": [
+            {"required": ["label", "region"]},
+            {"properties": {"id": {"type": "integer", "readOnly": true},
+                            "label": {"type": "string", "minLength": 3},
+                            "region": {"type": "string"}}}
+        ]});
+        assert_eq!(
+            sample(&json!({}), &schema, 0),
+            json!({"label": "xxx", "region": "x"})
+        );
+    }
+
+    #[test]
+    fn references_enums_and_formats() {
+        let root = json!({"components": {"schemas": {
+            "Kind": {"type": "string", "enum": ["a", "b"]},
+            "Thing": {"type": "object", "required": ["kind", "at", "n"], "properties": {
+                "kind": {"$ref": "#/components/schemas/Kind"},
+                "at": {"type": "string", "format": "date-time"},
+                "n": {"type": "integer", "minimum": 5}}}
+        }}});
+        let schema = json!({"$ref": "#/components/schemas/Thing"});
+        assert_eq!(
+            sample(&root, &schema, 0),
+            json!({"kind": "a", "at": "2020-01-01T00:00:00Z", "n": 5})
+        );
     }
 }
