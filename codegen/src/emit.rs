@@ -748,30 +748,13 @@ impl<'m> Emitter<'m> {
             };
             let media = lit_str(&c.media);
             let f = stream_format_tokens(f);
-            let v = ident(&r.variant);
-            let headers = r.headers.iter().map(|h| {
-                let n = ident(&h.rust);
-                let w = lit_str(&h.wire);
-                if h.required {
-                    quote!(let #n = __p::response_header_required(&__response, #w)?;)
-                } else {
-                    quote!(let #n = __p::response_header(&__response, #w)?;)
-                }
-            });
-            let header_names = r.headers.iter().map(|h| ident(&h.rust));
-            let value = if r.is_tuple() {
-                quote!(Self::#v(body))
-            } else {
-                let s = r.has_status().then(|| quote!(status: __response.status(),));
-                quote!(Self::#v { #s body, #(#header_names,)* })
-            };
+            let build = self.decode_headers_and_build(r);
             Some(quote! {
                 if #status_matches && __p::media_accepts(#media, &__parts.headers) {
                     let __response = __p::http::Response::from_parts(__parts, __p::bytes::Bytes::new());
                     let body = #k::TypedStream::from_body(__body, #f);
-                    #(#headers)*
-                    return ::core::result::Result::Ok(#value);
-                }
+                    #build
+                } else
             })
         }).collect::<Vec<_>>();
         if arms.is_empty() {
@@ -782,19 +765,30 @@ impl<'m> Emitter<'m> {
             pub async fn __from_http_streaming(__streamed: __p::http::Response<#k::BodyStream>) -> ::core::result::Result<Self, #k::api::ClientError> {
                 let (__parts, __body) = __streamed.into_parts();
                 let __status = __parts.status.as_u16();
-                #(#arms)*
-                let __bytes = __p::collect_body(__body).await?;
-                Self::__from_http(__p::http::Response::from_parts(__parts, __bytes))
+                #(#arms)* {
+                    let __bytes = __p::collect_body(__body).await?;
+                    Self::__from_http(__p::http::Response::from_parts(__parts, __bytes))
+                }
             }
         }
     }
 
     fn decode_response(&self, r: &Resp) -> TokenStream {
-        let v = ident(&r.variant);
         let body = r.body.as_ref().map(|b| {
             let decode = self.decode_body(b, &quote!(__response), true);
             quote!(let body = #decode;)
         });
+        let rest = self.decode_headers_and_build(r);
+        quote! {
+            #body
+            #rest
+        }
+    }
+
+    /// With `body` (if any) decoded and `__response` in scope: decodes the
+    /// response headers and returns the variant.
+    fn decode_headers_and_build(&self, r: &Resp) -> TokenStream {
+        let v = ident(&r.variant);
         let headers = r.headers.iter().map(|h| {
             let n = ident(&h.rust);
             let w = lit_str(&h.wire);
@@ -815,7 +809,6 @@ impl<'m> Emitter<'m> {
             quote!(Self::#v { #s #b #(#header_names,)* })
         };
         quote! {
-            #body
             #(#headers)*
             ::core::result::Result::Ok(#value)
         }

@@ -63,13 +63,7 @@ pub(crate) enum StreamFmt {
 
 /// The stream framing of a media type, if it is one.
 pub(crate) fn stream_format(media: &str) -> Option<StreamFmt> {
-    let essence = media
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
+    match essence(media).as_str() {
         "application/x-ndjson"
         | "application/ndjson"
         | "application/jsonl"
@@ -677,14 +671,19 @@ pub(crate) fn template_params(path: &str) -> Vec<&str> {
     out
 }
 
-/// How a media type's body is encoded.
-pub(crate) fn classify(media: &str) -> Media {
-    let essence = media
+/// A media type without its parameters, lower-cased.
+fn essence(media: &str) -> String {
+    media
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// How a media type's body is encoded.
+pub(crate) fn classify(media: &str) -> Media {
+    let essence = essence(media);
     if essence == "application/json" || essence == "text/json" || essence.ends_with("+json") {
         Media::Json
     } else if essence == "application/x-www-form-urlencoded" {
