@@ -12,6 +12,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("names.yaml", "names"),
     ("routing.yaml", "routing"),
     ("allof-oneof.yaml", "allof_oneof"),
+    ("form-empty-object.yaml", "form_empty_object"),
     ("streaming.yaml", "streaming"),
 ];
 

@@ -396,6 +396,17 @@ impl<'m> Emitter<'m> {
         }
     }
 
+    /// A struct whose fields are all optional (it derives `Default`).
+    fn may_be_empty(&self, ty: &Ty) -> bool {
+        match ty {
+            Ty::Named(id) => matches!(
+                &self.defs[*id].kind,
+                Kind::Struct(s) if s.fields.iter().all(|f| f.optional)
+            ),
+            _ => false,
+        }
+    }
+
     fn emit_struct(
         &self,
         id: TypeId,
@@ -418,6 +429,10 @@ impl<'m> Emitter<'m> {
             } else if let Some(Value::String(path)) = &f.default {
                 let path = format!("defaults::{path}");
                 attrs.extend(quote!(#[serde(default = #path)]));
+            } else if self.may_be_empty(&f.ty) {
+                // A required object whose properties may all be left out:
+                // absent means `{}`, the only way a form body can send it.
+                attrs.extend(quote!(#[serde(default)]));
             }
             quote!(#fdoc #attrs pub #fname: #t,)
         });

@@ -59,6 +59,11 @@ fn allof_oneof() {
 }
 
 #[test]
+fn form_empty_object() {
+    insta::assert_snapshot!(generate("form-empty-object.yaml"));
+}
+
+#[test]
 fn streaming() {
     insta::assert_snapshot!(generate("streaming.yaml"));
 }
