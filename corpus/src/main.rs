@@ -188,6 +188,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The version from the text, for documents the YAML reader here refuses.
+fn version_line(source: &str) -> Option<String> {
+    source.lines().take(50).find_map(|line| {
+        let line = line.trim().trim_start_matches('"');
+        let rest = line
+            .strip_prefix("openapi")
+            .or_else(|| line.strip_prefix("swagger"))?;
+        let value = rest
+            .trim_start_matches('"')
+            .trim_start()
+            .strip_prefix(':')?;
+        let value = value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'' || c == ',');
+        (!value.is_empty()).then(|| value.to_owned())
+    })
+}
+
 /// Runs one document; the row of the table as JSON.
 fn run_one(args: &Args, repo: &Path, scratch: &Path, file: &str, compile: bool) -> Value {
     let mut row = json!({ "file": file, "ok": true });
@@ -209,6 +227,7 @@ fn run_one(args: &Args, repo: &Path, scratch: &Path, file: &str, compile: bool) 
         .get("openapi")
         .or_else(|| document.get("swagger"))
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .or_else(|| version_line(&source))
         .unwrap_or_else(|| "?".into());
     row["version"] = json!(version);
     let options = swaggersocket_codegen::Options {
