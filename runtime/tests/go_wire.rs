@@ -27,6 +27,29 @@ where
     }
 }
 
+/// Connects as a Go client does: metadata `null`, no features, each JSON
+/// object followed by a newline. Returns the socket and the server's reply.
+async fn go_handshake(
+    server: &Server,
+) -> (
+    RawWs<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null}\n",
+    ))
+    .await
+    .unwrap();
+    let reply = String::from_utf8(next_data(&mut ws).await).unwrap();
+    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}\n"))
+        .await
+        .unwrap();
+    (ws, reply)
+}
+
 fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     message.split("\r\n\r\n").next()?.lines().find_map(|l| {
         let (n, v) = l.split_once(':')?;
@@ -236,19 +259,8 @@ async fn a_go_client_receives_a_stream_in_go_form() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null}\n",
-    ))
-    .await
-    .unwrap();
-    let reply = String::from_utf8(next_data(&mut ws).await).unwrap();
+    let (mut ws, reply) = go_handshake(&server).await;
     assert!(!reply.contains("Features"), "{reply}");
-    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}\n"))
-        .await
-        .unwrap();
     ws.send(Message::text(
         "GET /stream?n=3&interval_ms=10 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1\r\nX-Correlation-Id: 5\r\n\r\n",
     ))
@@ -292,18 +304,7 @@ async fn a_chunked_request_continued_over_messages_is_served_whole() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null}\n",
-    ))
-    .await
-    .unwrap();
-    let _ = next_data(&mut ws).await;
-    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}\n"))
-        .await
-        .unwrap();
+    let (mut ws, _) = go_handshake(&server).await;
     ws.send(Message::text(
         "POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nX-Correlation-Id: 9\r\n\r\n3\r\nabc\r\n",
     ))
