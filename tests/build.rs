@@ -14,6 +14,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("allof-oneof.yaml", "allof_oneof"),
     ("form-empty-object.yaml", "form_empty_object"),
     ("streaming.yaml", "streaming"),
+    ("scalar-enums.yaml", "scalar_enums"),
 ];
 
 fn main() {

@@ -633,13 +633,22 @@ impl<'a> TypeSpace<'a> {
                 .collect();
             return match (typ, strings) {
                 (None | Some("string"), Some(values)) => self.str_enum(&values, target, hint, doc),
-                (Some("string"), None) => {
-                    diags.warn(
-                        pointer,
-                        "enum values are not all strings; typed as String without the enum",
-                    );
-                    Ty::String
-                }
+                (Some("string"), None) => match scalar_strings(&any.enumeration) {
+                    // `type: string` with `true`, `3` or `4.1` among the
+                    // values: YAML read them as booleans or numbers; the wire
+                    // values are their text.
+                    Some(texts) => {
+                        let values: Vec<&str> = texts.iter().map(String::as_str).collect();
+                        self.str_enum(&values, target, hint, doc)
+                    }
+                    None => {
+                        diags.warn(
+                            pointer,
+                            "enum values are not all strings or scalars; typed as String without the enum",
+                        );
+                        Ty::String
+                    }
+                },
                 (Some("boolean"), _) => Ty::Bool,
                 (Some("integer"), _) => Ty::I64,
                 (Some("number"), _) => Ty::F64,
@@ -1249,4 +1258,19 @@ pub(crate) fn doc_of(schema: &Schema) -> Option<String> {
         (Some(t), _) if !t.trim().is_empty() => Some(t.trim().to_owned()),
         _ => None,
     }
+}
+
+/// The text of each non-null scalar of a `type: string` enum (`true` →
+/// `"true"`, `3` → `"3"`); `None` when a value is an array or an object.
+fn scalar_strings(values: &[Value]) -> Option<Vec<String>> {
+    values
+        .iter()
+        .filter(|v| !v.is_null())
+        .map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect()
 }

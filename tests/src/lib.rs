@@ -10,5 +10,6 @@ include!(concat!(env!("OUT_DIR"), "/routing.rs"));
 include!(concat!(env!("OUT_DIR"), "/allof_oneof.rs"));
 include!(concat!(env!("OUT_DIR"), "/form_empty_object.rs"));
 include!(concat!(env!("OUT_DIR"), "/streaming.rs"));
+include!(concat!(env!("OUT_DIR"), "/scalar_enums.rs"));
 include!(concat!(env!("OUT_DIR"), "/operations_server_only.rs"));
 include!(concat!(env!("OUT_DIR"), "/operations_client_only.rs"));

@@ -101,3 +101,8 @@ fn server_only_and_client_only() {
     assert!(code.contains(":: my_runtime :: __private"));
     assert!(!code.contains("swaggersocket ::"));
 }
+
+#[test]
+fn scalar_enums() {
+    insta::assert_snapshot!(generate("scalar-enums.yaml"));
+}
