@@ -243,25 +243,43 @@ impl<'m> Emitter<'m> {
             }
             Kind::Struct(s) => self.emit_struct(id, &name, doc, s),
             Kind::StrEnum(variants) => {
-                let vs = variants.iter().map(|(rust, wire)| {
+                let vs = variants.iter().map(|(rust, _)| {
                     let v = ident(rust);
-                    let w = lit_str(wire);
-                    quote!(#[serde(rename = #w)] #v,)
+                    quote!(#v,)
                 });
                 let arms = variants.iter().map(|(rust, wire)| {
                     let v = ident(rust);
                     let w = lit_str(wire);
                     quote!(Self::#v => #w,)
                 });
+                let de = variants.iter().map(|(rust, wire)| {
+                    let v = ident(rust);
+                    let w = lit_str(wire);
+                    quote!(#w => ::core::result::Result::Ok(Self::#v),)
+                });
+                let names = variants.iter().map(|(_, wire)| lit_str(wire));
                 quote! {
                     #doc
-                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash, __p::serde::Serialize, __p::serde::Deserialize)]
-                    #sc
+                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
                     pub enum #name { #(#vs)* }
                     impl #name {
                         /// The value as it appears on the wire.
                         pub fn as_str(&self) -> &'static str {
                             match self { #(#arms)* }
+                        }
+                    }
+                    impl __p::serde::Serialize for #name {
+                        fn serialize<__S: __p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                            __serializer.serialize_str(self.as_str())
+                        }
+                    }
+                    impl<'de> __p::serde::Deserialize<'de> for #name {
+                        fn deserialize<__D: __p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                            let __value = __p::text(__deserializer)?;
+                            match __value.as_str() {
+                                #(#de)*
+                                __other => ::core::result::Result::Err(<__D::Error as __p::serde::de::Error>::unknown_variant(__other, &[#(#names),*])),
+                            }
                         }
                     }
                     impl ::core::fmt::Display for #name {
@@ -414,40 +432,20 @@ impl<'m> Emitter<'m> {
         doc: TokenStream,
         s: &StructDef,
     ) -> TokenStream {
-        let sc = self.serde_crate();
         let fields = s.fields.iter().map(|f| {
             let fname = ident(&f.rust);
             let t = self.ty(&f.ty, false, Some(id));
             let fdoc = doc_attrs(f.doc.as_deref());
-            let mut attrs = TokenStream::new();
-            if f.rust != f.wire {
-                let w = lit_str(&f.wire);
-                attrs.extend(quote!(#[serde(rename = #w)]));
-            }
-            if f.optional {
-                attrs.extend(quote!(#[serde(default, skip_serializing_if = "::core::option::Option::is_none")]));
-            } else if let Some(Value::String(path)) = &f.default {
-                let path = format!("defaults::{path}");
-                attrs.extend(quote!(#[serde(default = #path)]));
-            } else if self.may_be_empty(&f.ty) {
-                // A required object whose properties may all be left out:
-                // absent means `{}`, the only way a form body can send it.
-                attrs.extend(quote!(#[serde(default)]));
-            }
-            quote!(#fdoc #attrs pub #fname: #t,)
+            quote!(#fdoc pub #fname: #t,)
         });
         let additional = s.additional.as_ref().map(|ty| {
             let t = self.ty(ty, false, None);
             let fname = ident(&s.additional_name);
             quote! {
                 /// Properties not named in the schema (`additionalProperties`).
-                #[serde(flatten)]
                 pub #fname: ::std::collections::HashMap<::std::string::String, #t>,
             }
         });
-        let deny = s
-            .deny_unknown
-            .then(|| quote!(#[serde(deny_unknown_fields)]));
         // `Pet { name: Some(..), ..Default::default() }` when every field may
         // be left out (a spec default would differ from the type's: not then).
         let default = s
@@ -455,14 +453,101 @@ impl<'m> Emitter<'m> {
             .iter()
             .all(|f| f.optional)
             .then(|| quote!(::core::default::Default,));
+        let serialize = emit_struct_serialize(name, s);
+        let deserialize = self.emit_struct_deserialize(name, s);
         quote! {
             #doc
-            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #default __p::serde::Serialize, __p::serde::Deserialize)]
-            #sc
-            #deny
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #default)]
             pub struct #name {
                 #(#fields)*
                 #additional
+            }
+            #serialize
+            #deserialize
+        }
+    }
+
+    /// `Deserialize` for a struct: one slot per property and a `match` on
+    /// the key (see `swaggersocket::__private::slot`), much less code for the
+    /// compiler than the derive's expansion, with the same behaviour.
+    fn emit_struct_deserialize(&self, name: &Ident, s: &StructDef) -> TokenStream {
+        let slots: Vec<Ident> = (0..s.fields.len())
+            .map(|i| Ident::new(&format!("__f{i}"), Span::call_site()))
+            .collect();
+        let arms = s.fields.iter().zip(&slots).map(|(f, slot)| {
+            let w = lit_str(&f.wire);
+            quote!(#w => __p::slot(&mut __map, &mut #slot, #w)?,)
+        });
+        let built = s.fields.iter().zip(&slots).map(|(f, slot)| {
+            let fname = ident(&f.rust);
+            let value = if f.optional || matches!(f.ty, Ty::Option(_)) || self.may_be_empty(&f.ty) {
+                // Absent: `None`, as the derive does for an `Option`; or `{}`,
+                // the only way a form body can send an object of optional
+                // properties.
+                quote!(#slot.unwrap_or_default())
+            } else if let Some(Value::String(path)) = &f.default {
+                let path = ident(path);
+                quote!(#slot.unwrap_or_else(defaults::#path))
+            } else {
+                let w = lit_str(&f.wire);
+                quote!(__p::required(#slot, #w)?)
+            };
+            quote!(#fname: #value,)
+        });
+        let (additional_init, additional_built, unknown) = match &s.additional {
+            Some(_) => {
+                let fname = ident(&s.additional_name);
+                (
+                    quote!(let mut __additional = ::std::collections::HashMap::new();),
+                    quote!(#fname: __additional,),
+                    quote! {{
+                        let __value = __p::serde::de::MapAccess::next_value(&mut __map)?;
+                        __additional.insert(__p::Key::into_string(__key), __value);
+                    }},
+                )
+            }
+            None if s.deny_unknown => {
+                let wires = s.fields.iter().map(|f| lit_str(&f.wire));
+                (
+                    TokenStream::new(),
+                    TokenStream::new(),
+                    quote! {
+                        return ::core::result::Result::Err(
+                            <__M::Error as __p::serde::de::Error>::unknown_field(__key.as_str(), &[#(#wires),*]),
+                        )
+                    },
+                )
+            }
+            None => (
+                TokenStream::new(),
+                TokenStream::new(),
+                quote!(__p::skip(&mut __map)?),
+            ),
+        };
+        let expecting = format!("struct {name}");
+        quote! {
+            impl<'de> __p::serde::Deserialize<'de> for #name {
+                fn deserialize<__D: __p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
+                        type Value = #name;
+                        fn expecting(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                            __f.write_str(#expecting)
+                        }
+                        fn visit_map<__M: __p::serde::de::MapAccess<'de>>(self, mut __map: __M) -> ::core::result::Result<#name, __M::Error> {
+                            #(let mut #slots = ::core::option::Option::None;)*
+                            #additional_init
+                            while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<__p::Key<'de>>(&mut __map)? {
+                                match __key.as_str() {
+                                    #(#arms)*
+                                    _ => #unknown,
+                                }
+                            }
+                            ::core::result::Result::Ok(#name { #(#built)* #additional_built })
+                        }
+                    }
+                    __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
+                }
             }
         }
     }
@@ -1660,4 +1745,40 @@ fn alias_cycles(defs: &[TypeDef]) -> Vec<bool> {
     // Breaking one alias per cycle suffices, but newtypes for all members
     // keep the rule simple and the output stable.
     out
+}
+
+/// `Serialize` for a struct: a map of the properties that are set, then the
+/// `additionalProperties`; what the derive writes, in less code.
+fn emit_struct_serialize(name: &Ident, s: &StructDef) -> TokenStream {
+    let entries = s.fields.iter().map(|f| {
+        let fname = ident(&f.rust);
+        let w = lit_str(&f.wire);
+        if f.optional {
+            quote! {
+                if let ::core::option::Option::Some(__value) = &self.#fname {
+                    __p::serde::ser::SerializeMap::serialize_entry(&mut __map, #w, __value)?;
+                }
+            }
+        } else {
+            quote!(__p::serde::ser::SerializeMap::serialize_entry(&mut __map, #w, &self.#fname)?;)
+        }
+    });
+    let additional = s.additional.as_ref().map(|_| {
+        let fname = ident(&s.additional_name);
+        quote! {
+            for (__key, __value) in &self.#fname {
+                __p::serde::ser::SerializeMap::serialize_entry(&mut __map, __key, __value)?;
+            }
+        }
+    });
+    quote! {
+        impl __p::serde::Serialize for #name {
+            fn serialize<__S: __p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                let mut __map = __p::serde::Serializer::serialize_map(__serializer, ::core::option::Option::None)?;
+                #(#entries)*
+                #additional
+                __p::serde::ser::SerializeMap::end(__map)
+            }
+        }
+    }
 }

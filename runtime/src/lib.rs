@@ -39,6 +39,7 @@ mod config;
 mod connection;
 mod error;
 mod event;
+mod fields;
 mod handler;
 mod handshake;
 mod server;

@@ -905,6 +905,7 @@ pub fn response_header_required<T: DeserializeOwned>(
     })
 }
 
+pub use crate::fields::{required, skip, slot, text, Key};
 pub use crate::typed_stream::support::{
     attach_stream, call_streaming, collect_body, stream_from_bytes,
 };

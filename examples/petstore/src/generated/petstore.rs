@@ -33,32 +33,145 @@ pub mod petstore {
     /// The schema types of this API.
     pub mod types {
         use ::swaggersocket::__private as __p;
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::cmp::PartialEq,
-            __p::serde::Serialize,
-            __p::serde::Deserialize
-        )]
-        #[serde(crate = "__p::serde")]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
         pub struct Pet {
             pub id: i64,
             pub name: ::std::string::String,
-            #[serde(default, skip_serializing_if = "::core::option::Option::is_none")]
             pub tag: ::core::option::Option<::std::string::String>,
         }
+        impl __p::serde::Serialize for Pet {
+            fn serialize<__S: __p::serde::Serializer>(
+                &self,
+                __serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                let mut __map = __p::serde::Serializer::serialize_map(
+                    __serializer,
+                    ::core::option::Option::None,
+                )?;
+                __p::serde::ser::SerializeMap::serialize_entry(
+                    &mut __map,
+                    "id",
+                    &self.id,
+                )?;
+                __p::serde::ser::SerializeMap::serialize_entry(
+                    &mut __map,
+                    "name",
+                    &self.name,
+                )?;
+                if let ::core::option::Option::Some(__value) = &self.tag {
+                    __p::serde::ser::SerializeMap::serialize_entry(
+                        &mut __map,
+                        "tag",
+                        __value,
+                    )?;
+                }
+                __p::serde::ser::SerializeMap::end(__map)
+            }
+        }
+        impl<'de> __p::serde::Deserialize<'de> for Pet {
+            fn deserialize<__D: __p::serde::Deserializer<'de>>(
+                __deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                struct __Visitor;
+                impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
+                    type Value = Pet;
+                    fn expecting(
+                        &self,
+                        __f: &mut ::core::fmt::Formatter<'_>,
+                    ) -> ::core::fmt::Result {
+                        __f.write_str("struct Pet")
+                    }
+                    fn visit_map<__M: __p::serde::de::MapAccess<'de>>(
+                        self,
+                        mut __map: __M,
+                    ) -> ::core::result::Result<Pet, __M::Error> {
+                        let mut __f0 = ::core::option::Option::None;
+                        let mut __f1 = ::core::option::Option::None;
+                        let mut __f2 = ::core::option::Option::None;
+                        while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<
+                            __p::Key<'de>,
+                        >(&mut __map)? {
+                            match __key.as_str() {
+                                "id" => __p::slot(&mut __map, &mut __f0, "id")?,
+                                "name" => __p::slot(&mut __map, &mut __f1, "name")?,
+                                "tag" => __p::slot(&mut __map, &mut __f2, "tag")?,
+                                _ => __p::skip(&mut __map)?,
+                            }
+                        }
+                        ::core::result::Result::Ok(Pet {
+                            id: __p::required(__f0, "id")?,
+                            name: __p::required(__f1, "name")?,
+                            tag: __f2.unwrap_or_default(),
+                        })
+                    }
+                }
+                __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
+            }
+        }
         pub type Pets = ::std::vec::Vec<Pet>;
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::cmp::PartialEq,
-            __p::serde::Serialize,
-            __p::serde::Deserialize
-        )]
-        #[serde(crate = "__p::serde")]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
         pub struct Error {
             pub code: i32,
             pub message: ::std::string::String,
+        }
+        impl __p::serde::Serialize for Error {
+            fn serialize<__S: __p::serde::Serializer>(
+                &self,
+                __serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                let mut __map = __p::serde::Serializer::serialize_map(
+                    __serializer,
+                    ::core::option::Option::None,
+                )?;
+                __p::serde::ser::SerializeMap::serialize_entry(
+                    &mut __map,
+                    "code",
+                    &self.code,
+                )?;
+                __p::serde::ser::SerializeMap::serialize_entry(
+                    &mut __map,
+                    "message",
+                    &self.message,
+                )?;
+                __p::serde::ser::SerializeMap::end(__map)
+            }
+        }
+        impl<'de> __p::serde::Deserialize<'de> for Error {
+            fn deserialize<__D: __p::serde::Deserializer<'de>>(
+                __deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                struct __Visitor;
+                impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
+                    type Value = Error;
+                    fn expecting(
+                        &self,
+                        __f: &mut ::core::fmt::Formatter<'_>,
+                    ) -> ::core::fmt::Result {
+                        __f.write_str("struct Error")
+                    }
+                    fn visit_map<__M: __p::serde::de::MapAccess<'de>>(
+                        self,
+                        mut __map: __M,
+                    ) -> ::core::result::Result<Error, __M::Error> {
+                        let mut __f0 = ::core::option::Option::None;
+                        let mut __f1 = ::core::option::Option::None;
+                        while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<
+                            __p::Key<'de>,
+                        >(&mut __map)? {
+                            match __key.as_str() {
+                                "code" => __p::slot(&mut __map, &mut __f0, "code")?,
+                                "message" => __p::slot(&mut __map, &mut __f1, "message")?,
+                                _ => __p::skip(&mut __map)?,
+                            }
+                        }
+                        ::core::result::Result::Ok(Error {
+                            code: __p::required(__f0, "code")?,
+                            message: __p::required(__f1, "message")?,
+                        })
+                    }
+                }
+                __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
+            }
         }
     }
     use ::swaggersocket::__private as __p;
