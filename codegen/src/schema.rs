@@ -652,6 +652,14 @@ impl<'a> TypeSpace<'a> {
                 (Some("boolean"), _) => Ty::Bool,
                 (Some("integer"), _) => Ty::I64,
                 (Some("number"), _) => Ty::F64,
+                // No `type`, and every value of one JSON type.
+                (None, None) if all_values(&any.enumeration, Value::is_i64) => {
+                    let values: Vec<i64> =
+                        any.enumeration.iter().filter_map(Value::as_i64).collect();
+                    self.int_enum(&values, target, hint, doc)
+                }
+                (None, None) if all_values(&any.enumeration, Value::is_boolean) => Ty::Bool,
+                (None, None) if all_values(&any.enumeration, Value::is_number) => Ty::F64,
                 _ => {
                     diags.fallback(pointer, "enum of mixed values");
                     Ty::Value
@@ -1273,4 +1281,9 @@ fn scalar_strings(values: &[Value]) -> Option<Vec<String>> {
             _ => None,
         })
         .collect()
+}
+
+/// Whether every non-null value of an enum passes `test`.
+fn all_values(values: &[Value], test: fn(&Value) -> bool) -> bool {
+    values.iter().filter(|v| !v.is_null()).all(test)
 }

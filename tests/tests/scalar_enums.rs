@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use swaggersocket::api::{Context, ServerError};
-use swaggersocket_tests::scalar_enums::{types, Api, ApiService, PutAssetResponse};
+use swaggersocket_tests::scalar_enums::{
+    types, Api, ApiService, ListHostnamesResponse, PutAssetResponse,
+};
 
 struct Store;
 impl Api for Store {
@@ -14,6 +16,15 @@ impl Api for Store {
         body: types::Asset,
     ) -> Result<PutAssetResponse, ServerError> {
         Ok(PutAssetResponse::Ok(body))
+    }
+
+    async fn list_hostnames(
+        &self,
+        _ctx: Context,
+        ssl: Option<types::ListHostnamesSsl>,
+        retry: Option<bool>,
+    ) -> Result<ListHostnamesResponse, ServerError> {
+        Ok(ListHostnamesResponse::Ok(format!("{ssl:?} {retry:?}")))
     }
 }
 
@@ -44,4 +55,21 @@ fn a_value_outside_the_enum_is_refused() {
     assert!(error.contains("unknown variant `on`"), "{error}");
     // A JSON boolean is not the string the schema asks for.
     assert!(serde_json::from_str::<types::Asset>(r#"{"retirement":true}"#).is_err());
+}
+
+#[tokio::test]
+async fn untyped_enums_of_integers_or_booleans_are_typed() {
+    let service = ApiService::new(Store);
+    let get = |uri: &'static str| {
+        http::Request::get(uri)
+            .body(Bytes::new())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let response = service.handle(get("/hostnames?ssl=1&retry=true")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body().as_ref(), b"Some(V1) Some(true)");
+    let response = service.handle(get("/hostnames?ssl=2")).await;
+    assert_eq!(response.status(), 400);
+    let message = String::from_utf8_lossy(response.body()).into_owned();
+    assert!(message.contains("`ssl`"), "{message}");
 }
