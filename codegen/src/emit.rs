@@ -986,10 +986,8 @@ impl<'m> Emitter<'m> {
                 #[doc = ""]
                 #[doc = #sig]
                 fn #name(&self, ctx: #k::api::Context, #(#args),*) -> impl ::core::future::Future<Output = ::core::result::Result<#resp, #k::api::ServerError>> + ::core::marker::Send {
-                    async move {
-                        let _ = (ctx, #(#arg_names),*);
-                        ::core::result::Result::Err(#k::api::ServerError::not_implemented(#id))
-                    }
+                    let _ = (ctx, #(#arg_names),*);
+                    ::core::future::ready(::core::result::Result::Err(#k::api::ServerError::not_implemented(#id)))
                 }
             }
         });
@@ -1113,7 +1111,7 @@ impl<'m> Emitter<'m> {
             let arms = ops.iter().map(|o| {
                 let m = ident(o.method);
                 let h = ident(&format!("__handle_{}", o.name));
-                quote!(__p::http::Method::#m => return #h(api, ctx, request, captures).await,)
+                quote!(__p::http::Method::#m => return ::std::boxed::Box::pin(#h(api, ctx, request, captures)),)
             });
             let p = lit_str(path);
             let allowed = lit_str(&allowed);
@@ -1129,15 +1127,19 @@ impl<'m> Emitter<'m> {
             }
         });
         quote! {
-            async fn __dispatch<A: Api>(api: &A, request: __p::http::Request<__p::bytes::Bytes>) -> __p::http::Response<__p::bytes::Bytes> {
+            /// Routes a request to the handler of its operation. Not an
+            /// `async fn`: one future holding every handler's would be a
+            /// state machine of thousands of states in a large API, slow to
+            /// compile; each handler's future is boxed on its own instead.
+            fn __dispatch<'a, A: Api>(api: &'a A, request: __p::http::Request<__p::bytes::Bytes>) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = __p::http::Response<__p::bytes::Bytes>> + ::core::marker::Send + 'a>> {
                 let ctx = #k::api::Context::from_request(&request);
                 let path = request.uri().path().to_owned();
                 let mut allowed: ::core::option::Option<&'static str> = ::core::option::Option::None;
                 #(#routes)*
-                match allowed {
+                ::std::boxed::Box::pin(::core::future::ready(match allowed {
                     ::core::option::Option::Some(allowed) => __p::method_not_allowed(allowed),
                     ::core::option::Option::None => __p::not_found(&path),
-                }
+                }))
             }
         }
     }

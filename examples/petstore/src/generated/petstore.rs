@@ -421,12 +421,12 @@ pub mod petstore {
                 ::swaggersocket::api::ServerError,
             >,
         > + ::core::marker::Send {
-            async move {
-                let _ = (ctx, limit);
+            let _ = (ctx, limit);
+            ::core::future::ready(
                 ::core::result::Result::Err(
                     ::swaggersocket::api::ServerError::not_implemented("listPets"),
-                )
-            }
+                ),
+            )
         }
         /// Create a pet
         ///
@@ -441,12 +441,12 @@ pub mod petstore {
                 ::swaggersocket::api::ServerError,
             >,
         > + ::core::marker::Send {
-            async move {
-                let _ = (ctx, body);
+            let _ = (ctx, body);
+            ::core::future::ready(
                 ::core::result::Result::Err(
                     ::swaggersocket::api::ServerError::not_implemented("createPets"),
-                )
-            }
+                ),
+            )
         }
         /// Info for a specific pet
         ///
@@ -461,12 +461,12 @@ pub mod petstore {
                 ::swaggersocket::api::ServerError,
             >,
         > + ::core::marker::Send {
-            async move {
-                let _ = (ctx, pet_id);
+            let _ = (ctx, pet_id);
+            ::core::future::ready(
                 ::core::result::Result::Err(
                     ::swaggersocket::api::ServerError::not_implemented("showPetById"),
-                )
-            }
+                ),
+            )
         }
     }
     /// Serves an [`Api`] implementation as a swaggersocket handler
@@ -533,20 +533,34 @@ pub mod petstore {
             })
         }
     }
-    async fn __dispatch<A: Api>(
-        api: &A,
+    /// Routes a request to the handler of its operation. Not an
+    /// `async fn`: one future holding every handler's would be a
+    /// state machine of thousands of states in a large API, slow to
+    /// compile; each handler's future is boxed on its own instead.
+    fn __dispatch<'a, A: Api>(
+        api: &'a A,
         request: __p::http::Request<__p::bytes::Bytes>,
-    ) -> __p::http::Response<__p::bytes::Bytes> {
+    ) -> ::core::pin::Pin<
+        ::std::boxed::Box<
+            dyn ::core::future::Future<
+                Output = __p::http::Response<__p::bytes::Bytes>,
+            > + ::core::marker::Send + 'a,
+        >,
+    > {
         let ctx = ::swaggersocket::api::Context::from_request(&request);
         let path = request.uri().path().to_owned();
         let mut allowed: ::core::option::Option<&'static str> = ::core::option::Option::None;
         if let ::core::option::Option::Some(captures) = __p::match_path("/pets", &path) {
             match *request.method() {
                 __p::http::Method::GET => {
-                    return __handle_list_pets(api, ctx, request, captures).await;
+                    return ::std::boxed::Box::pin(
+                        __handle_list_pets(api, ctx, request, captures),
+                    );
                 }
                 __p::http::Method::POST => {
-                    return __handle_create_pets(api, ctx, request, captures).await;
+                    return ::std::boxed::Box::pin(
+                        __handle_create_pets(api, ctx, request, captures),
+                    );
                 }
                 _ => {
                     allowed.get_or_insert("GET, POST");
@@ -559,17 +573,25 @@ pub mod petstore {
         ) {
             match *request.method() {
                 __p::http::Method::GET => {
-                    return __handle_show_pet_by_id(api, ctx, request, captures).await;
+                    return ::std::boxed::Box::pin(
+                        __handle_show_pet_by_id(api, ctx, request, captures),
+                    );
                 }
                 _ => {
                     allowed.get_or_insert("GET");
                 }
             }
         }
-        match allowed {
-            ::core::option::Option::Some(allowed) => __p::method_not_allowed(allowed),
-            ::core::option::Option::None => __p::not_found(&path),
-        }
+        ::std::boxed::Box::pin(
+            ::core::future::ready(
+                match allowed {
+                    ::core::option::Option::Some(allowed) => {
+                        __p::method_not_allowed(allowed)
+                    }
+                    ::core::option::Option::None => __p::not_found(&path),
+                },
+            ),
+        )
     }
     async fn __handle_list_pets<A: Api>(
         __api: &A,
