@@ -153,12 +153,14 @@ pub fn status(code: u16) -> StatusCode {
 /// Matches `path` against a template such as `/pets/{petId}.json`; returns
 /// the raw (still percent-encoded) values of the template's parameters.
 pub fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
-    let mut captures = Vec::new();
+    // Slices of `path` until the whole template matched: a router tries
+    // many templates per request, and most fail after a capture or two.
+    let mut captures: Vec<&str> = Vec::new();
     let mut t_segments = template.split('/');
     let mut p_segments = path.split('/');
     loop {
         match (t_segments.next(), p_segments.next()) {
-            (None, None) => return Some(captures),
+            (None, None) => return Some(captures.into_iter().map(str::to_owned).collect()),
             (Some(t), Some(p)) => {
                 if !match_segment(t, p, &mut captures) {
                     return None;
@@ -169,7 +171,7 @@ pub fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
     }
 }
 
-fn match_segment(template: &str, segment: &str, captures: &mut Vec<String>) -> bool {
+fn match_segment<'p>(template: &str, segment: &'p str, captures: &mut Vec<&'p str>) -> bool {
     let Some(open) = template.find('{') else {
         return template == segment;
     };
@@ -181,7 +183,7 @@ fn match_segment(template: &str, segment: &str, captures: &mut Vec<String>) -> b
     if suffix.contains('{') {
         // Several parameters in one segment: capture the whole segment for
         // the first one; the generator never emits such templates.
-        captures.push(segment.to_owned());
+        captures.push(segment);
         return true;
     }
     if segment.len() < prefix.len() + suffix.len()
@@ -194,7 +196,7 @@ fn match_segment(template: &str, segment: &str, captures: &mut Vec<String>) -> b
     if value.is_empty() {
         return false;
     }
-    captures.push(value.to_owned());
+    captures.push(value);
     true
 }
 
