@@ -15,42 +15,57 @@ const FIXTURES: &[(&str, &str)] = &[
     ("form-empty-object.yaml", "form_empty_object"),
     ("streaming.yaml", "streaming"),
     ("scalar-enums.yaml", "scalar_enums"),
+    ("read-only-ref.yaml", "read_only_ref"),
+    ("selection.yaml", "selection"),
 ];
 
 fn main() {
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    // Every fixture with both sides, and one fixture with each side alone.
+    // Every fixture with both sides, one fixture with each side alone, and
+    // one with a selection of its operations.
+    let both = |module: &str| swaggersocket_codegen::Options {
+        name: Some(module.to_owned()),
+        ..Default::default()
+    };
     let variants = FIXTURES
         .iter()
-        .map(|(file, module)| (*file, (*module).to_owned(), true, true))
+        .map(|(file, module)| (*file, both(module)))
         .chain([
             (
                 "operations.json",
-                "operations_server_only".to_owned(),
-                true,
-                false,
+                swaggersocket_codegen::Options {
+                    client: false,
+                    ..both("operations_server_only")
+                },
             ),
             (
                 "operations.json",
-                "operations_client_only".to_owned(),
-                false,
-                true,
+                swaggersocket_codegen::Options {
+                    server: false,
+                    ..both("operations_client_only")
+                },
+            ),
+            (
+                "selection.yaml",
+                swaggersocket_codegen::Options {
+                    select: swaggersocket_codegen::Selection {
+                        tags: vec!["pets".to_owned()],
+                        exclude_tags: vec!["admin".to_owned()],
+                        ..Default::default()
+                    },
+                    ..both("selection_pets")
+                },
             ),
         ]);
-    for (file, module, server, client) in variants {
+    for (file, options) in variants {
         let path = fixtures.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         let source = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let options = swaggersocket_codegen::Options {
-            name: Some(module.clone()),
-            server,
-            client,
-            ..Default::default()
-        };
         let generated = swaggersocket_codegen::generate(&source, &options)
             .unwrap_or_else(|e| panic!("cannot generate {file}:\n{e}"));
+        let module = options.name.unwrap_or_default();
         let target = Path::new(&out_dir).join(format!("{module}.rs"));
         std::fs::write(&target, generated.tokens.to_string())
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use swaggersocket_codegen::{format_file, generate, Generated, Options};
+use swaggersocket_codegen::{format_file, generate, Generated, Options, Selection};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,6 +58,20 @@ struct SpecArgs {
     /// Path of the runtime crate in generated code
     #[arg(long, value_name = "PATH", default_value = "::swaggersocket")]
     crate_path: String,
+    /// Generate only the operations with this tag (repeatable; with
+    /// --operation, the operations of either), and the types they use
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Generate only this operation, by operationId or "METHOD /path"
+    /// (repeatable)
+    #[arg(long = "operation", value_name = "ID")]
+    operations: Vec<String>,
+    /// Leave out the operations with this tag (repeatable)
+    #[arg(long = "exclude-tag", value_name = "TAG")]
+    exclude_tags: Vec<String>,
+    /// Leave out this operation (repeatable)
+    #[arg(long = "exclude-operation", value_name = "ID")]
+    exclude_operations: Vec<String>,
 }
 
 impl SpecArgs {
@@ -68,6 +82,12 @@ impl SpecArgs {
             client: !self.server_only,
             strict: self.strict,
             crate_path: Some(self.crate_path.clone()),
+            select: Selection {
+                tags: self.tags.clone(),
+                operations: self.operations.clone(),
+                exclude_tags: self.exclude_tags.clone(),
+                exclude_operations: self.exclude_operations.clone(),
+            },
         }
     }
 }

@@ -74,6 +74,44 @@ fn generate_options_reach_the_library() {
 }
 
 #[test]
+fn a_selection_of_operations_reaches_the_library_and_typos_are_errors() {
+    let spec = fixture("selection.yaml");
+    let out = run(&[
+        "generate",
+        spec.to_str().unwrap(),
+        "--tag",
+        "pets",
+        "--operation",
+        "placeOrder",
+        "--exclude-tag",
+        "admin",
+        "--exclude-operation",
+        "listPets",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let options = swaggersocket_codegen::Options {
+        select: swaggersocket_codegen::Selection {
+            tags: vec!["pets".into()],
+            operations: vec!["placeOrder".into()],
+            exclude_tags: vec!["admin".into()],
+            exclude_operations: vec!["listPets".into()],
+        },
+        ..Default::default()
+    };
+    let written = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(written, library_output(&spec, &options));
+    assert!(written.contains("fn place_order") && !written.contains("fn list_pets"));
+
+    let out = run(&["check", spec.to_str().unwrap(), "--tag", "pest"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("#/paths: option tags: no operation has the tag `pest`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn check_reports_counts() {
     let out = run(&["check", fixture("petstore.yaml").to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));

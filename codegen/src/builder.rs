@@ -113,6 +113,32 @@ impl Builder {
         self
     }
 
+    /// Generate only the operations with this tag (and those added with
+    /// [`operation`](Builder::operation)), and the types they use.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.options.select.tags.push(tag.into());
+        self
+    }
+
+    /// Generate only this operation (by `operationId`, or `METHOD /path`),
+    /// with those of [`tag`](Builder::tag).
+    pub fn operation(mut self, id: impl Into<String>) -> Self {
+        self.options.select.operations.push(id.into());
+        self
+    }
+
+    /// Leave out the operations with this tag.
+    pub fn exclude_tag(mut self, tag: impl Into<String>) -> Self {
+        self.options.select.exclude_tags.push(tag.into());
+        self
+    }
+
+    /// Leave out this operation.
+    pub fn exclude_operation(mut self, id: impl Into<String>) -> Self {
+        self.options.select.exclude_operations.push(id.into());
+        self
+    }
+
     /// The path of the runtime crate in generated code (default `::swaggersocket`).
     pub fn crate_path(mut self, path: impl Into<String>) -> Self {
         self.options.crate_path = Some(path.into());

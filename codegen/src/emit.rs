@@ -13,6 +13,8 @@ pub(crate) struct Emitter<'m> {
     pub(crate) defs: &'m [TypeDef],
     pub(crate) defaults: &'m [(String, Ty, Value)],
     pub(crate) ops: &'m [Op],
+    /// The definitions to emit (all, unless operations were selected).
+    keep: &'m [bool],
     pub(crate) server: bool,
     pub(crate) client: bool,
     /// Strongly connected component of each definition (direct containment).
@@ -68,6 +70,7 @@ impl<'m> Emitter<'m> {
         defs: &'m [TypeDef],
         defaults: &'m [(String, Ty, Value)],
         ops: &'m [Op],
+        keep: &'m [bool],
         server: bool,
         client: bool,
     ) -> Self {
@@ -78,6 +81,7 @@ impl<'m> Emitter<'m> {
             defs,
             defaults,
             ops,
+            keep,
             server,
             client,
             scc,
@@ -211,10 +215,31 @@ impl<'m> Emitter<'m> {
     fn emit_types(&self) -> TokenStream {
         let mut out = TokenStream::new();
         for (id, def) in self.defs.iter().enumerate() {
-            out.extend(self.emit_def(id, def));
+            if self.keep[id] {
+                out.extend(self.emit_def(id, def));
+            }
         }
-        if !self.defaults.is_empty() {
-            let fns = self.defaults.iter().map(|(name, ty, value)| {
+        // The default functions of the fields of the types emitted (a
+        // selection leaves out types, and their defaults with them).
+        let used: std::collections::HashSet<&str> = self
+            .defs
+            .iter()
+            .zip(self.keep)
+            .filter(|(_, keep)| **keep)
+            .filter_map(|(def, _)| match &def.kind {
+                Kind::Struct(s) => Some(s.fields.iter()),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|f| f.default.as_ref().and_then(Value::as_str))
+            .collect();
+        let mut defaults = self
+            .defaults
+            .iter()
+            .filter(|(name, _, _)| used.contains(name.as_str()))
+            .peekable();
+        if defaults.peek().is_some() {
+            let fns = defaults.map(|(name, ty, value)| {
                 let name = ident(name);
                 let t = self.ty(ty, false, None);
                 let v = default_expr(ty, value, self.defs);

@@ -3,11 +3,13 @@
 use crate::diag::{join, Diags};
 use crate::naming::{camel, range_variant, snake, status_variant, Scope};
 use crate::schema::{Ty, TypeSpace};
+use crate::Selection;
 use indexmap::IndexMap;
 use openapiv3::{
     MediaType, OpenAPI, Operation, Parameter, ParameterSchemaOrContent, PathStyle, QueryStyle,
     ReferenceOr, Response, StatusCode,
 };
+use std::collections::HashSet;
 
 /// Where a parameter travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,21 @@ pub(crate) struct Op {
     pub(crate) request_builder: String,
 }
 
+impl Op {
+    /// Every type the operation's parameters, bodies and responses use.
+    pub(crate) fn types(&self) -> impl Iterator<Item = &Ty> {
+        fn contents(body: &Option<Body>) -> impl Iterator<Item = &Ty> {
+            body.iter().flat_map(|b| b.contents.iter().map(|c| &c.ty))
+        }
+        let params = self.params.iter().map(|p| &p.ty);
+        let responses = self
+            .responses
+            .iter()
+            .flat_map(|r| contents(&r.body).chain(r.headers.iter().map(|h| &h.ty)));
+        params.chain(contents(&self.body)).chain(responses)
+    }
+}
+
 /// Names the generated module uses at its top level.
 pub(crate) const RESERVED_TOP: &[&str] = &["Api", "ApiService", "Client", "types", "defaults"];
 
@@ -157,11 +174,15 @@ const METHODS: &[&str] = &[
 pub(crate) fn model_ops<'a>(
     spec: &'a OpenAPI,
     space: &mut TypeSpace<'a>,
+    select: &Selection,
     diags: &mut Diags,
 ) -> Vec<Op> {
     let mut methods = Scope::with_reserved(&["new", "connection", "into_connection"]);
     let mut top = Scope::with_reserved(RESERVED_TOP);
     let mut ops = Vec::new();
+    // What the selection named and the document has.
+    let mut seen_tags: HashSet<&str> = HashSet::new();
+    let mut seen_ids: HashSet<String> = HashSet::new();
     for (path, item) in &spec.paths.paths {
         let path_ptr = join("#/paths", path);
         let item = match item {
@@ -186,6 +207,16 @@ pub(crate) fn model_ops<'a>(
         ];
         for (method, op) in METHODS.iter().zip(list) {
             let Some(op) = op else { continue };
+            let id = op_id(op, method, path);
+            seen_tags.extend(op.tags.iter().map(String::as_str));
+            if !select.keeps(&id, &op.tags) {
+                // Its names stay taken, so that those of the operations
+                // kept do not depend on the selection.
+                op_names(op, method, path, &mut methods, &mut top);
+                seen_ids.insert(id);
+                continue;
+            }
+            seen_ids.insert(id);
             let ptr = join(&path_ptr, &method.to_ascii_lowercase());
             let ctx = OpCtx {
                 spec,
@@ -199,7 +230,55 @@ pub(crate) fn model_ops<'a>(
             }
         }
     }
+    // A tag or operation that matches nothing is most likely a typo.
+    let tags = [
+        ("tags", &select.tags),
+        ("exclude_tags", &select.exclude_tags),
+    ];
+    for (option, list) in tags {
+        for tag in list.iter().filter(|t| !seen_tags.contains(t.as_str())) {
+            diags.error(
+                "#/paths",
+                format!("option {option}: no operation has the tag `{tag}`"),
+            );
+        }
+    }
+    let ids = [
+        ("operations", &select.operations),
+        ("exclude_operations", &select.exclude_operations),
+    ];
+    for (option, list) in ids {
+        for id in list.iter().filter(|i| !seen_ids.contains(i.as_str())) {
+            diags.error(
+                "#/paths",
+                format!("option {option}: no operation has the operationId `{id}` (nor is `METHOD /path` of one without)"),
+            );
+        }
+    }
     ops
+}
+
+/// The operationId, or `METHOD /path` when there is none.
+fn op_id(op: &Operation, method: &str, path: &str) -> String {
+    op.operation_id
+        .clone()
+        .unwrap_or_else(|| format!("{method} {path}"))
+}
+
+/// Claims the method, response enum and request builder names of an
+/// operation.
+fn op_names(
+    op: &Operation,
+    method: &str,
+    path: &str,
+    methods: &mut Scope,
+    top: &mut Scope,
+) -> (String, String, String) {
+    let name = methods.claim(snake(&op_id(op, method, path), "operation"));
+    let camel_name = camel(&name, "Operation");
+    let response_enum = top.claim(format!("{camel_name}Response"));
+    let request_builder = top.claim(format!("{camel_name}Request"));
+    (name, response_enum, request_builder)
 }
 
 struct OpCtx<'a, 'b> {
@@ -219,18 +298,10 @@ impl<'a> OpCtx<'a, '_> {
         top: &mut Scope,
         diags: &mut Diags,
     ) -> Option<Op> {
-        let id = op
-            .operation_id
-            .clone()
-            .unwrap_or_else(|| format!("{} {}", self.method, self.path));
-        let base = match &op.operation_id {
-            Some(id) => snake(id, "operation"),
-            None => snake(&format!("{} {}", self.method, self.path), "operation"),
-        };
-        let name = methods.claim(base);
+        let id = op_id(op, self.method, self.path);
+        let (name, response_enum, request_builder) =
+            op_names(op, self.method, self.path, methods, top);
         let camel_name = camel(&name, "Operation");
-        let response_enum = top.claim(format!("{camel_name}Response"));
-        let request_builder = top.claim(format!("{camel_name}Request"));
         let mut args = Scope::with_reserved(&["ctx", "send", "self", "__client", "into_future"]);
 
         // Parameters: the operation's override the path item's by (name, in).

@@ -105,6 +105,57 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// Calls `f` on every type the definition contains, without changing it.
+    fn visit_tys(&self, mut f: impl FnMut(&Ty)) {
+        match self {
+            Kind::Struct(s) => {
+                s.fields.iter().for_each(|field| f(&field.ty));
+                if let Some(ty) = &s.additional {
+                    f(ty);
+                }
+            }
+            Kind::Tagged { variants, .. } => variants.iter().for_each(|v| f(&v.2)),
+            Kind::Untagged(variants) => variants.iter().for_each(|v| f(&v.1)),
+            Kind::Alias(ty) => f(ty),
+            Kind::Pending | Kind::StrEnum(_) | Kind::IntEnum(_) => {}
+        }
+    }
+}
+
+impl Ty {
+    /// Calls `f` on every definition the type names.
+    pub(crate) fn visit_named(&self, f: &mut impl FnMut(TypeId)) {
+        match self {
+            Ty::Named(id) => f(*id),
+            Ty::Vec(inner) | Ty::Map(inner) | Ty::Option(inner) => inner.visit_named(f),
+            _ => {}
+        }
+    }
+}
+
+/// Which definitions the types `roots` reach, directly or through other
+/// definitions.
+pub(crate) fn reachable<'t>(defs: &[TypeDef], roots: impl Iterator<Item = &'t Ty>) -> Vec<bool> {
+    let mut keep = vec![false; defs.len()];
+    let mut todo: Vec<TypeId> = Vec::new();
+    let mark = |id: TypeId, keep: &mut Vec<bool>, todo: &mut Vec<TypeId>| {
+        if !keep[id] {
+            keep[id] = true;
+            todo.push(id);
+        }
+    };
+    for ty in roots {
+        ty.visit_named(&mut |id| mark(id, &mut keep, &mut todo));
+    }
+    while let Some(id) = todo.pop() {
+        defs[id].kind.visit_tys(|ty| {
+            ty.visit_named(&mut |inner| mark(inner, &mut keep, &mut todo));
+        });
+    }
+    keep
+}
+
 /// `Named(id)` → `Option<Named(id)>` for nullable definitions (not twice).
 fn wrap_nullable(ty: &mut Ty, nullable: &std::collections::HashSet<TypeId>) {
     match ty {
@@ -747,9 +798,16 @@ impl<'a> TypeSpace<'a> {
                     ReferenceOr::Item(s) => Some(&**s),
                     ReferenceOr::Reference { .. } => None,
                 };
-                let (read_only, write_only) = schema.map_or((false, false), |s| {
-                    (s.schema_data.read_only, s.schema_data.write_only)
-                });
+                // `readOnly` may sit on the schema a `$ref` names
+                // (cloudflare's `tunnel_tunnel_id`): required then holds in
+                // responses only, and `writeOnly` in requests only.
+                let flags_of = |s: &Schema| (s.schema_data.read_only, s.schema_data.write_only);
+                let (read_only, write_only) = match prop {
+                    ReferenceOr::Item(s) => flags_of(s),
+                    ReferenceOr::Reference { reference } => self
+                        .component(reference)
+                        .map_or((false, false), |(s, _)| flags_of(s)),
+                };
                 let required = parts.iter().any(|p| p.required.iter().any(|r| r == name));
                 let default = schema.and_then(|s| s.schema_data.default.clone());
                 let optional = !required || read_only || write_only;

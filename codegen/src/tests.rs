@@ -106,14 +106,16 @@ fn objects_required_optional_nullable_defaults() {
     with_space(
         "    Pet:
       type: object
-      required: [id, owner, ro]
+      required: [id, owner, ro, rid]
       properties:
         id: { type: integer }
         name: { type: string }
         owner: { type: string, nullable: true }
         count: { type: integer, default: 2 }
         ro: { type: string, readOnly: true }
+        rid: { $ref: '#/components/schemas/Id' }
         kind: { type: string, enum: [cat, dog] }
+    Id: { type: string, readOnly: true }
 ",
         |space, _| {
             let Kind::Struct(s) = def(space, "Pet") else {
@@ -137,6 +139,8 @@ fn objects_required_optional_nullable_defaults() {
             assert!(field("count").default.is_some());
             // readOnly: absent from requests even when required.
             assert!(field("ro").optional);
+            // Also when the schema a `$ref` names is readOnly.
+            assert!(field("rid").optional);
             // Inline enums get names from their owner.
             let kind = id(space, "PetKind");
             assert_eq!(field("kind").ty, Ty::Option(Box::new(Ty::Named(kind))));

@@ -64,16 +64,12 @@ pub(crate) fn sample(root: &Value, schema: &Value, depth: usize) -> Value {
         });
         return object_sample(root, &merged, &Value::Object(props), depth);
     }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(members) = schema.get(key).and_then(Value::as_array) {
-            let pick = members.iter().find(|m| {
-                let m = resolve(root, m);
-                m.get("type").and_then(Value::as_str) != Some("null")
-            });
-            if let Some(pick) = pick {
-                return sample(root, pick, depth + 1);
-            }
+    if let Some(pick) = alternative(root, schema) {
+        let mut value = sample(root, pick, depth + 1);
+        if let (Value::Object(map), Some((tag, name))) = (&mut value, tag(schema, pick)) {
+            map.insert(tag, Value::String(name));
         }
+        return value;
     }
     let ty = schema.get("type").and_then(Value::as_str);
     match ty {
@@ -128,6 +124,46 @@ fn collect(
     {
         collect(root, member, props, required, depth + 1);
     }
+    // A `oneOf` among the members: the first alternative's, and its tag.
+    if let Some(pick) = alternative(root, schema) {
+        collect(root, pick, props, required, depth + 1);
+        if let Some((tag, name)) = tag(schema, pick) {
+            props.insert(
+                tag.clone(),
+                serde_json::json!({"type": "string", "enum": [name]}),
+            );
+            required.push(Value::String(tag));
+        }
+    }
+}
+
+/// The first alternative of a `oneOf` (or `anyOf`) that is not `null`.
+fn alternative<'a>(root: &'a Value, schema: &'a Value) -> Option<&'a Value> {
+    ["oneOf", "anyOf"].iter().find_map(|key| {
+        schema
+            .get(*key)
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|m| {
+                let m = resolve(root, m);
+                m.get("type").and_then(Value::as_str) != Some("null")
+            })
+    })
+}
+
+/// The discriminator property and the value naming `pick`: its key in the
+/// mapping, or the name of the schema it refers to.
+fn tag(schema: &Value, pick: &Value) -> Option<(String, String)> {
+    let discriminator = schema.get("discriminator")?;
+    let property = discriminator.get("propertyName")?.as_str()?.to_owned();
+    let reference = pick.get("$ref")?.as_str()?;
+    let mapped = discriminator
+        .get("mapping")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(_, v)| v.as_str() == Some(reference)))
+        .map(|(k, _)| k.clone());
+    let name = mapped.or_else(|| reference.rsplit('/').next().map(str::to_owned))?;
+    Some((property, name))
 }
 
 fn object_sample(root: &Value, schema: &Value, props: &Value, depth: usize) -> Value {
@@ -372,5 +408,27 @@ mod tests {
             sample(&root, &schema, 0),
             json!({"kind": "a", "at": "2020-01-01T00:00:00Z", "n": 5})
         );
+    }
+
+    #[test]
+    fn one_of_in_all_of_and_discriminator_tags() {
+        // cloudflare's workers deployments body and rulesets rules.
+        let root = json!({"components": {"schemas": {
+            "Percentage": {"type": "object", "required": ["versions"], "properties": {
+                "versions": {"type": "array", "items": {"type": "integer"}}}},
+            "Block": {"type": "object", "properties": {"action": {"type": "string"}}},
+            "Rule": {"oneOf": [{"$ref": "#/components/schemas/Block"}],
+                     "discriminator": {"propertyName": "action",
+                                       "mapping": {"block": "#/components/schemas/Block"}}}
+        }}});
+        let deployment = json!({"allOf": [
+            {"properties": {"id": {"type": "string", "readOnly": true}}},
+            {"oneOf": [{"$ref": "#/components/schemas/Percentage"}]}
+        ]});
+        assert_eq!(sample(&root, &deployment, 0), json!({"versions": [1]}));
+        let rule = json!({"$ref": "#/components/schemas/Rule"});
+        assert_eq!(sample(&root, &rule, 0), json!({"action": "block"}));
+        let in_all_of = json!({"allOf": [{"$ref": "#/components/schemas/Rule"}]});
+        assert_eq!(sample(&root, &in_all_of, 0), json!({"action": "block"}));
     }
 }

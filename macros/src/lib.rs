@@ -22,12 +22,23 @@ use syn::{Ident, LitBool, LitStr, Token};
 /// first, alone), `name = ident` (the module name; default from
 /// `info.title`), `server = bool`, `client = bool` (both default `true`),
 /// `strict = bool` (warnings become errors), `crate = path` (the runtime
-/// crate; default `::swaggersocket`). The expansion is the same code
+/// crate; default `::swaggersocket`), and to generate only some operations
+/// of a large API (and the types they use): `tags = ["zones"]`,
+/// `operations = ["listPets"]`, `exclude_tags = [..]`,
+/// `exclude_operations = [..]` (see `swaggersocket_codegen::Selection`). The expansion is the same code
 /// `swaggersocket-gen generate` writes. Errors name their JSON pointer in the
 /// spec and point at the path literal.
 #[proc_macro]
 pub fn openapi_socket(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand_tokens(input.into()).into()
+}
+
+/// `["a", "b"]`.
+fn strings(input: ParseStream<'_>) -> syn::Result<Vec<String>> {
+    let content;
+    syn::bracketed!(content in input);
+    let list = content.parse_terminated(|p: ParseStream<'_>| p.parse::<LitStr>(), Token![,])?;
+    Ok(list.iter().map(LitStr::value).collect())
 }
 
 /// The whole expansion, on `proc_macro2` tokens so that it can be tested.
@@ -83,11 +94,15 @@ impl Parse for Input {
                     let path: syn::Path = input.parse()?;
                     options.crate_path = Some(quote!(#path).to_string().replace(' ', ""));
                 }
+                "tags" => options.select.tags = strings(input)?,
+                "operations" => options.select.operations = strings(input)?,
+                "exclude_tags" => options.select.exclude_tags = strings(input)?,
+                "exclude_operations" => options.select.exclude_operations = strings(input)?,
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown option `{other}`; expected one of: spec, name, server, client, strict, crate"
+                            "unknown option `{other}`; expected one of: spec, name, server, client, strict, crate, tags, operations, exclude_tags, exclude_operations"
                         ),
                     ))
                 }
@@ -173,7 +188,10 @@ mod tests {
             server = false,
             client = true,
             strict = true,
-            crate = ::my::rt
+            crate = ::my::rt,
+            tags = ["pets", "store"],
+            operations = [],
+            exclude_operations = ["deletePet",],
         ));
         let Ok(input) = parsed else {
             panic!("options did not parse")
@@ -182,6 +200,9 @@ mod tests {
         assert_eq!(input.options.name.as_deref(), Some("x_y"));
         assert!(!input.options.server && input.options.client && input.options.strict);
         assert_eq!(input.options.crate_path.as_deref(), Some("::my::rt"));
+        assert_eq!(input.options.select.tags, ["pets", "store"]);
+        assert!(input.options.select.operations.is_empty());
+        assert_eq!(input.options.select.exclude_operations, ["deletePet"]);
     }
 
     #[test]

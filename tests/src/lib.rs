@@ -11,5 +11,8 @@ include!(concat!(env!("OUT_DIR"), "/allof_oneof.rs"));
 include!(concat!(env!("OUT_DIR"), "/form_empty_object.rs"));
 include!(concat!(env!("OUT_DIR"), "/streaming.rs"));
 include!(concat!(env!("OUT_DIR"), "/scalar_enums.rs"));
+include!(concat!(env!("OUT_DIR"), "/read_only_ref.rs"));
+include!(concat!(env!("OUT_DIR"), "/selection.rs"));
 include!(concat!(env!("OUT_DIR"), "/operations_server_only.rs"));
 include!(concat!(env!("OUT_DIR"), "/operations_client_only.rs"));
+include!(concat!(env!("OUT_DIR"), "/selection_pets.rs"));

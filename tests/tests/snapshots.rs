@@ -106,3 +106,13 @@ fn server_only_and_client_only() {
 fn scalar_enums() {
     insta::assert_snapshot!(generate("scalar-enums.yaml"));
 }
+
+#[test]
+fn read_only_ref() {
+    insta::assert_snapshot!(generate("read-only-ref.yaml"));
+}
+
+#[test]
+fn selection() {
+    insta::assert_snapshot!(generate("selection.yaml"));
+}
