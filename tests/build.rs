@@ -17,6 +17,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("scalar-enums.yaml", "scalar_enums"),
     ("read-only-ref.yaml", "read_only_ref"),
     ("selection.yaml", "selection"),
+    ("deep-types.yaml", "deep_types"),
 ];
 
 fn main() {

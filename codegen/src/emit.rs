@@ -1012,7 +1012,7 @@ impl<'m> Emitter<'m> {
                 #[doc = #sig]
                 fn #name(&self, ctx: #k::api::Context, #(#args),*) -> impl ::core::future::Future<Output = ::core::result::Result<#resp, #k::api::ServerError>> + ::core::marker::Send {
                     let _ = (ctx, #(#arg_names),*);
-                    ::core::future::ready(::core::result::Result::Err(#k::api::ServerError::not_implemented(#id)))
+                    #k::__private::not_implemented(#id)
                 }
             }
         });
@@ -1344,12 +1344,12 @@ impl<'m> Emitter<'m> {
         // An operation that answers a stream takes its response as it comes.
         let call = if op.responses.iter().any(|r| response_stream(r).is_some()) {
             quote! {
-                let response = __p::call_streaming(&self.__client.connection, request).await?;
+                let response = __p::call_streaming(&__client.connection, request).await?;
                 #resp::__from_http_streaming(response).await
             }
         } else {
             quote! {
-                let response = __p::call(&self.__client.connection, request).await?;
+                let response = __p::call(&__client.connection, request).await?;
                 #resp::__from_http(response)
             }
         };
@@ -1469,11 +1469,14 @@ impl<'m> Emitter<'m> {
             impl<'a> #builder<'a> {
                 #(#setters)*
 
-                /// Sends the request and decodes the response.
-                pub async fn send(self) -> ::core::result::Result<#resp, #k::api::ClientError> {
+                /// Sends the request and decodes the response. The request is
+                /// encoded at once; the future holds only its bytes (so it is
+                /// `Send` without the compiler walking the schema types).
+                pub fn send(self) -> impl ::core::future::Future<Output = ::core::result::Result<#resp, #k::api::ClientError>> + ::core::marker::Send + 'a {
+                    let __client = self.__client;
                     let mut request = __p::RequestBuilder::new(__p::http::Method::#method);
                     #(#steps)*
-                    #call
+                    async move { #call }
                 }
             }
 

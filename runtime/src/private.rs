@@ -908,6 +908,39 @@ pub fn response_header_required<T: DeserializeOwned>(
 }
 
 pub use crate::fields::{required, skip, slot, text, Key};
+
+/// The answer of an operation the server does not implement: 501 naming it.
+///
+/// Not `std::future::Ready<Result<T, ServerError>>`: that is `Send` only if
+/// `T` is, and proving it for a response type of a large API walks the whole
+/// graph of schema types (stripe's overflows the recursion limit). This
+/// holds no `T`, so it is `Send` whatever `T` is.
+#[derive(Debug)]
+pub struct NotImplemented<T> {
+    operation: &'static str,
+    output: std::marker::PhantomData<fn() -> T>,
+}
+
+/// See [`NotImplemented`].
+pub fn not_implemented<T>(operation: &'static str) -> NotImplemented<T> {
+    NotImplemented {
+        operation,
+        output: std::marker::PhantomData,
+    }
+}
+
+impl<T> std::future::Future for NotImplemented<T> {
+    type Output = Result<T, crate::api::ServerError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Err(crate::api::ServerError::not_implemented(
+            self.operation,
+        )))
+    }
+}
 pub use crate::typed_stream::support::{
     attach_stream, call_streaming, collect_body, stream_from_bytes,
 };

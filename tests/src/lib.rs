@@ -13,6 +13,7 @@ include!(concat!(env!("OUT_DIR"), "/streaming.rs"));
 include!(concat!(env!("OUT_DIR"), "/scalar_enums.rs"));
 include!(concat!(env!("OUT_DIR"), "/read_only_ref.rs"));
 include!(concat!(env!("OUT_DIR"), "/selection.rs"));
+include!(concat!(env!("OUT_DIR"), "/deep_types.rs"));
 include!(concat!(env!("OUT_DIR"), "/operations_server_only.rs"));
 include!(concat!(env!("OUT_DIR"), "/operations_client_only.rs"));
 include!(concat!(env!("OUT_DIR"), "/selection_pets.rs"));

@@ -422,11 +422,7 @@ pub mod petstore {
             >,
         > + ::core::marker::Send {
             let _ = (ctx, limit);
-            ::core::future::ready(
-                ::core::result::Result::Err(
-                    ::swaggersocket::api::ServerError::not_implemented("listPets"),
-                ),
-            )
+            ::swaggersocket::__private::not_implemented("listPets")
         }
         /// Create a pet
         ///
@@ -442,11 +438,7 @@ pub mod petstore {
             >,
         > + ::core::marker::Send {
             let _ = (ctx, body);
-            ::core::future::ready(
-                ::core::result::Result::Err(
-                    ::swaggersocket::api::ServerError::not_implemented("createPets"),
-                ),
-            )
+            ::swaggersocket::__private::not_implemented("createPets")
         }
         /// Info for a specific pet
         ///
@@ -462,11 +454,7 @@ pub mod petstore {
             >,
         > + ::core::marker::Send {
             let _ = (ctx, pet_id);
-            ::core::future::ready(
-                ::core::result::Result::Err(
-                    ::swaggersocket::api::ServerError::not_implemented("showPetById"),
-                ),
-            )
+            ::swaggersocket::__private::not_implemented("showPetById")
         }
     }
     /// Serves an [`Api`] implementation as a swaggersocket handler
@@ -715,18 +703,25 @@ pub mod petstore {
             self.limit = ::core::option::Option::Some(value);
             self
         }
-        /// Sends the request and decodes the response.
-        pub async fn send(
+        /// Sends the request and decodes the response. The request is
+        /// encoded at once; the future holds only its bytes (so it is
+        /// `Send` without the compiler walking the schema types).
+        pub fn send(
             self,
-        ) -> ::core::result::Result<
-            ListPetsResponse,
-            ::swaggersocket::api::ClientError,
-        > {
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ListPetsResponse,
+                ::swaggersocket::api::ClientError,
+            >,
+        > + ::core::marker::Send + 'a {
+            let __client = self.__client;
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets");
             request.query("limit", &self.limit, true, ',');
-            let response = __p::call(&self.__client.connection, request).await?;
-            ListPetsResponse::__from_http(response)
+            async move {
+                let response = __p::call(&__client.connection, request).await?;
+                ListPetsResponse::__from_http(response)
+            }
         }
     }
     impl<'a> ::core::future::IntoFuture for ListPetsRequest<'a> {
@@ -757,19 +752,26 @@ pub mod petstore {
         }
     }
     impl<'a> CreatePetsRequest<'a> {
-        /// Sends the request and decodes the response.
-        pub async fn send(
+        /// Sends the request and decodes the response. The request is
+        /// encoded at once; the future holds only its bytes (so it is
+        /// `Send` without the compiler walking the schema types).
+        pub fn send(
             self,
-        ) -> ::core::result::Result<
-            CreatePetsResponse,
-            ::swaggersocket::api::ClientError,
-        > {
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                CreatePetsResponse,
+                ::swaggersocket::api::ClientError,
+            >,
+        > + ::core::marker::Send + 'a {
+            let __client = self.__client;
             let mut request = __p::RequestBuilder::new(__p::http::Method::POST);
             request.path_literal("/pets");
             let body = self.body;
             request = request.json(&body, "application/json");
-            let response = __p::call(&self.__client.connection, request).await?;
-            CreatePetsResponse::__from_http(response)
+            async move {
+                let response = __p::call(&__client.connection, request).await?;
+                CreatePetsResponse::__from_http(response)
+            }
         }
     }
     impl<'a> ::core::future::IntoFuture for CreatePetsRequest<'a> {
@@ -801,18 +803,25 @@ pub mod petstore {
         }
     }
     impl<'a> ShowPetByIdRequest<'a> {
-        /// Sends the request and decodes the response.
-        pub async fn send(
+        /// Sends the request and decodes the response. The request is
+        /// encoded at once; the future holds only its bytes (so it is
+        /// `Send` without the compiler walking the schema types).
+        pub fn send(
             self,
-        ) -> ::core::result::Result<
-            ShowPetByIdResponse,
-            ::swaggersocket::api::ClientError,
-        > {
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ShowPetByIdResponse,
+                ::swaggersocket::api::ClientError,
+            >,
+        > + ::core::marker::Send + 'a {
+            let __client = self.__client;
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets/");
             request.path_param(&self.pet_id);
-            let response = __p::call(&self.__client.connection, request).await?;
-            ShowPetByIdResponse::__from_http(response)
+            async move {
+                let response = __p::call(&__client.connection, request).await?;
+                ShowPetByIdResponse::__from_http(response)
+            }
         }
     }
     impl<'a> ::core::future::IntoFuture for ShowPetByIdRequest<'a> {
