@@ -231,28 +231,25 @@ pub(crate) fn model_ops<'a>(
         }
     }
     // A tag or operation that matches nothing is most likely a typo.
-    let tags = [
-        ("tags", &select.tags),
-        ("exclude_tags", &select.exclude_tags),
+    let options = [
+        ("tags", &select.tags, true),
+        ("exclude_tags", &select.exclude_tags, true),
+        ("operations", &select.operations, false),
+        ("exclude_operations", &select.exclude_operations, false),
     ];
-    for (option, list) in tags {
-        for tag in list.iter().filter(|t| !seen_tags.contains(t.as_str())) {
-            diags.error(
-                "#/paths",
-                format!("option {option}: no operation has the tag `{tag}`"),
-            );
-        }
-    }
-    let ids = [
-        ("operations", &select.operations),
-        ("exclude_operations", &select.exclude_operations),
-    ];
-    for (option, list) in ids {
-        for id in list.iter().filter(|i| !seen_ids.contains(i.as_str())) {
-            diags.error(
-                "#/paths",
-                format!("option {option}: no operation has the operationId `{id}` (nor is `METHOD /path` of one without)"),
-            );
+    for (option, list, is_tag) in options {
+        for name in list {
+            let message = if is_tag && !seen_tags.contains(name.as_str()) {
+                format!("option {option}: no operation has the tag `{name}`")
+            } else if !is_tag && !seen_ids.contains(name.as_str()) {
+                format!(
+                    "option {option}: no operation has the operationId `{name}` \
+                     (one without an operationId is named `METHOD /path`)"
+                )
+            } else {
+                continue;
+            };
+            diags.error("#/paths", message);
         }
     }
     ops
