@@ -62,6 +62,8 @@ pub(crate) struct Diags {
     pub(crate) errors: Vec<Diagnostic>,
     pub(crate) warnings: Vec<Diagnostic>,
     pub(crate) fallbacks: usize,
+    /// For each warning, whether it is a fallback to `serde_json::Value`.
+    fallback_flags: Vec<bool>,
 }
 
 impl Diags {
@@ -71,6 +73,7 @@ impl Diags {
 
     pub(crate) fn warn(&mut self, pointer: &str, message: impl Into<String>) {
         self.warnings.push(Diagnostic::new(pointer, message));
+        self.fallback_flags.push(false);
     }
 
     /// A construct typed as `serde_json::Value` because it cannot be typed
@@ -79,6 +82,23 @@ impl Diags {
         self.fallbacks += 1;
         let message = format!("{}; typed as serde_json::Value", message.into());
         self.warn(pointer, message);
+        if let Some(flag) = self.fallback_flags.last_mut() {
+            *flag = true;
+        }
+    }
+
+    /// Keeps the warnings for which `keep` holds (and counts the fallbacks
+    /// among them).
+    pub(crate) fn retain_warnings(&mut self, mut keep: impl FnMut(&Diagnostic) -> bool) {
+        let warnings = std::mem::take(&mut self.warnings);
+        let flags = std::mem::take(&mut self.fallback_flags);
+        for (warning, flag) in warnings.into_iter().zip(flags) {
+            if keep(&warning) {
+                self.warnings.push(warning);
+                self.fallback_flags.push(flag);
+            }
+        }
+        self.fallbacks = self.fallback_flags.iter().filter(|f| **f).count();
     }
 }
 

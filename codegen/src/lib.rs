@@ -177,6 +177,9 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
     } else {
         schema::reachable(&space.defs, ops.iter().flat_map(ops::Op::types))
     };
+    // Warnings about component schemas a selection leaves out do not
+    // concern the code generated.
+    diags.retain_warnings(|w| space.component_at(&w.pointer).is_none_or(|id| keep[id]));
 
     if options.strict {
         let warnings = std::mem::take(&mut diags.warnings);

@@ -1215,6 +1215,14 @@ impl<'a> TypeSpace<'a> {
         }
     }
 
+    /// The definition of the component schema at the start of `pointer`
+    /// (`#/components/schemas/Name/...`), if it is one.
+    pub(crate) fn component_at(&self, pointer: &str) -> Option<TypeId> {
+        let rest = pointer.strip_prefix(COMPONENT_PREFIX)?;
+        let token = rest.split('/').next()?;
+        self.components.get(&unescape_token(token)).copied()
+    }
+
     /// The component schema a `$ref` names, following chains of `$ref`s.
     pub(crate) fn component(&self, reference: &str) -> Option<(&'a Schema, String)> {
         let mut reference = reference;

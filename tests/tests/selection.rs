@@ -140,3 +140,27 @@ async fn the_selected_module_serves_its_operations_only() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(service.handle(delete).await.status(), 404);
 }
+
+#[test]
+fn warnings_about_schemas_left_out_are_left_out_too() {
+    // An extra schema that falls back to `serde_json::Value`, used by no
+    // operation.
+    let source = format!("{}    Odd:\n      not: {{type: string}}\n", fixture());
+    let run = |select: Selection| {
+        let options = Options {
+            select,
+            strict: true,
+            ..Options::default()
+        };
+        generate(&source, &options).map_err(|e| e.to_string())
+    };
+    let all = run(Selection::default()).err().unwrap_or_default();
+    assert!(all.contains("#/components/schemas/Odd"), "{all}");
+    let pets = run(Selection {
+        tags: vec!["pets".into()],
+        ..Selection::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(pets.warnings.is_empty(), "{:?}", pets.warnings);
+    assert_eq!(pets.stats.fallbacks, 0);
+}
