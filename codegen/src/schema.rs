@@ -930,16 +930,7 @@ impl<'a> TypeSpace<'a> {
                 return None;
             };
             let ty = self.reference(reference, &join(pointer, &i.to_string()), diags);
-            let tag = discriminator
-                .mapping
-                .iter()
-                .find(|(_, target)| {
-                    *target == reference || reference.rsplit('/').next() == Some(target.as_str())
-                })
-                .map(|(value, _)| value.clone())
-                .unwrap_or_else(|| {
-                    unescape_token(reference.rsplit('/').next().unwrap_or_default())
-                });
+            let tag = tag_value(discriminator, reference);
             let name = scope.claim(camel(&tag, "Variant"));
             variants.push((name, tag, ty));
         }
@@ -1038,7 +1029,8 @@ impl<'a> TypeSpace<'a> {
 
     /// `allOf: [objects…, {oneOf: [objects…]}]` (cloudflare): the common
     /// properties distribute over the alternatives, giving an untagged enum
-    /// of merged structs (one struct when there is one alternative). `None`
+    /// of merged structs (tagged when the `oneOf` has a discriminator; one
+    /// struct when there is one alternative). `None`
     /// when the alternatives are not all objects.
     #[allow(clippy::too_many_arguments)]
     fn distribute(
@@ -1060,9 +1052,13 @@ impl<'a> TypeSpace<'a> {
             SchemaKind::AnyOf { any_of } => (any_of, "anyOf"),
             _ => return None,
         };
-        if schema.schema_data.discriminator.is_some() || alternatives.is_empty() {
+        if alternatives.is_empty() {
             return None;
         }
+        // With a discriminator (cloudflare's `rulesets_Rule`: 20 rule kinds
+        // and a `position`), each alternative must be a `$ref`, and the
+        // enum is tagged by it.
+        let discriminator = schema.schema_data.discriminator.as_ref();
         let base = join(&pointer, key);
         let mut merged = Vec::new();
         for (i, alternative) in alternatives.iter().enumerate() {
@@ -1076,7 +1072,13 @@ impl<'a> TypeSpace<'a> {
                 Part::Object(more) => parts.extend(more),
                 Part::Other(..) => return None,
             }
+            let tag = match (discriminator, alternative) {
+                (None, _) => None,
+                (Some(d), ReferenceOr::Reference { reference }) => Some(tag_value(d, reference)),
+                (Some(_), ReferenceOr::Item(_)) => return None,
+            };
             let name = match alternative {
+                _ if tag.is_some() => camel(tag.as_deref().unwrap_or_default(), "Variant"),
                 ReferenceOr::Reference { reference } => camel(
                     &unescape_token(reference.rsplit('/').next().unwrap_or_default()),
                     "",
@@ -1088,26 +1090,38 @@ impl<'a> TypeSpace<'a> {
                     .map(|t| camel(t, ""))
                     .unwrap_or_default(),
             };
-            merged.push((name, parts));
+            merged.push((name, tag, parts));
         }
         if merged.len() == 1 {
-            let (_, parts) = merged.pop()?;
+            let (_, _, parts) = merged.pop()?;
             return Some(self.object(parts, hint, target, doc, diags));
         }
         let id = self.reserve_for(target, hint, doc);
         let owner = self.defs[id].name.clone();
         let mut scope = Scope::default();
         let mut variants = Vec::new();
-        for (i, (name, parts)) in merged.into_iter().enumerate() {
+        let mut tags = Vec::new();
+        for (i, (name, tag, parts)) in merged.into_iter().enumerate() {
             let variant = scope.claim(if name.is_empty() {
                 format!("Variant{i}")
             } else {
                 name
             });
             let ty = self.object(parts, &format!("{owner}{variant}"), None, None, diags);
+            tags.extend(tag);
             variants.push((variant, ty));
         }
-        self.defs[id].kind = Kind::Untagged(variants);
+        self.defs[id].kind = match discriminator {
+            Some(d) => Kind::Tagged {
+                tag: d.property_name.clone(),
+                variants: variants
+                    .into_iter()
+                    .zip(tags)
+                    .map(|((variant, ty), tag)| (variant, tag, ty))
+                    .collect(),
+            },
+            None => Kind::Untagged(variants),
+        };
         Some(Ty::Named(id))
     }
 
@@ -1352,4 +1366,17 @@ fn scalar_strings(values: &[Value]) -> Option<Vec<String>> {
 /// Whether every non-null value of an enum passes `test`.
 fn all_values(values: &[Value], test: fn(&Value) -> bool) -> bool {
     values.iter().filter(|v| !v.is_null()).all(test)
+}
+
+/// The discriminator value naming the schema `reference`: its key in the
+/// mapping, or the schema's name.
+fn tag_value(discriminator: &openapiv3::Discriminator, reference: &str) -> String {
+    discriminator
+        .mapping
+        .iter()
+        .find(|(_, target)| {
+            *target == reference || reference.rsplit('/').next() == Some(target.as_str())
+        })
+        .map(|(value, _)| value.clone())
+        .unwrap_or_else(|| unescape_token(reference.rsplit('/').next().unwrap_or_default()))
 }
