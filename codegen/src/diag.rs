@@ -61,7 +61,6 @@ impl std::error::Error for Errors {}
 pub(crate) struct Diags {
     pub(crate) errors: Vec<Diagnostic>,
     pub(crate) warnings: Vec<Diagnostic>,
-    pub(crate) fallbacks: usize,
     /// For each warning, whether it is a fallback to `serde_json::Value`.
     fallback_flags: Vec<bool>,
 }
@@ -72,23 +71,27 @@ impl Diags {
     }
 
     pub(crate) fn warn(&mut self, pointer: &str, message: impl Into<String>) {
+        self.push_warning(pointer, message.into(), false);
+    }
+
+    fn push_warning(&mut self, pointer: &str, message: String, fallback: bool) {
         self.warnings.push(Diagnostic::new(pointer, message));
-        self.fallback_flags.push(false);
+        self.fallback_flags.push(fallback);
+    }
+
+    /// How many warnings are fallbacks to `serde_json::Value`.
+    pub(crate) fn fallbacks(&self) -> usize {
+        self.fallback_flags.iter().filter(|f| **f).count()
     }
 
     /// A construct typed as `serde_json::Value` because it cannot be typed
     /// precisely.
     pub(crate) fn fallback(&mut self, pointer: &str, message: impl Into<String>) {
-        self.fallbacks += 1;
         let message = format!("{}; typed as serde_json::Value", message.into());
-        self.warn(pointer, message);
-        if let Some(flag) = self.fallback_flags.last_mut() {
-            *flag = true;
-        }
+        self.push_warning(pointer, message, true);
     }
 
-    /// Keeps the warnings for which `keep` holds (and counts the fallbacks
-    /// among them).
+    /// Keeps the warnings for which `keep` holds.
     pub(crate) fn retain_warnings(&mut self, mut keep: impl FnMut(&Diagnostic) -> bool) {
         let warnings = std::mem::take(&mut self.warnings);
         let flags = std::mem::take(&mut self.fallback_flags);
@@ -98,7 +101,6 @@ impl Diags {
                 self.fallback_flags.push(flag);
             }
         }
-        self.fallbacks = self.fallback_flags.iter().filter(|f| **f).count();
     }
 }
 

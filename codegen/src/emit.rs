@@ -505,7 +505,7 @@ impl<'m> Emitter<'m> {
         });
         let built = s.fields.iter().zip(&slots).map(|(f, slot)| {
             let fname = ident(&f.rust);
-            let value = if f.optional || matches!(f.ty, Ty::Option(_)) || self.may_be_empty(&f.ty) {
+            let value = if f.ty.is_option() || self.may_be_empty(&f.ty) {
                 // Absent: `None`, as the derive does for an `Option`; or `{}`,
                 // the only way a form body can send an object of optional
                 // properties.

@@ -208,7 +208,7 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
         stats: Stats {
             operations: ops.len(),
             types: keep.iter().filter(|k| **k).count(),
-            fallbacks: diags.fallbacks,
+            fallbacks: diags.fallbacks(),
         },
         warnings: diags.warnings,
         operations: ops

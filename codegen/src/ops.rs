@@ -209,14 +209,14 @@ pub(crate) fn model_ops<'a>(
             let Some(op) = op else { continue };
             let id = op_id(op, method, path);
             seen_tags.extend(op.tags.iter().map(String::as_str));
-            if !select.keeps(&id, &op.tags) {
+            let keep = select.keeps(&id, &op.tags);
+            seen_ids.insert(id);
+            if !keep {
                 // Its names stay taken, so that those of the operations
                 // kept do not depend on the selection.
                 op_names(op, method, path, &mut methods, &mut top);
-                seen_ids.insert(id);
                 continue;
             }
-            seen_ids.insert(id);
             let ptr = join(&path_ptr, &method.to_ascii_lowercase());
             let ctx = OpCtx {
                 spec,

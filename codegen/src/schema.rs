@@ -1077,13 +1077,13 @@ impl<'a> TypeSpace<'a> {
                 (Some(d), ReferenceOr::Reference { reference }) => Some(tag_value(d, reference)),
                 (Some(_), ReferenceOr::Item(_)) => return None,
             };
-            let name = match alternative {
-                _ if tag.is_some() => camel(tag.as_deref().unwrap_or_default(), "Variant"),
-                ReferenceOr::Reference { reference } => camel(
+            let name = match (&tag, alternative) {
+                (Some(tag), _) => camel(tag, "Variant"),
+                (None, ReferenceOr::Reference { reference }) => camel(
                     &unescape_token(reference.rsplit('/').next().unwrap_or_default()),
                     "",
                 ),
-                ReferenceOr::Item(s) => s
+                (None, ReferenceOr::Item(s)) => s
                     .schema_data
                     .title
                     .as_deref()
@@ -1100,7 +1100,6 @@ impl<'a> TypeSpace<'a> {
         let owner = self.defs[id].name.clone();
         let mut scope = Scope::default();
         let mut variants = Vec::new();
-        let mut tags = Vec::new();
         for (i, (name, tag, parts)) in merged.into_iter().enumerate() {
             let variant = scope.claim(if name.is_empty() {
                 format!("Variant{i}")
@@ -1108,19 +1107,18 @@ impl<'a> TypeSpace<'a> {
                 name
             });
             let ty = self.object(parts, &format!("{owner}{variant}"), None, None, diags);
-            tags.extend(tag);
-            variants.push((variant, ty));
+            variants.push((variant, tag, ty));
         }
+        // With a discriminator every alternative has its tag (see above).
         self.defs[id].kind = match discriminator {
             Some(d) => Kind::Tagged {
                 tag: d.property_name.clone(),
                 variants: variants
                     .into_iter()
-                    .zip(tags)
-                    .map(|((variant, ty), tag)| (variant, tag, ty))
+                    .map(|(variant, tag, ty)| (variant, tag.unwrap_or_default(), ty))
                     .collect(),
             },
-            None => Kind::Untagged(variants),
+            None => Kind::Untagged(variants.into_iter().map(|(v, _, ty)| (v, ty)).collect()),
         };
         Some(Ty::Named(id))
     }

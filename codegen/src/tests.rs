@@ -219,7 +219,7 @@ fn fallbacks_are_warned() {
             assert_eq!(alias(space, "Not"), &Ty::Value);
             assert_eq!(alias(space, "Mixed"), &Ty::Value);
             assert_eq!(alias(space, "Ext"), &Ty::Value);
-            assert_eq!(diags.fallbacks, 3);
+            assert_eq!(diags.fallbacks(), 3);
             let pointers: Vec<&str> = diags.warnings.iter().map(|w| w.pointer.as_str()).collect();
             assert_eq!(
                 pointers,
