@@ -8,13 +8,13 @@ use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use swaggersocket_codegen::{format_file, generate, Generated, Options, Selection};
+use swaggersocket_codegen::{format_file, generate_at, Generated, Options, Selection};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "swaggersocket-gen",
     version,
-    about = "Generate a typed server trait and client stub from an OpenAPI 3.0 document, for REST over websocket with the swaggersocket runtime"
+    about = "Generate a typed server trait and client stub from an OpenAPI document (Swagger 2.0, OpenAPI 3.0, 3.1, 3.2), for REST over websocket with the swaggersocket runtime"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,7 +40,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct SpecArgs {
-    /// The OpenAPI 3.0.x document (YAML or JSON)
+    /// The API description: Swagger 2.0 or OpenAPI 3.0/3.1/3.2, YAML or JSON; `$ref`s to other files are read relative to it
     #[arg(value_name = "SPEC")]
     spec: PathBuf,
     /// Name of the generated module (snake_case; default: from info.title)
@@ -115,7 +115,7 @@ fn read_spec(path: &Path) -> Result<String, Failure> {
 
 fn run_generator(args: &SpecArgs) -> Result<Generated, Failure> {
     let source = read_spec(&args.spec)?;
-    generate(&source, &args.options()).map_err(|errors| {
+    generate_at(&source, &args.spec, &args.options()).map_err(|errors| {
         for d in errors.diagnostics() {
             eprintln!("error: {}: {d}", args.spec.display());
         }

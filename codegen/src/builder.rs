@@ -1,6 +1,6 @@
 //! The build-script API: generate into `OUT_DIR` from `build.rs`.
 
-use crate::{generate, Errors, Options};
+use crate::{Errors, Options};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -168,10 +168,15 @@ impl Builder {
             path: spec.clone(),
             error,
         })?;
-        let generated = generate(&source, &self.options).map_err(|errors| BuildError::Spec {
-            path: spec.clone(),
-            errors,
-        })?;
+        let generated =
+            crate::generate_at(&source, &spec, &self.options).map_err(|errors| BuildError::Spec {
+                path: spec.clone(),
+                errors,
+            })?;
+        // Every other file the document's `$ref`s reached.
+        for file in generated.files.iter().skip(1) {
+            println!("cargo:rerun-if-changed={}", file.display());
+        }
         for w in &generated.warnings {
             println!("cargo:warning={}: {w}", spec.display());
         }

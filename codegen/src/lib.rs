@@ -1,13 +1,15 @@
 #![doc = include_str!("../README.md")]
 //!
-//! The pipeline is load (YAML or JSON into `openapiv3` types) → resolve
-//! (`$ref`s, names, collisions) → model (types and operations in Rust terms)
+//! The pipeline is load (any generation, YAML or JSON, one file or several,
+//! into the version-neutral input model with every `$ref` resolved) →
+//! typing (types and operations in Rust terms: names, collisions, unions)
 //! → emit (`proc_macro2::TokenStream`).
 
 mod builder;
 mod diag;
 mod emit;
 mod load;
+mod model;
 mod naming;
 mod ops;
 mod schema;
@@ -108,6 +110,9 @@ pub struct Generated {
     /// Every operation, in spec order: what a test harness needs to send a
     /// request for each one.
     pub operations: Vec<OperationInfo>,
+    /// Every file read, the root document first (empty for [`generate`]
+    /// of a text without a path): what a build script or macro watches.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// One generated operation: its names, method and path template.
@@ -119,22 +124,72 @@ pub struct OperationInfo {
     /// The `operationId`, or `METHOD /path` when there is none; the 501 of
     /// an unimplemented operation names this.
     pub id: String,
-    /// The HTTP method, upper case (`GET`).
-    pub method: &'static str,
-    /// The path template as the spec writes it (`/pets/{petId}`).
+    /// The HTTP method, upper case (`GET`, `QUERY`).
+    pub method: String,
+    /// The route: the path template as the spec writes it (`/pets/{petId}`),
+    /// after the base path of a Swagger 2.0 document.
     pub path: String,
 }
 
-/// Generates the module for the OpenAPI 3.0 document `spec_source` (YAML or
-/// JSON text).
+/// Generates the module for the API description `spec_source` (YAML or
+/// JSON text of a Swagger 2.0, OpenAPI 3.0, 3.1 or 3.2 document).
+///
+/// A `$ref` to another file needs to know where the document is: use
+/// [`generate_file`] for documents split over several files.
 ///
 /// # Errors
 ///
-/// Every problem that prevents generation (unparsable text, a version other
-/// than 3.0.x, dangling `$ref`s, invalid identifiers in options, and in
+/// Every problem that prevents generation (unparsable text, an unsupported
+/// version, dangling `$ref`s, invalid identifiers in options, and in
 /// strict mode every warning), each with its JSON pointer.
 pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Errors> {
-    let spec = load::load(spec_source)?;
+    generate_source(spec_source, None, options)
+}
+
+/// Generates the module for the API description in the file `path`,
+/// following `$ref`s to other files relative to the file that holds them.
+/// [`Generated::files`] lists every file read, for build tools to watch.
+///
+/// # Errors
+///
+/// As [`generate`]; a file that cannot be read is an error naming it (and,
+/// for a `$ref`d file, the place of the `$ref`).
+pub fn generate_file(path: impl AsRef<std::path::Path>, options: &Options) -> Result<Generated, Errors> {
+    let path = path.as_ref();
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        Errors::one("#", format!("cannot read {}: {e}", path.display()))
+    })?;
+    generate_at(&source, path, options)
+}
+
+/// [`generate`] for the text `spec_source` of the file at `path`, which
+/// locates the files its `$ref`s name (a caller that reads the file itself,
+/// to report I/O errors its own way).
+///
+/// # Errors
+///
+/// As [`generate_file`].
+pub fn generate_at(
+    spec_source: &str,
+    path: &std::path::Path,
+    options: &Options,
+) -> Result<Generated, Errors> {
+    generate_source(spec_source, Some(path), options)
+}
+
+fn generate_source(
+    spec_source: &str,
+    path: Option<&std::path::Path>,
+    options: &Options,
+) -> Result<Generated, Errors> {
+    let mut diags = diag::Diags::default();
+    let spec = load::load(
+        load::Source {
+            text: spec_source,
+            path,
+        },
+        &mut diags,
+    )?;
     let crate_path = options
         .crate_path
         .as_deref()
@@ -164,18 +219,28 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
             }
             name.clone()
         }
-        None => naming::snake(&spec.info.title, "api"),
+        None => naming::snake(&spec.title, "api"),
     };
 
-    let mut diags = diag::Diags::default();
     let mut space = schema::TypeSpace::new(&spec, &mut diags);
-    let ops = ops::model_ops(&spec, &mut space, &options.select, &mut diags);
+    let ops = ops::model_ops(&spec, &spec.operations, &mut space, &options.select, &mut diags);
+    // Webhooks and callbacks: every one of them, whatever the selection.
+    let webhooks = ops::model_ops(
+        &spec,
+        &spec.webhooks,
+        &mut space,
+        &Selection::default(),
+        &mut diags,
+    );
     space.finish();
     // With a selection, only the types the kept operations reach.
     let keep = if options.select.is_all() {
         vec![true; space.defs.len()]
     } else {
-        schema::reachable(&space.defs, ops.iter().flat_map(ops::Op::types))
+        schema::reachable(
+            &space.defs,
+            ops.iter().chain(&webhooks).flat_map(ops::Op::types),
+        )
     };
     // Warnings about component schemas a selection leaves out do not
     // concern the code generated.
@@ -188,13 +253,9 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
     if !diags.errors.is_empty() {
         return Err(Errors(diags.errors));
     }
-    let doc = spec
-        .info
-        .description
-        .as_deref()
-        .or(Some(spec.info.title.as_str()));
+    let doc = spec.description.as_deref().or(Some(spec.title.as_str()));
     let emitter = emit::Emitter::new(
-        krate,
+        krate.clone(),
         &space.defs,
         &space.defaults,
         &ops,
@@ -202,11 +263,25 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
         options.server,
         options.client,
     );
-    let tokens = emitter.emit(&emit::ident(&module), doc);
+    let webhooks_module = (!webhooks.is_empty()).then(|| {
+        emit::Emitter::new(
+            krate,
+            &space.defs,
+            &space.defaults,
+            &webhooks,
+            &keep,
+            // The side that calls the API serves its webhooks, and the
+            // side that serves the API calls them.
+            options.client,
+            options.server,
+        )
+        .emit_webhooks()
+    });
+    let tokens = emitter.emit(&emit::ident(&module), doc, webhooks_module);
     Ok(Generated {
         tokens,
         stats: Stats {
-            operations: ops.len(),
+            operations: ops.len() + webhooks.len(),
             types: keep.iter().filter(|k| **k).count(),
             fallbacks: diags.fallbacks(),
         },
@@ -216,10 +291,11 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
             .map(|op| OperationInfo {
                 name: op.name.clone(),
                 id: op.id.clone(),
-                method: op.method,
+                method: op.method.clone(),
                 path: op.path.clone(),
             })
             .collect(),
+        files: spec.files.clone(),
     })
 }
 

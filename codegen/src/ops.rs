@@ -4,11 +4,7 @@ use crate::diag::{join, Diags};
 use crate::naming::{camel, range_variant, snake, status_variant, Scope};
 use crate::schema::{Ty, TypeSpace};
 use crate::Selection;
-use indexmap::IndexMap;
-use openapiv3::{
-    MediaType, OpenAPI, Operation, Parameter, ParameterSchemaOrContent, PathStyle, QueryStyle,
-    ReferenceOr, Response, StatusCode,
-};
+use crate::model::{self, Document, In, MediaType, Operation, StatusKey, Style, Type};
 use std::collections::HashSet;
 
 /// Where a parameter travels.
@@ -48,6 +44,8 @@ impl Param {
 pub(crate) enum Media {
     Json,
     Form,
+    /// `multipart/form-data` of an object: a part per property.
+    Multipart,
     Text,
     Bytes,
     /// A response that is a stream of JSON items; the content's type is
@@ -137,7 +135,9 @@ pub(crate) struct Op {
     pub(crate) name: String,
     /// The operationId, or `METHOD /path` when there is none.
     pub(crate) id: String,
-    pub(crate) method: &'static str,
+    /// The route: the path template with the document's base path.
+    /// Upper case (`GET`, `QUERY`).
+    pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) doc: Option<String>,
     pub(crate) params: Vec<Param>,
@@ -167,12 +167,11 @@ impl Op {
 /// Names the generated module uses at its top level.
 pub(crate) const RESERVED_TOP: &[&str] = &["Api", "ApiService", "Client", "types", "defaults"];
 
-const METHODS: &[&str] = &[
-    "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
-];
-
+/// Models `operations` (the document's, or its webhooks') in one scope of
+/// method names.
 pub(crate) fn model_ops<'a>(
-    spec: &'a OpenAPI,
+    doc: &'a Document,
+    operations: &'a [Operation],
     space: &mut TypeSpace<'a>,
     select: &Selection,
     diags: &mut Diags,
@@ -183,51 +182,23 @@ pub(crate) fn model_ops<'a>(
     // What the selection named and the document has.
     let mut seen_tags: HashSet<&str> = HashSet::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
-    for (path, item) in &spec.paths.paths {
-        let path_ptr = join("#/paths", path);
-        let item = match item {
-            ReferenceOr::Item(item) => item,
-            ReferenceOr::Reference { reference } => {
-                diags.error(
-                    &join(&path_ptr, "$ref"),
-                    format!("path item $ref `{reference}` is not supported"),
-                );
-                continue;
-            }
+    for op in operations {
+        let id = op_id(op);
+        seen_tags.extend(op.tags.iter().map(String::as_str));
+        let keep = select.keeps(&id, &op.tags);
+        seen_ids.insert(id);
+        if !keep {
+            // Its names stay taken, so that those of the operations
+            // kept do not depend on the selection.
+            op_names(op, &mut methods, &mut top);
+            continue;
+        }
+        let ctx = OpCtx {
+            doc,
+            pointer: &op.loc,
         };
-        let list = [
-            &item.get,
-            &item.put,
-            &item.post,
-            &item.delete,
-            &item.options,
-            &item.head,
-            &item.patch,
-            &item.trace,
-        ];
-        for (method, op) in METHODS.iter().zip(list) {
-            let Some(op) = op else { continue };
-            let id = op_id(op, method, path);
-            seen_tags.extend(op.tags.iter().map(String::as_str));
-            let keep = select.keeps(&id, &op.tags);
-            seen_ids.insert(id);
-            if !keep {
-                // Its names stay taken, so that those of the operations
-                // kept do not depend on the selection.
-                op_names(op, method, path, &mut methods, &mut top);
-                continue;
-            }
-            let ptr = join(&path_ptr, &method.to_ascii_lowercase());
-            let ctx = OpCtx {
-                spec,
-                path,
-                method,
-                pointer: &ptr,
-                shared: &item.parameters,
-            };
-            if let Some(op) = ctx.model(op, space, &mut methods, &mut top, diags) {
-                ops.push(op);
-            }
+        if let Some(op) = ctx.model(op, space, &mut methods, &mut top, diags) {
+            ops.push(op);
         }
     }
     // A tag or operation that matches nothing is most likely a typo.
@@ -256,22 +227,16 @@ pub(crate) fn model_ops<'a>(
 }
 
 /// The operationId, or `METHOD /path` when there is none.
-fn op_id(op: &Operation, method: &str, path: &str) -> String {
+fn op_id(op: &Operation) -> String {
     op.operation_id
         .clone()
-        .unwrap_or_else(|| format!("{method} {path}"))
+        .unwrap_or_else(|| format!("{} {}", op.method, op.path))
 }
 
 /// Claims the method, response enum and request builder names of an
 /// operation.
-fn op_names(
-    op: &Operation,
-    method: &str,
-    path: &str,
-    methods: &mut Scope,
-    top: &mut Scope,
-) -> (String, String, String) {
-    let name = methods.claim(snake(&op_id(op, method, path), "operation"));
+fn op_names(op: &Operation, methods: &mut Scope, top: &mut Scope) -> (String, String, String) {
+    let name = methods.claim(snake(&op_id(op), "operation"));
     let camel_name = camel(&name, "Operation");
     let response_enum = top.claim(format!("{camel_name}Response"));
     let request_builder = top.claim(format!("{camel_name}Request"));
@@ -279,11 +244,8 @@ fn op_names(
 }
 
 struct OpCtx<'a, 'b> {
-    spec: &'a OpenAPI,
-    path: &'a str,
-    method: &'static str,
+    doc: &'a Document,
     pointer: &'b str,
-    shared: &'a [ReferenceOr<Parameter>],
 }
 
 impl<'a> OpCtx<'a, '_> {
@@ -295,53 +257,24 @@ impl<'a> OpCtx<'a, '_> {
         top: &mut Scope,
         diags: &mut Diags,
     ) -> Option<Op> {
-        let id = op_id(op, self.method, self.path);
-        let (name, response_enum, request_builder) =
-            op_names(op, self.method, self.path, methods, top);
+        let id = op_id(op);
+        let (name, response_enum, request_builder) = op_names(op, methods, top);
         let camel_name = camel(&name, "Operation");
         let mut args = Scope::with_reserved(&["ctx", "send", "self", "__client", "into_future"]);
 
-        // Parameters: the operation's override the path item's by (name, in).
-        let mut raw: Vec<(&'a Parameter, String)> = Vec::new();
-        for (i, p) in op.parameters.iter().enumerate() {
-            let ptr = join(&join(self.pointer, "parameters"), &i.to_string());
-            if let Some((p, _)) =
-                self.resolve(p, &ptr, "parameters", "parameter", |c| &c.parameters, diags)
-            {
-                raw.push((p, ptr));
-            }
-        }
-        let path_ptr = self
-            .pointer
-            .rsplit_once('/')
-            .map_or(self.pointer, |(p, _)| p);
-        for (i, p) in self.shared.iter().enumerate() {
-            let ptr = join(&join(path_ptr, "parameters"), &i.to_string());
-            if let Some((p, _)) =
-                self.resolve(p, &ptr, "parameters", "parameter", |c| &c.parameters, diags)
-            {
-                let data = p.parameter_data_ref();
-                let overridden = raw.iter().any(|(q, _)| {
-                    let d = q.parameter_data_ref();
-                    d.name == data.name && std::mem::discriminant(*q) == std::mem::discriminant(p)
-                });
-                if !overridden {
-                    raw.push((p, ptr));
-                }
-            }
-        }
         let body_arg = if op.request_body.is_some() {
             args.claim("body".to_owned())
         } else {
             String::new()
         };
         let mut params = Vec::new();
-        for (p, ptr) in raw {
-            if let Some(param) = self.param(p, &ptr, &camel_name, space, &mut args, diags) {
+        for p in &op.parameters {
+            if let Some(param) = self.param(p, &camel_name, space, &mut args, diags) {
                 params.push(param);
             }
         }
-        for segment in template_params(self.path) {
+        let route = format!("{}{}", self.doc.base_path, op.path);
+        for segment in template_params(&op.path) {
             if !params
                 .iter()
                 .any(|p| p.location == Location::Path && p.wire == segment)
@@ -350,13 +283,13 @@ impl<'a> OpCtx<'a, '_> {
                     self.pointer,
                     format!(
                         "path parameter `{segment}` of `{}` is not declared",
-                        self.path
+                        op.path
                     ),
                 );
             }
         }
         // Path parameters follow the template order.
-        let order = template_params(self.path);
+        let order = template_params(&op.path);
         params.sort_by_key(|p| match p.location {
             Location::Path => order
                 .iter()
@@ -368,71 +301,33 @@ impl<'a> OpCtx<'a, '_> {
         let (body, body_required) = match &op.request_body {
             None => (None, false),
             Some(rb) => {
-                let ptr = join(self.pointer, "requestBody");
-                match self.resolve(
-                    rb,
-                    &ptr,
-                    "requestBodies",
-                    "request body",
-                    |c| &c.request_bodies,
+                let body = self.body(
+                    &rb.content,
+                    &format!("{camel_name}Body"),
+                    space,
+                    top,
                     diags,
-                ) {
-                    Some((rb, ptr)) => {
-                        let body = self.body(
-                            &rb.content,
-                            &join(&ptr, "content"),
-                            &format!("{camel_name}Body"),
-                            space,
-                            top,
-                            diags,
-                        );
-                        (body, rb.required)
-                    }
-                    None => (None, false),
-                }
+                );
+                (body, rb.required)
             }
         };
 
         let mut responses = Vec::new();
         let mut variants = Scope::default();
-        let resp_ptr = join(self.pointer, "responses");
-        for (code, resp) in &op.responses.responses {
-            let (status, variant) = match code {
-                StatusCode::Code(c) => (Status::Code(*c), status_variant(*c)),
-                StatusCode::Range(c) => (Status::Range(*c), range_variant(*c)),
+        for resp in &op.responses {
+            let (status, variant) = match resp.status {
+                StatusKey::Code(c) => (Status::Code(c), status_variant(c)),
+                StatusKey::Range(c) => (Status::Range(c), range_variant(c)),
+                StatusKey::Default => (Status::Default, "Default".to_owned()),
             };
             if let Status::Code(c) = status {
                 if !(100..=999).contains(&c) {
-                    diags.error(
-                        &join(&resp_ptr, &code.to_string()),
-                        format!("invalid status code {c}"),
-                    );
+                    diags.error(&resp.key_loc, format!("invalid status code {c}"));
                     continue;
                 }
             }
-            let ptr = join(&resp_ptr, &code.to_string());
             let variant = variants.claim(variant);
-            if let Some(r) =
-                self.response(resp, status, variant, &ptr, &camel_name, space, top, diags)
-            {
-                responses.push(r);
-            }
-        }
-        if let Some(resp) = &op.responses.default {
-            let ptr = join(&resp_ptr, "default");
-            let variant = variants.claim("Default".to_owned());
-            if let Some(r) = self.response(
-                resp,
-                Status::Default,
-                variant,
-                &ptr,
-                &camel_name,
-                space,
-                top,
-                diags,
-            ) {
-                responses.push(r);
-            }
+            responses.push(self.response(resp, status, variant, &camel_name, space, top, diags));
         }
 
         let doc = match (&op.summary, &op.description) {
@@ -446,8 +341,8 @@ impl<'a> OpCtx<'a, '_> {
         Some(Op {
             name,
             id,
-            method: self.method,
-            path: self.path.to_owned(),
+            method: op.method.clone(),
+            path: route,
             doc: doc.filter(|d| !d.is_empty()),
             params,
             body,
@@ -459,71 +354,20 @@ impl<'a> OpCtx<'a, '_> {
         })
     }
 
-    /// Follows `$ref`s into `#/components/<section>` (`what` names one entry
-    /// in messages); returns the item and the pointer where it is defined.
-    fn resolve<T>(
-        &self,
-        item: &'a ReferenceOr<T>,
-        ptr: &str,
-        section: &str,
-        what: &str,
-        entries: impl Fn(&'a openapiv3::Components) -> &'a IndexMap<String, ReferenceOr<T>>,
-        diags: &mut Diags,
-    ) -> Option<(&'a T, String)> {
-        let prefix = format!("#/components/{section}/");
-        let mut current = item;
-        let mut at = ptr.to_owned();
-        for _ in 0..16 {
-            match current {
-                ReferenceOr::Item(item) => return Some((item, at)),
-                ReferenceOr::Reference { reference } => {
-                    let name = reference
-                        .strip_prefix(prefix.as_str())
-                        .map(crate::naming::unescape_token);
-                    let next = name
-                        .as_ref()
-                        .and_then(|n| entries(self.spec.components.as_ref()?).get(n));
-                    match (next, name) {
-                        (Some(next), Some(name)) => {
-                            current = next;
-                            at = join(&format!("#/components/{section}"), &name);
-                        }
-                        _ => {
-                            diags.error(
-                                &join(&at, "$ref"),
-                                format!("dangling $ref `{reference}`: no such {what} in #/components/{section}"),
-                            );
-                            return None;
-                        }
-                    }
-                }
-            }
-        }
-        diags.error(ptr, format!("cycle of {what} $refs"));
-        None
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn param(
         &self,
-        p: &'a Parameter,
-        ptr: &str,
+        p: &'a model::Parameter,
         op_camel: &str,
         space: &mut TypeSpace<'a>,
         args: &mut Scope,
         diags: &mut Diags,
     ) -> Option<Param> {
-        let data = p.parameter_data_ref();
-        let deep = matches!(
-            p,
-            Parameter::Query {
-                style: QueryStyle::DeepObject,
-                ..
-            }
-        );
-        let (location, explode_default, separator) = match p {
-            Parameter::Path { style, .. } => {
-                if *style != PathStyle::Simple {
+        let ptr = p.loc.as_str();
+        let style = p.style;
+        let deep = style == Some(Style::DeepObject);
+        let (location, explode_default, separator) = match p.location {
+            In::Path => {
+                if !matches!(style, None | Some(Style::Simple)) {
                     diags.warn(
                         ptr,
                         "only the `simple` style is supported for path parameters; using it",
@@ -531,65 +375,87 @@ impl<'a> OpCtx<'a, '_> {
                 }
                 (Location::Path, false, ',')
             }
-            Parameter::Query { style, .. } => match style {
-                QueryStyle::Form => (Location::Query, true, ','),
-                QueryStyle::SpaceDelimited => (Location::Query, false, ' '),
-                QueryStyle::PipeDelimited => (Location::Query, false, '|'),
-                QueryStyle::DeepObject => (Location::Query, true, ','),
+            In::Query => match style {
+                None | Some(Style::Form) => (Location::Query, true, ','),
+                Some(Style::SpaceDelimited) => (Location::Query, false, ' '),
+                Some(Style::PipeDelimited) => (Location::Query, false, '|'),
+                Some(Style::TabDelimited) => (Location::Query, false, '\t'),
+                Some(Style::DeepObject) => (Location::Query, true, ','),
+                Some(_) => (Location::Query, true, ','),
             },
-            Parameter::Header { .. } => (Location::Header, false, ','),
-            Parameter::Cookie { .. } => (Location::Cookie, false, ','),
-        };
-        let hint = format!("{op_camel}{}", camel(&data.name, "Param"));
-        let mut ty = match &data.format {
-            ParameterSchemaOrContent::Schema(schema) => {
-                space.ty_for(schema, &join(ptr, "schema"), &hint, diags)
+            In::Header | In::Cookie => {
+                let separator = match style {
+                    Some(Style::SpaceDelimited) => ' ',
+                    Some(Style::PipeDelimited) => '|',
+                    Some(Style::TabDelimited) => '\t',
+                    _ => ',',
+                };
+                let location = if p.location == In::Header {
+                    Location::Header
+                } else {
+                    Location::Cookie
+                };
+                (location, false, separator)
             }
-            ParameterSchemaOrContent::Content(content) => match content.iter().next() {
-                Some((
-                    media,
-                    MediaType {
-                        schema: Some(schema),
-                        ..
-                    },
-                )) => {
-                    let ptr = join(&join(&join(ptr, "content"), media), "schema");
-                    let ty = space.ty_for(schema, &ptr, &hint, diags);
+            In::QueryString => {
+                diags.warn(
+                    ptr,
+                    "`in: querystring` is passed as one query parameter named after it",
+                );
+                (Location::Query, false, ',')
+            }
+        };
+        // Path arrays in 2.0 may use other separators too.
+        let separator = match (location, style) {
+            (Location::Path, Some(Style::SpaceDelimited)) => ' ',
+            (Location::Path, Some(Style::PipeDelimited)) => '|',
+            (Location::Path, Some(Style::TabDelimited)) => '\t',
+            _ => separator,
+        };
+        let hint = format!("{op_camel}{}", camel(&p.name, "Param"));
+        let mut ty = match (&p.schema, &p.content) {
+            (Some(schema), _) => space.ty_for(*schema, &hint, diags),
+            (None, Some(content)) => match content.schema {
+                Some(schema) => {
+                    let ty = space.ty_for(schema, &hint, diags);
                     // Content parameters are JSON text on the wire.
-                    diags.warn(&ptr, "a parameter with `content` is sent as JSON text");
+                    diags.warn(
+                        &self.doc.schema(schema).loc,
+                        "a parameter with `content` is sent as JSON text",
+                    );
                     ty
                 }
-                _ => Ty::String,
+                None => Ty::String,
             },
+            (None, None) => Ty::String,
         };
         if let Ty::Option(inner) = ty {
             ty = *inner;
         }
-        let required = data.required || location == Location::Path;
-        if location == Location::Path && !data.required {
+        let required = p.required || location == Location::Path;
+        if location == Location::Path && !p.required {
             diags.warn(
                 ptr,
                 "path parameters must be required; treating it as required",
             );
         }
-        let explode = data.explode.unwrap_or(explode_default);
+        let explode = p.explode.unwrap_or(explode_default);
         Some(Param {
-            rust: args.claim(snake(&data.name, "param")),
-            wire: data.name.clone(),
+            rust: args.claim(snake(&p.name, "param")),
+            wire: p.name.clone(),
             location,
             ty,
             required,
             explode,
             separator,
             deep,
-            doc: data.description.clone().filter(|d| !d.trim().is_empty()),
+            doc: p.description.clone().filter(|d| !d.trim().is_empty()),
         })
     }
 
     fn body(
         &self,
-        content: &'a IndexMap<String, MediaType>,
-        ptr: &str,
+        content: &'a [MediaType],
         hint: &str,
         space: &mut TypeSpace<'a>,
         top: &mut Scope,
@@ -597,20 +463,44 @@ impl<'a> OpCtx<'a, '_> {
     ) -> Option<Body> {
         let mut contents: Vec<Content> = Vec::new();
         let mut scope = Scope::default();
-        for (media, mt) in content {
+        for mt in content {
+            let media = &mt.media;
             let kind = classify(media);
-            let mptr = join(ptr, media);
             let ty = match kind {
-                Media::Json | Media::Form => match &mt.schema {
-                    Some(schema) => space.ty_for(schema, &join(&mptr, "schema"), hint, diags),
+                Media::Json | Media::Form => match mt.schema {
+                    Some(schema) => space.ty_for(schema, hint, diags),
                     None => Ty::Value,
                 },
+                Media::Multipart => {
+                    let ty = match mt.schema {
+                        Some(schema) => space.ty_for(schema, hint, diags),
+                        None => Ty::Value,
+                    };
+                    if space.use_files(&ty) {
+                        ty
+                    } else {
+                        diags.warn(
+                            &mt.loc,
+                            "a multipart body that is not an object is passed as raw bytes",
+                        );
+                        contents.push(Content {
+                            media: media.clone(),
+                            kind: Media::Bytes,
+                            ty: Ty::Bytes,
+                            variant: scope.claim("Bytes".to_owned()),
+                        });
+                        continue;
+                    }
+                }
                 Media::Text => Ty::String,
-                // Streams are recognised on responses only, below.
+                // Streams are recognised below.
                 Media::Stream(_) => Ty::Value,
                 Media::Bytes => {
                     if media.starts_with("multipart/") {
-                        diags.warn(&mptr, "multipart bodies are passed as raw bytes");
+                        diags.warn(
+                            &mt.loc,
+                            format!("{media} bodies are passed as raw bytes"),
+                        );
                     }
                     Ty::Bytes
                 }
@@ -618,6 +508,7 @@ impl<'a> OpCtx<'a, '_> {
             let base = match kind {
                 Media::Json => "Json",
                 Media::Form => "Form",
+                Media::Multipart => "Multipart",
                 Media::Text => "Text",
                 Media::Bytes => "Bytes",
                 Media::Stream(_) => "Stream",
@@ -644,40 +535,50 @@ impl<'a> OpCtx<'a, '_> {
         })
     }
 
+    /// The item type of a body whose only media type is a sequence of JSON
+    /// items (`text/event-stream`, `application/x-ndjson`…): 3.2's
+    /// `itemSchema`, or an array schema's items, or the schema itself.
+    fn stream_item(
+        &self,
+        content: &'a [MediaType],
+        hint: &str,
+        space: &mut TypeSpace<'a>,
+        diags: &mut Diags,
+    ) -> Option<(StreamFmt, Ty)> {
+        let [mt] = content else { return None };
+        let format = stream_format(&mt.media)?;
+        let ty = match (mt.item_schema, mt.schema) {
+            (Some(item), _) => space.ty_for(item, hint, diags),
+            (None, Some(schema)) => {
+                let node = self.doc.schema(schema);
+                // An array schema describes the sequence; its items are the items.
+                match (node.reference.is_none() && node.ty == Some(Type::Array), node.items) {
+                    (true, Some(items)) => space.ty_for(items, hint, diags),
+                    (true, None) => Ty::Value,
+                    (false, _) => space.ty_for(schema, hint, diags),
+                }
+            }
+            (None, None) => Ty::Value,
+        };
+        Some((format, ty))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn response(
         &self,
-        resp: &'a ReferenceOr<Response>,
+        r: &'a model::Response,
         status: Status,
         variant: String,
-        ptr: &str,
         op_camel: &str,
         space: &mut TypeSpace<'a>,
         top: &mut Scope,
         diags: &mut Diags,
-    ) -> Option<Resp> {
-        let (r, at) = self.resolve(resp, ptr, "responses", "response", |c| &c.responses, diags)?;
+    ) -> Resp {
         let hint = format!("{op_camel}{variant}Body");
-        let mut body = self.body(&r.content, &join(&at, "content"), &hint, space, top, diags);
-        // A response whose only media type is a stream of JSON items.
-        if let (Some(b), Some((media, mt))) = (&mut body, r.content.first()) {
-            if let (1, Some(format)) = (r.content.len(), stream_format(media)) {
-                let sptr = join(&join(&join(&at, "content"), media), "schema");
-                let item_hint = format!("{op_camel}{variant}Item");
-                let ty = match mt.schema.as_ref() {
-                    // An array schema describes the sequence; its items are the items.
-                    Some(ReferenceOr::Item(openapiv3::Schema {
-                        schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::Array(array)),
-                        ..
-                    })) => match &array.items {
-                        Some(items) => {
-                            space.ty_for(items, &join(&sptr, "items"), &item_hint, diags)
-                        }
-                        None => Ty::Value,
-                    },
-                    Some(schema) => space.ty_for(schema, &sptr, &item_hint, diags),
-                    None => Ty::Value,
-                };
+        let mut body = self.body(&r.content, &hint, space, top, diags);
+        let item_hint = format!("{op_camel}{variant}Item");
+        if let Some(b) = &mut body {
+            if let Some((format, ty)) = self.stream_item(&r.content, &item_hint, space, diags) {
                 if let Some(content) = b.contents.first_mut() {
                     content.kind = Media::Stream(format);
                     content.ty = ty;
@@ -687,22 +588,15 @@ impl<'a> OpCtx<'a, '_> {
         }
         let mut headers = Vec::new();
         let mut names = Scope::with_reserved(&["status", "body"]);
-        for (name, header) in &r.headers {
+        for header in &r.headers {
+            let name = &header.name;
             if name.eq_ignore_ascii_case("content-type") {
                 continue;
             }
-            let hptr = join(&join(&at, "headers"), name);
-            let Some((header, hptr)) =
-                self.resolve(header, &hptr, "headers", "header", |c| &c.headers, diags)
-            else {
-                continue;
-            };
             let hint = format!("{op_camel}{variant}{}", camel(name, "Header"));
-            let ty = match &header.format {
-                ParameterSchemaOrContent::Schema(s) => {
-                    space.ty_for(s, &join(&hptr, "schema"), &hint, diags)
-                }
-                ParameterSchemaOrContent::Content(_) => Ty::String,
+            let ty = match header.schema {
+                Some(s) => space.ty_for(s, &hint, diags),
+                None => Ty::String,
             };
             let ty = match ty {
                 Ty::Option(inner) => *inner,
@@ -715,14 +609,18 @@ impl<'a> OpCtx<'a, '_> {
                 required: header.required,
             });
         }
-        let doc = Some(r.description.trim().to_owned()).filter(|d| !d.is_empty());
-        Some(Resp {
+        let doc = r
+            .description
+            .as_deref()
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty());
+        Resp {
             status,
             variant,
             doc,
             body,
             headers,
-        })
+        }
     }
 }
 
@@ -756,6 +654,8 @@ pub(crate) fn classify(media: &str) -> Media {
         Media::Json
     } else if essence == "application/x-www-form-urlencoded" {
         Media::Form
+    } else if essence == "multipart/form-data" {
+        Media::Multipart
     } else if essence.starts_with("text/") {
         Media::Text
     } else {

@@ -4,10 +4,7 @@
 use crate::diag::{join, Diags};
 use crate::naming::{camel, snake, unescape_token, Scope};
 use indexmap::IndexMap;
-use openapiv3::{
-    AdditionalProperties, IntegerFormat, NumberFormat, OpenAPI, ReferenceOr, Schema, SchemaKind,
-    StringFormat, Type, VariantOrUnknownOrEmpty,
-};
+use crate::model::{Additional, Discriminator, Document, Ref, Schema, SchemaId, Type};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -34,7 +31,11 @@ pub(crate) enum Ty {
     Value,
     /// Raw bytes (binary bodies).
     Bytes,
+    /// A file part of a multipart body (`format: binary` there).
+    File,
     Vec(Box<Ty>),
+    /// A fixed-length array of these types (`prefixItems`).
+    Tuple(Vec<Ty>),
     Map(Box<Ty>),
     Option(Box<Ty>),
     Named(TypeId),
@@ -129,6 +130,7 @@ impl Ty {
         match self {
             Ty::Named(id) => f(*id),
             Ty::Vec(inner) | Ty::Map(inner) | Ty::Option(inner) => inner.visit_named(f),
+            Ty::Tuple(items) => items.iter().for_each(|item| item.visit_named(f)),
             _ => {}
         }
     }
@@ -164,6 +166,7 @@ fn wrap_nullable(ty: &mut Ty, nullable: &std::collections::HashSet<TypeId>) {
         }
         Ty::Option(inner) if !matches!(**inner, Ty::Named(_)) => wrap_nullable(inner, nullable),
         Ty::Vec(inner) | Ty::Map(inner) => wrap_nullable(inner, nullable),
+        Ty::Tuple(items) => items.iter_mut().for_each(|item| wrap_nullable(item, nullable)),
         _ => {}
     }
 }
@@ -193,35 +196,53 @@ pub(crate) struct Field {
     /// once every enum is known.
     pub(crate) enum_default: Option<Value>,
     pub(crate) doc: Option<String>,
+    /// The property is binary text (`format: binary`, or a 3.1
+    /// `contentMediaType` without an encoding), or an array of it: a file
+    /// part in a multipart body.
+    pub(crate) binary: bool,
 }
 
 /// An object schema (or a part of an `allOf`) to merge into a struct.
 #[derive(Clone)]
 struct ObjPart<'a> {
-    props: &'a IndexMap<String, ReferenceOr<Box<Schema>>>,
+    props: &'a IndexMap<String, SchemaId>,
     required: &'a [String],
-    additional: Option<&'a AdditionalProperties>,
+    additional: Option<&'a Additional>,
     pointer: String,
+}
+
+impl<'a> ObjPart<'a> {
+    fn of(schema: &'a Schema) -> Self {
+        ObjPart {
+            props: &schema.properties,
+            required: &schema.required,
+            additional: schema.additional.as_ref(),
+            pointer: schema.loc.clone(),
+        }
+    }
 }
 
 /// What an `allOf` member contributes.
 enum Part<'a> {
     Empty,
     Object(Vec<ObjPart<'a>>),
-    Other(&'a ReferenceOr<Schema>, String),
+    Other(SchemaId, String),
 }
 
-const COMPONENT_PREFIX: &str = "#/components/schemas/";
 const MAX_DEPTH: usize = 64;
 
 /// All named types of a spec.
 #[derive(Debug)]
 pub(crate) struct TypeSpace<'a> {
-    spec: &'a OpenAPI,
+    doc: &'a Document,
     pub(crate) defs: Vec<TypeDef>,
-    components: HashMap<String, TypeId>,
+    /// The definition of each named schema node (components, and the
+    /// targets of `$ref`s elsewhere once met).
+    named: HashMap<SchemaId, TypeId>,
+    /// The location of each component definition.
+    component_locs: HashMap<String, TypeId>,
     names: Scope,
-    cache: HashMap<String, Ty>,
+    cache: HashMap<SchemaId, Ty>,
     /// Default-value functions: (function name, type, value).
     pub(crate) defaults: Vec<(String, Ty, Value)>,
     default_names: Scope,
@@ -231,40 +252,49 @@ pub(crate) struct TypeSpace<'a> {
 
 impl<'a> TypeSpace<'a> {
     /// Reserves a name for every component schema, then models each one.
-    pub(crate) fn new(spec: &'a OpenAPI, diags: &mut Diags) -> Self {
+    pub(crate) fn new(doc: &'a Document, diags: &mut Diags) -> Self {
         let mut space = TypeSpace {
-            spec,
+            doc,
             defs: Vec::new(),
-            components: HashMap::new(),
+            named: HashMap::new(),
+            component_locs: HashMap::new(),
             names: Scope::default(),
             cache: HashMap::new(),
             defaults: Vec::new(),
             default_names: Scope::default(),
             nullable: std::collections::HashSet::new(),
         };
-        let Some(components) = &spec.components else {
-            return space;
-        };
-        for name in components.schemas.keys() {
-            let id = space.reserve(&camel(name, "Schema"));
-            space.components.insert(name.clone(), id);
-        }
-        for (name, schema) in &components.schemas {
-            let pointer = join("#/components/schemas", name);
-            let Some(&id) = space.components.get(name) else {
+        let mut order = Vec::with_capacity(doc.components.len());
+        for (name, schema) in &doc.components {
+            if space.named.contains_key(schema) {
                 continue;
-            };
-            let hint = space.defs[id].name.clone();
-            let kind = match schema {
-                ReferenceOr::Reference { reference } => {
-                    Kind::Alias(space.reference(reference, &pointer, diags))
+            }
+            let id = space.reserve(&camel(name, "Schema"));
+            space.named.insert(*schema, id);
+            space.component_locs.insert(doc.schema(*schema).loc.clone(), id);
+            order.push((*schema, id));
+        }
+        // A component that is only a `$ref` to a schema elsewhere (another
+        // file, a `$defs`) gives that schema its name, unless another
+        // component already does.
+        let mut adopted = Vec::new();
+        for &(schema, id) in &order {
+            let node = doc.schema(schema);
+            if let (true, Some(Ref { target: Some(t), .. })) = (node.is_plain_ref(), &node.reference)
+            {
+                let target = doc.deref(*t);
+                if !space.named.contains_key(&target) {
+                    space.named.insert(target, id);
+                    adopted.push((schema, target, id));
                 }
-                ReferenceOr::Item(schema) => {
-                    space.defs[id].doc = doc_of(schema);
-                    space.define_into(id, schema, &pointer, &hint, diags)
-                }
-            };
-            space.defs[id].kind = kind;
+            }
+        }
+        for (schema, id) in order {
+            let target = adopted
+                .iter()
+                .find(|(s, _, _)| *s == schema)
+                .map_or(schema, |(_, t, _)| *t);
+            space.define_named(target, id, diags);
         }
         if !space.nullable.is_empty() {
             let nullable = std::mem::take(&mut space.nullable);
@@ -274,6 +304,20 @@ impl<'a> TypeSpace<'a> {
             space.nullable = nullable;
         }
         space
+    }
+
+    /// Models the named schema `schema` into the reserved definition `id`.
+    fn define_named(&mut self, schema: SchemaId, id: TypeId, diags: &mut Diags) {
+        let node = self.doc.schema(schema);
+        let kind = if node.is_plain_ref() {
+            let pointer = node.loc.clone();
+            Kind::Alias(self.reference(schema, &pointer, diags))
+        } else {
+            self.defs[id].doc = doc_of(node);
+            let hint = self.defs[id].name.clone();
+            self.define_into(id, schema, &hint, diags)
+        };
+        self.defs[id].kind = kind;
     }
 
     /// Resolves what needs every type known: a `default` naming a variant
@@ -341,17 +385,10 @@ impl<'a> TypeSpace<'a> {
         Ty::Named(id)
     }
 
-    /// The kind for a component schema: a definition of its own when the
+    /// The kind for a named schema: a definition of its own when the
     /// schema is one (struct, enum, union), an alias otherwise.
-    fn define_into(
-        &mut self,
-        id: TypeId,
-        schema: &'a Schema,
-        pointer: &str,
-        hint: &str,
-        diags: &mut Diags,
-    ) -> Kind {
-        match self.schema_ty(schema, pointer, hint, Some(id), diags) {
+    fn define_into(&mut self, id: TypeId, schema: SchemaId, hint: &str, diags: &mut Diags) -> Kind {
+        match self.schema_ty(schema, hint, Some(id), diags) {
             Ty::Named(other) if other == id => {
                 std::mem::replace(&mut self.defs[id].kind, Kind::Pending)
             }
@@ -359,63 +396,57 @@ impl<'a> TypeSpace<'a> {
         }
     }
 
-    /// The type for a `$ref`.
-    pub(crate) fn reference(&mut self, reference: &str, pointer: &str, diags: &mut Diags) -> Ty {
-        if let Some(name) = reference.strip_prefix(COMPONENT_PREFIX) {
-            let name = unescape_token(name);
-            if let Some(&id) = self.components.get(&name) {
-                // While components are modelled the set is incomplete; their
-                // references are wrapped afterwards.
-                if self.nullable.contains(&id) {
-                    return Ty::Option(Box::new(Ty::Named(id)));
-                }
-                return Ty::Named(id);
+    /// The type for the `$ref` node `node` (located at `pointer`).
+    fn reference(&mut self, node: SchemaId, pointer: &str, diags: &mut Diags) -> Ty {
+        let Some(reference) = &self.doc.schema(node).reference else {
+            return Ty::Value;
+        };
+        let Some(target) = reference.target else {
+            // The loader reported the dangling reference.
+            return Ty::Value;
+        };
+        let target = self.doc.deref(target);
+        if let Some(&id) = self.named.get(&target) {
+            // While components are modelled the set is incomplete; their
+            // references are wrapped afterwards.
+            if self.nullable.contains(&id) {
+                return Ty::Option(Box::new(Ty::Named(id)));
             }
-            if !name.contains('/') {
-                diags.error(
-                    &join(pointer, "$ref"),
-                    format!(
-                        "dangling $ref `{reference}`: no schema `{name}` in #/components/schemas"
-                    ),
-                );
-                return Ty::Value;
-            }
+            return Ty::Named(id);
         }
-        if !reference.starts_with('#') {
-            diags.fallback(
-                &join(pointer, "$ref"),
-                format!("external $ref `{reference}` is not supported"),
-            );
-        } else {
-            diags.fallback(
-                &join(pointer, "$ref"),
-                format!("$ref `{reference}` does not name a component schema"),
-            );
+        let node = self.doc.schema(target);
+        if node.is_decoration() {
+            return self.item_ty(target, "Value", diags);
         }
-        Ty::Value
+        // A schema named by a `$ref` that is not a component (in another
+        // file, a `$defs`, deep inside another schema): a named type of its
+        // own, so that cycles through it are types too.
+        let id = self.reserve(&ref_name(&reference.text, &node.loc));
+        self.named.insert(target, id);
+        self.define_named(target, id, diags);
+        let _ = pointer;
+        if self.nullable.contains(&id) {
+            return Ty::Option(Box::new(Ty::Named(id)));
+        }
+        Ty::Named(id)
     }
 
-    /// The type for a schema or reference (`Schema` or `Box<Schema>`);
-    /// `hint` names inline types.
-    pub(crate) fn ty_for<S: std::borrow::Borrow<Schema>>(
-        &mut self,
-        schema: &'a ReferenceOr<S>,
-        pointer: &str,
-        hint: &str,
-        diags: &mut Diags,
-    ) -> Ty {
-        match schema {
-            ReferenceOr::Reference { reference } => self.reference(reference, pointer, diags),
-            ReferenceOr::Item(schema) => self.item_ty(schema.borrow(), pointer, hint, diags),
+    /// The type for a schema node; `hint` names inline types.
+    pub(crate) fn ty_for(&mut self, schema: SchemaId, hint: &str, diags: &mut Diags) -> Ty {
+        let node = self.doc.schema(schema);
+        if node.is_plain_ref() {
+            let pointer = node.loc.clone();
+            return self.reference(schema, &pointer, diags);
         }
+        self.item_ty(schema, hint, diags)
     }
 
-    fn item_ty(&mut self, schema: &'a Schema, pointer: &str, hint: &str, diags: &mut Diags) -> Ty {
-        if let Some(ty) = self.cache.get(pointer) {
+    fn item_ty(&mut self, schema: SchemaId, hint: &str, diags: &mut Diags) -> Ty {
+        if let Some(ty) = self.cache.get(&schema) {
             return ty.clone();
         }
-        let ty = self.schema_ty(schema, pointer, hint, None, diags);
-        self.cache.insert(pointer.to_owned(), ty.clone());
+        let ty = self.schema_ty(schema, hint, None, diags);
+        self.cache.insert(schema, ty.clone());
         ty
     }
 
@@ -452,95 +483,25 @@ impl<'a> TypeSpace<'a> {
 
     fn schema_ty(
         &mut self,
-        schema: &'a Schema,
-        pointer: &str,
+        id: SchemaId,
         hint: &str,
         target: Option<TypeId>,
         diags: &mut Diags,
     ) -> Ty {
-        let data = &schema.schema_data;
+        let doc_model = self.doc;
+        let schema = doc_model.schema(id);
+        let pointer = schema.loc.as_str();
         let doc = if target.is_some() {
             None
         } else {
             doc_of(schema)
         };
-        let mut nullable = data.nullable;
-        let ty = match &schema.schema_kind {
-            SchemaKind::Type(Type::String(s)) => {
-                if s.enumeration.is_empty() {
-                    string_format(&s.format)
-                } else {
-                    nullable |= s.enumeration.iter().any(Option::is_none);
-                    let values: Vec<&str> =
-                        s.enumeration.iter().flatten().map(String::as_str).collect();
-                    self.str_enum(&values, target, hint, doc)
-                }
-            }
-            SchemaKind::Type(Type::Integer(i)) => {
-                if i.enumeration.is_empty() {
-                    match &i.format {
-                        VariantOrUnknownOrEmpty::Item(IntegerFormat::Int32) => Ty::I32,
-                        _ => Ty::I64,
-                    }
-                } else {
-                    nullable |= i.enumeration.iter().any(Option::is_none);
-                    let values: Vec<i64> = i.enumeration.iter().flatten().copied().collect();
-                    self.int_enum(&values, target, hint, doc)
-                }
-            }
-            SchemaKind::Type(Type::Number(n)) => match &n.format {
-                VariantOrUnknownOrEmpty::Item(NumberFormat::Float) => Ty::F32,
-                _ => Ty::F64,
-            },
-            SchemaKind::Type(Type::Boolean(_)) => Ty::Bool,
-            SchemaKind::Type(Type::Array(a)) => match &a.items {
-                Some(items) => Ty::Vec(Box::new(self.ty_for(
-                    items,
-                    &join(pointer, "items"),
-                    &format!("{hint}Item"),
-                    diags,
-                ))),
-                None => Ty::Vec(Box::new(Ty::Value)),
-            },
-            SchemaKind::Type(Type::Object(o)) => self.object(
-                vec![ObjPart {
-                    props: &o.properties,
-                    required: &o.required,
-                    additional: o.additional_properties.as_ref(),
-                    pointer: pointer.to_owned(),
-                }],
-                hint,
-                target,
-                doc,
-                diags,
-            ),
-            SchemaKind::OneOf { one_of } => self.union(
-                one_of,
-                data.discriminator.as_ref(),
-                &join(pointer, "oneOf"),
-                hint,
-                target,
-                doc,
-                diags,
-            ),
-            SchemaKind::AnyOf { any_of } => self.union(
-                any_of,
-                None,
-                &join(pointer, "anyOf"),
-                hint,
-                target,
-                doc,
-                diags,
-            ),
-            SchemaKind::AllOf { all_of } => {
-                self.all_of(all_of, None, pointer, hint, target, doc, diags)
-            }
-            SchemaKind::Not { .. } => {
-                diags.fallback(pointer, "`not` cannot be expressed as a Rust type");
-                Ty::Value
-            }
-            SchemaKind::Any(any) => self.any(schema, any, pointer, hint, target, doc, diags),
-        };
+        let mut nullable = schema.nullable;
+        if let Some(values) = &schema.enumeration {
+            nullable |= values.iter().any(Value::is_null);
+        }
+        let ty = self.kind_ty(schema, id, hint, target, doc, diags);
+        let _ = pointer;
         if nullable {
             if let (Some(id), Ty::Named(got)) = (target, &ty) {
                 if *got == id {
@@ -553,6 +514,143 @@ impl<'a> TypeSpace<'a> {
             ty.option()
         } else {
             ty
+        }
+    }
+
+    /// The type of a schema, nullability aside.
+    fn kind_ty(
+        &mut self,
+        schema: &'a Schema,
+        id: SchemaId,
+        hint: &str,
+        target: Option<TypeId>,
+        doc: Option<String>,
+        diags: &mut Diags,
+    ) -> Ty {
+        let pointer = schema.loc.as_str();
+        if schema.reference.is_some() {
+            // A `$ref` with constraints beside it that the loader did not
+            // turn into an `allOf` (they are ignored).
+            return self.reference(id, pointer, diags);
+        }
+        if !schema.all_of.is_empty() {
+            let own = has_object_keywords(schema).then(|| ObjPart::of(schema));
+            return self.all_of(&schema.all_of, own, pointer, hint, target, doc, diags);
+        }
+        if !schema.one_of.is_empty() {
+            return self.union(
+                &schema.one_of,
+                schema.discriminator.as_ref(),
+                &join(pointer, "oneOf"),
+                hint,
+                target,
+                doc,
+                diags,
+            );
+        }
+        if !schema.any_of.is_empty() {
+            return self.union(
+                &schema.any_of,
+                None,
+                &join(pointer, "anyOf"),
+                hint,
+                target,
+                doc,
+                diags,
+            );
+        }
+        let typ = schema.ty;
+        if !schema.properties.is_empty()
+            || schema.additional.is_some()
+            || typ == Some(Type::Object)
+        {
+            return self.object(vec![ObjPart::of(schema)], hint, target, doc, diags);
+        }
+        if typ == Some(Type::Array) || (typ.is_none() && schema.items.is_some()) {
+            if !schema.prefix_items.is_empty() && schema.items.is_none() {
+                let tys = schema
+                    .prefix_items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.ty_for(*item, &format!("{hint}Item{i}"), diags))
+                    .collect();
+                return Ty::Tuple(tys);
+            }
+            return match schema.items {
+                Some(items) => {
+                    Ty::Vec(Box::new(self.ty_for(items, &format!("{hint}Item"), diags)))
+                }
+                None => Ty::Vec(Box::new(Ty::Value)),
+            };
+        }
+        let format = schema.format.as_deref();
+        if let Some(values) = &schema.enumeration {
+            let strings: Option<Vec<&str>> = values
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(Value::as_str)
+                .collect();
+            return match (typ, strings) {
+                (None | Some(Type::String), Some(values)) => {
+                    self.str_enum(&values, target, hint, doc)
+                }
+                (Some(Type::String), None) => match scalar_strings(values) {
+                    // `type: string` with `true`, `3` or `4.1` among the
+                    // values: YAML read them as booleans or numbers; the wire
+                    // values are their text.
+                    Some(texts) => {
+                        let values: Vec<&str> = texts.iter().map(String::as_str).collect();
+                        self.str_enum(&values, target, hint, doc)
+                    }
+                    None => {
+                        diags.warn(
+                            pointer,
+                            "enum values are not all strings or scalars; typed as String without the enum",
+                        );
+                        Ty::String
+                    }
+                },
+                (Some(Type::Boolean), _) => Ty::Bool,
+                (Some(Type::Integer), _) if all_values(values, Value::is_i64) => {
+                    let values: Vec<i64> = values.iter().filter_map(Value::as_i64).collect();
+                    match self.int_enum(&values, target, hint, doc) {
+                        Ty::I64 => integer_format(format),
+                        ty => ty,
+                    }
+                }
+                (Some(Type::Integer), _) => integer_format(format),
+                (Some(Type::Number), _) => number_format(format),
+                // No `type`, and every value of one JSON type.
+                (None, None) if all_values(values, Value::is_i64) => {
+                    let values: Vec<i64> = values.iter().filter_map(Value::as_i64).collect();
+                    self.int_enum(&values, target, hint, doc)
+                }
+                (None, None) if all_values(values, Value::is_boolean) => Ty::Bool,
+                (None, None) if all_values(values, Value::is_number) => Ty::F64,
+                (Some(Type::Null), _) => Ty::Option(Box::new(Ty::Value)),
+                _ => {
+                    diags.fallback(pointer, "enum of mixed values");
+                    Ty::Value
+                }
+            };
+        }
+        if typ.is_none() && schema.not.is_some() {
+            diags.fallback(pointer, "`not` cannot be expressed as a Rust type");
+            return Ty::Value;
+        }
+        match typ {
+            Some(Type::String) => {
+                if schema.content_encoding.as_deref() == Some("base64") {
+                    Ty::Base64
+                } else {
+                    string_format(format)
+                }
+            }
+            Some(Type::Integer) => integer_format(format),
+            Some(Type::Number) => number_format(format),
+            Some(Type::Boolean) => Ty::Bool,
+            Some(Type::Null) => Ty::Option(Box::new(Ty::Value)),
+            Some(Type::Array | Type::Object) | None => Ty::Value,
         }
     }
 
@@ -602,146 +700,6 @@ impl<'a> TypeSpace<'a> {
         self.define(target, hint, doc, Kind::IntEnum(variants))
     }
 
-    /// Schemas whose keywords do not fit one `type` (openapiv3's `Any`).
-    #[allow(clippy::too_many_arguments)]
-    fn any(
-        &mut self,
-        schema: &'a Schema,
-        any: &'a openapiv3::AnySchema,
-        pointer: &str,
-        hint: &str,
-        target: Option<TypeId>,
-        doc: Option<String>,
-        diags: &mut Diags,
-    ) -> Ty {
-        let typ = any.typ.as_deref();
-        if !any.all_of.is_empty() {
-            let own =
-                (!any.properties.is_empty() || any.additional_properties.is_some()).then(|| {
-                    ObjPart {
-                        props: &any.properties,
-                        required: &any.required,
-                        additional: any.additional_properties.as_ref(),
-                        pointer: pointer.to_owned(),
-                    }
-                });
-            return self.all_of(&any.all_of, own, pointer, hint, target, doc, diags);
-        }
-        if !any.one_of.is_empty() {
-            let discriminator = schema.schema_data.discriminator.as_ref();
-            return self.union(
-                &any.one_of,
-                discriminator,
-                &join(pointer, "oneOf"),
-                hint,
-                target,
-                doc,
-                diags,
-            );
-        }
-        if !any.any_of.is_empty() {
-            return self.union(
-                &any.any_of,
-                None,
-                &join(pointer, "anyOf"),
-                hint,
-                target,
-                doc,
-                diags,
-            );
-        }
-        if !any.properties.is_empty()
-            || any.additional_properties.is_some()
-            || typ == Some("object")
-        {
-            return self.object(
-                vec![ObjPart {
-                    props: &any.properties,
-                    required: &any.required,
-                    additional: any.additional_properties.as_ref(),
-                    pointer: pointer.to_owned(),
-                }],
-                hint,
-                target,
-                doc,
-                diags,
-            );
-        }
-        if let Some(items) = &any.items {
-            return Ty::Vec(Box::new(self.ty_for(
-                items,
-                &join(pointer, "items"),
-                &format!("{hint}Item"),
-                diags,
-            )));
-        }
-        if !any.enumeration.is_empty() {
-            let strings: Option<Vec<&str>> = any
-                .enumeration
-                .iter()
-                .filter(|v| !v.is_null())
-                .map(Value::as_str)
-                .collect();
-            return match (typ, strings) {
-                (None | Some("string"), Some(values)) => self.str_enum(&values, target, hint, doc),
-                (Some("string"), None) => match scalar_strings(&any.enumeration) {
-                    // `type: string` with `true`, `3` or `4.1` among the
-                    // values: YAML read them as booleans or numbers; the wire
-                    // values are their text.
-                    Some(texts) => {
-                        let values: Vec<&str> = texts.iter().map(String::as_str).collect();
-                        self.str_enum(&values, target, hint, doc)
-                    }
-                    None => {
-                        diags.warn(
-                            pointer,
-                            "enum values are not all strings or scalars; typed as String without the enum",
-                        );
-                        Ty::String
-                    }
-                },
-                (Some("boolean"), _) => Ty::Bool,
-                (Some("integer"), _) => Ty::I64,
-                (Some("number"), _) => Ty::F64,
-                // No `type`, and every value of one JSON type.
-                (None, None) if all_values(&any.enumeration, Value::is_i64) => {
-                    let values: Vec<i64> =
-                        any.enumeration.iter().filter_map(Value::as_i64).collect();
-                    self.int_enum(&values, target, hint, doc)
-                }
-                (None, None) if all_values(&any.enumeration, Value::is_boolean) => Ty::Bool,
-                (None, None) if all_values(&any.enumeration, Value::is_number) => Ty::F64,
-                _ => {
-                    diags.fallback(pointer, "enum of mixed values");
-                    Ty::Value
-                }
-            };
-        }
-        let format = any.format.as_deref();
-        match typ {
-            Some("string") => match format {
-                Some(f) => string_format(&VariantOrUnknownOrEmpty::Unknown(f.to_owned())),
-                None => Ty::String,
-            },
-            Some("integer") => match format {
-                Some("int32") => Ty::I32,
-                _ => Ty::I64,
-            },
-            Some("number") => match format {
-                Some("float") => Ty::F32,
-                _ => Ty::F64,
-            },
-            Some("boolean") => Ty::Bool,
-            Some("array") => Ty::Vec(Box::new(Ty::Value)),
-            Some("null") => Ty::Option(Box::new(Ty::Value)),
-            None => Ty::Value,
-            Some(other) => {
-                diags.fallback(&join(pointer, "type"), format!("unknown type `{other}`"));
-                Ty::Value
-            }
-        }
-    }
-
     /// A struct from one or more object parts, or a map.
     fn object(
         &mut self,
@@ -759,16 +717,10 @@ impl<'a> TypeSpace<'a> {
                 .rev()
                 .find_map(|p| p.additional.map(|a| (a, &p.pointer)));
             return match additional {
-                Some((AdditionalProperties::Schema(schema), ptr)) => {
-                    let ptr = join(ptr, "additionalProperties");
-                    Ty::Map(Box::new(self.ty_for(
-                        schema,
-                        &ptr,
-                        &format!("{hint}Value"),
-                        diags,
-                    )))
+                Some((Additional::Schema(schema), _)) => {
+                    Ty::Map(Box::new(self.ty_for(*schema, &format!("{hint}Value"), diags)))
                 }
-                Some((AdditionalProperties::Any(false), _)) => self.define(
+                Some((Additional::Bool(false), _)) => self.define(
                     target,
                     hint,
                     doc,
@@ -786,30 +738,26 @@ impl<'a> TypeSpace<'a> {
         let mut scope = Scope::default();
         let mut seen: Vec<&str> = Vec::new();
         for part in &parts {
-            for (name, prop) in part.props {
+            for (name, &prop) in part.props {
                 if seen.contains(&name.as_str()) {
                     continue;
                 }
                 seen.push(name);
-                let prop_ptr = join(&join(&part.pointer, "properties"), name);
                 let prop_hint = format!("{owner}{}", camel(name, "Field"));
-                let ty = self.ty_for(prop, &prop_ptr, &prop_hint, diags);
-                let schema = match prop {
-                    ReferenceOr::Item(s) => Some(&**s),
-                    ReferenceOr::Reference { .. } => None,
-                };
+                let ty = self.ty_for(prop, &prop_hint, diags);
+                let node = self.doc.schema(prop);
                 // `readOnly` may sit on the schema a `$ref` names
                 // (cloudflare's `tunnel_tunnel_id`): required then holds in
                 // responses only, and `writeOnly` in requests only.
-                let flags_of = |s: &Schema| (s.schema_data.read_only, s.schema_data.write_only);
-                let (read_only, write_only) = match prop {
-                    ReferenceOr::Item(s) => flags_of(s),
-                    ReferenceOr::Reference { reference } => self
-                        .component(reference)
-                        .map_or((false, false), |(s, _)| flags_of(s)),
-                };
+                let target_node = self.doc.schema(self.doc.deref(prop));
+                let read_only = node.read_only || target_node.read_only;
+                let write_only = node.write_only || target_node.write_only;
                 let required = parts.iter().any(|p| p.required.iter().any(|r| r == name));
-                let default = schema.and_then(|s| s.schema_data.default.clone());
+                let default = if node.is_plain_ref() {
+                    None
+                } else {
+                    node.default.clone()
+                };
                 let optional = !required || read_only || write_only;
                 let mut enum_default = None;
                 let (ty, default) = match (optional, default) {
@@ -831,6 +779,11 @@ impl<'a> TypeSpace<'a> {
                     self.defaults.push((fn_name.clone(), ty.clone(), value));
                     Value::String(fn_name)
                 });
+                let field_doc = if node.is_plain_ref() {
+                    None
+                } else {
+                    doc_of(node)
+                };
                 def.fields.push(Field {
                     rust,
                     wire: name.clone(),
@@ -838,18 +791,17 @@ impl<'a> TypeSpace<'a> {
                     optional: optional && ty.is_option(),
                     default,
                     enum_default,
-                    doc: schema.and_then(doc_of),
+                    doc: field_doc,
+                    binary: self.is_binary(prop),
                 });
             }
         }
         for part in &parts {
             match part.additional {
-                Some(AdditionalProperties::Any(false)) => def.deny_unknown = true,
-                Some(AdditionalProperties::Any(true)) => def.additional = Some(Ty::Value),
-                Some(AdditionalProperties::Schema(schema)) => {
-                    let ptr = join(&part.pointer, "additionalProperties");
-                    def.additional =
-                        Some(self.ty_for(schema, &ptr, &format!("{owner}Value"), diags));
+                Some(Additional::Bool(false)) => def.deny_unknown = true,
+                Some(Additional::Bool(true)) => def.additional = Some(Ty::Value),
+                Some(Additional::Schema(schema)) => {
+                    def.additional = Some(self.ty_for(*schema, &format!("{owner}Value"), diags));
                 }
                 None => {}
             }
@@ -867,8 +819,8 @@ impl<'a> TypeSpace<'a> {
     #[allow(clippy::too_many_arguments)]
     fn union(
         &mut self,
-        members: &'a [ReferenceOr<Schema>],
-        discriminator: Option<&'a openapiv3::Discriminator>,
+        members: &'a [SchemaId],
+        discriminator: Option<&'a Discriminator>,
         pointer: &str,
         hint: &str,
         target: Option<TypeId>,
@@ -876,9 +828,9 @@ impl<'a> TypeSpace<'a> {
         diags: &mut Diags,
     ) -> Ty {
         let mut nullable = false;
-        let mut kept: Vec<(usize, &'a ReferenceOr<Schema>)> = Vec::new();
-        for (i, member) in members.iter().enumerate() {
-            if is_null_schema(member) {
+        let mut kept: Vec<(usize, SchemaId)> = Vec::new();
+        for (i, &member) in members.iter().enumerate() {
+            if is_null_schema(self.doc.schema(member)) {
                 nullable = true;
             } else {
                 kept.push((i, member));
@@ -886,7 +838,7 @@ impl<'a> TypeSpace<'a> {
         }
         let ty = match kept.as_slice() {
             [] => Ty::Value,
-            [(i, only)] => self.ty_for(only, &join(pointer, &i.to_string()), hint, diags),
+            [(_, only)] => self.ty_for(*only, hint, diags),
             _ => {
                 let id = self.reserve_for(target, hint, doc);
                 let owner = self.defs[id].name.clone();
@@ -896,7 +848,7 @@ impl<'a> TypeSpace<'a> {
                 };
                 let kind = match kind {
                     Some(kind) => kind,
-                    None => self.untagged(&kept, pointer, &owner, diags),
+                    None => self.untagged(&kept, &owner, diags),
                 };
                 self.defs[id].kind = kind;
                 Ty::Named(id)
@@ -911,16 +863,17 @@ impl<'a> TypeSpace<'a> {
 
     fn tagged(
         &mut self,
-        discriminator: &openapiv3::Discriminator,
-        members: &[(usize, &'a ReferenceOr<Schema>)],
+        discriminator: &Discriminator,
+        members: &[(usize, SchemaId)],
         pointer: &str,
         owner: &str,
         diags: &mut Diags,
     ) -> Option<Kind> {
         let mut scope = Scope::default();
         let mut variants = Vec::new();
-        for (i, member) in members {
-            let ReferenceOr::Reference { reference } = member else {
+        for &(i, member) in members {
+            let node = self.doc.schema(member);
+            let Some(reference) = node.reference.as_ref().filter(|_| node.is_plain_ref()) else {
                 diags.warn(
                     &join(pointer, &i.to_string()),
                     format!(
@@ -929,29 +882,22 @@ impl<'a> TypeSpace<'a> {
                 );
                 return None;
             };
-            let ty = self.reference(reference, &join(pointer, &i.to_string()), diags);
-            let tag = tag_value(discriminator, reference);
+            let ty = self.reference(member, &node.loc, diags);
+            let tag = tag_value(discriminator, &reference.text);
             let name = scope.claim(camel(&tag, "Variant"));
             variants.push((name, tag, ty));
         }
         Some(Kind::Tagged {
-            tag: discriminator.property_name.clone(),
+            tag: discriminator.property.clone(),
             variants,
         })
     }
 
-    fn untagged(
-        &mut self,
-        members: &[(usize, &'a ReferenceOr<Schema>)],
-        pointer: &str,
-        owner: &str,
-        diags: &mut Diags,
-    ) -> Kind {
+    fn untagged(&mut self, members: &[(usize, SchemaId)], owner: &str, diags: &mut Diags) -> Kind {
         let mut scope = Scope::default();
         let mut variants: Vec<(String, Ty)> = Vec::new();
-        for (i, member) in members {
-            let ptr = join(pointer, &i.to_string());
-            let ty = self.ty_for(member, &ptr, &format!("{owner}Variant{i}"), diags);
+        for &(i, member) in members {
+            let ty = self.ty_for(member, &format!("{owner}Variant{i}"), diags);
             if variants.iter().any(|(_, t)| *t == ty) {
                 continue;
             }
@@ -974,7 +920,7 @@ impl<'a> TypeSpace<'a> {
     #[allow(clippy::too_many_arguments)]
     fn all_of(
         &mut self,
-        members: &'a [ReferenceOr<Schema>],
+        members: &'a [SchemaId],
         own: Option<ObjPart<'a>>,
         pointer: &str,
         hint: &str,
@@ -982,23 +928,22 @@ impl<'a> TypeSpace<'a> {
         doc: Option<String>,
         diags: &mut Diags,
     ) -> Ty {
-        let base = join(pointer, "allOf");
         // `allOf: [$ref]` (often with a description beside it) is the type
         // it refers to.
-        let real: Vec<(usize, &'a ReferenceOr<Schema>)> = members
+        let real: Vec<SchemaId> = members
             .iter()
-            .enumerate()
-            .filter(|(_, m)| !is_decoration(m))
+            .copied()
+            .filter(|m| !self.doc.schema(*m).is_decoration())
             .collect();
-        if let ([(i, only)], None) = (real.as_slice(), &own) {
-            if matches!(only, ReferenceOr::Reference { .. }) {
-                return self.ty_for(only, &join(&base, &i.to_string()), hint, diags);
+        if let ([only], None) = (real.as_slice(), &own) {
+            if self.doc.schema(*only).is_plain_ref() {
+                return self.ty_for(*only, hint, diags);
             }
         }
         let mut objects: Vec<ObjPart<'a>> = Vec::new();
-        let mut others: Vec<(&'a ReferenceOr<Schema>, String)> = Vec::new();
-        for (i, member) in members.iter().enumerate() {
-            match self.part(member, join(&base, &i.to_string()), &mut Vec::new(), diags) {
+        let mut others: Vec<(SchemaId, String)> = Vec::new();
+        for &member in members {
+            match self.part(member, &mut Vec::new(), diags) {
                 Part::Empty => {}
                 Part::Object(parts) => objects.extend(parts),
                 Part::Other(schema, ptr) => others.push((schema, ptr)),
@@ -1009,10 +954,10 @@ impl<'a> TypeSpace<'a> {
         }
         match (objects.is_empty(), others.as_slice()) {
             (true, []) => Ty::Value,
-            (true, [(schema, ptr), ..]) => self.ty_for(schema, ptr, hint, diags),
+            (true, [(schema, _), ..]) => self.ty_for(*schema, hint, diags),
             (false, []) => self.object(objects, hint, target, doc, diags),
-            (false, [(schema, ptr)]) => {
-                match self.distribute(objects, schema, ptr, hint, target, doc, diags) {
+            (false, [(schema, _)]) => {
+                match self.distribute(objects, *schema, hint, target, doc, diags) {
                     Some(ty) => ty,
                     None => {
                         diags.fallback(pointer, "allOf mixes object and non-object schemas");
@@ -1032,59 +977,56 @@ impl<'a> TypeSpace<'a> {
     /// of merged structs (tagged when the `oneOf` has a discriminator; one
     /// struct when there is one alternative). `None`
     /// when the alternatives are not all objects.
-    #[allow(clippy::too_many_arguments)]
     fn distribute(
         &mut self,
         common: Vec<ObjPart<'a>>,
-        member: &'a ReferenceOr<Schema>,
-        pointer: &str,
+        member: SchemaId,
         hint: &str,
         target: Option<TypeId>,
         doc: Option<String>,
         diags: &mut Diags,
     ) -> Option<Ty> {
-        let (schema, pointer) = match member {
-            ReferenceOr::Item(schema) => (schema, pointer.to_owned()),
-            ReferenceOr::Reference { reference } => self.component(reference)?,
+        let doc_model = self.doc;
+        let schema = doc_model.schema(doc_model.deref(member));
+        let alternatives = if !schema.one_of.is_empty() {
+            &schema.one_of
+        } else if !schema.any_of.is_empty() {
+            &schema.any_of
+        } else {
+            return None;
         };
-        let (alternatives, key) = match &schema.schema_kind {
-            SchemaKind::OneOf { one_of } => (one_of, "oneOf"),
-            SchemaKind::AnyOf { any_of } => (any_of, "anyOf"),
-            _ => return None,
-        };
-        if alternatives.is_empty() {
+        if !schema.properties.is_empty() || !schema.all_of.is_empty() {
             return None;
         }
         // With a discriminator (cloudflare's `rulesets_Rule`: 20 rule kinds
         // and a `position`), each alternative must be a `$ref`, and the
         // enum is tagged by it.
-        let discriminator = schema.schema_data.discriminator.as_ref();
-        let base = join(&pointer, key);
+        let discriminator = schema.discriminator.as_ref().filter(|_| !schema.one_of.is_empty());
         let mut merged = Vec::new();
-        for (i, alternative) in alternatives.iter().enumerate() {
-            if is_null_schema(alternative) {
+        for &alternative in alternatives {
+            let alt = doc_model.schema(alternative);
+            if is_null_schema(alt) {
                 return None;
             }
-            let ptr = join(&base, &i.to_string());
             let mut parts = common.clone();
-            match self.part(alternative, ptr, &mut Vec::new(), diags) {
+            match self.part(alternative, &mut Vec::new(), diags) {
                 Part::Empty => {}
                 Part::Object(more) => parts.extend(more),
                 Part::Other(..) => return None,
             }
-            let tag = match (discriminator, alternative) {
+            let reference = alt.reference.as_ref().filter(|_| alt.is_plain_ref());
+            let tag = match (discriminator, reference) {
                 (None, _) => None,
-                (Some(d), ReferenceOr::Reference { reference }) => Some(tag_value(d, reference)),
-                (Some(_), ReferenceOr::Item(_)) => return None,
+                (Some(d), Some(r)) => Some(tag_value(d, &r.text)),
+                (Some(_), None) => return None,
             };
-            let name = match (&tag, alternative) {
+            let name = match (&tag, reference) {
                 (Some(tag), _) => camel(tag, "Variant"),
-                (None, ReferenceOr::Reference { reference }) => camel(
-                    &unescape_token(reference.rsplit('/').next().unwrap_or_default()),
+                (None, Some(r)) => camel(
+                    &unescape_token(r.text.rsplit('/').next().unwrap_or_default()),
                     "",
                 ),
-                (None, ReferenceOr::Item(s)) => s
-                    .schema_data
+                (None, None) => alt
                     .title
                     .as_deref()
                     .map(|t| camel(t, ""))
@@ -1112,7 +1054,7 @@ impl<'a> TypeSpace<'a> {
         // With a discriminator every alternative has its tag (see above).
         self.defs[id].kind = match discriminator {
             Some(d) => Kind::Tagged {
-                tag: d.property_name.clone(),
+                tag: d.property.clone(),
                 variants: variants
                     .into_iter()
                     .map(|(variant, tag, ty)| (variant, tag.unwrap_or_default(), ty))
@@ -1124,96 +1066,80 @@ impl<'a> TypeSpace<'a> {
     }
 
     /// Classifies an `allOf` member, following `$ref`s and nested `allOf`s.
-    fn part(
-        &self,
-        member: &'a ReferenceOr<Schema>,
-        pointer: String,
-        stack: &mut Vec<String>,
-        diags: &mut Diags,
-    ) -> Part<'a> {
+    fn part(&self, member: SchemaId, stack: &mut Vec<SchemaId>, diags: &mut Diags) -> Part<'a> {
+        let doc_model = self.doc;
+        let node = doc_model.schema(member);
         if stack.len() > MAX_DEPTH {
-            diags.error(&pointer, "allOf nests too deeply");
+            diags.error(&node.loc, "allOf nests too deeply");
             return Part::Empty;
         }
-        let (schema, pointer) = match member {
-            ReferenceOr::Item(schema) => (schema, pointer),
-            ReferenceOr::Reference { reference } => match self.component(reference) {
-                Some((schema, ptr)) => {
-                    if stack.contains(&ptr) {
-                        diags.error(
-                            &pointer,
-                            format!("allOf cycle: `{reference}` includes itself"),
-                        );
-                        return Part::Empty;
-                    }
-                    (schema, ptr)
-                }
-                None => return Part::Other(member, pointer),
-            },
+        let resolved = if node.is_plain_ref() {
+            let Some(Ref {
+                target: Some(target),
+                text,
+            }) = &node.reference
+            else {
+                return Part::Other(member, node.loc.clone());
+            };
+            let target = doc_model.deref(*target);
+            if stack.contains(&target) {
+                diags.error(
+                    &node.loc,
+                    format!("allOf cycle: `{text}` includes itself"),
+                );
+                return Part::Empty;
+            }
+            target
+        } else {
+            member
         };
-        stack.push(pointer.clone());
-        let part = self.part_of(member, schema, pointer, stack, diags);
+        stack.push(resolved);
+        let part = self.part_of(member, doc_model.schema(resolved), stack, diags);
         stack.pop();
         part
     }
 
     fn part_of(
         &self,
-        member: &'a ReferenceOr<Schema>,
+        member: SchemaId,
         schema: &'a Schema,
-        pointer: String,
-        stack: &mut Vec<String>,
+        stack: &mut Vec<SchemaId>,
         diags: &mut Diags,
     ) -> Part<'a> {
-        match &schema.schema_kind {
-            SchemaKind::Type(Type::Object(o)) => Part::Object(vec![ObjPart {
-                props: &o.properties,
-                required: &o.required,
-                additional: o.additional_properties.as_ref(),
-                pointer,
-            }]),
-            SchemaKind::AllOf { all_of } => self.parts(all_of, None, &pointer, stack, diags),
-            SchemaKind::Any(any) if any.one_of.is_empty() && any.any_of.is_empty() => {
-                let own = (!any.properties.is_empty() || any.additional_properties.is_some()).then(
-                    || ObjPart {
-                        props: &any.properties,
-                        required: &any.required,
-                        additional: any.additional_properties.as_ref(),
-                        pointer: pointer.clone(),
-                    },
-                );
-                if !any.all_of.is_empty() {
-                    return self.parts(&any.all_of, own, &pointer, stack, diags);
-                }
-                if let Some(own) = own {
-                    return Part::Object(vec![own]);
-                }
-                let empty = any.typ.is_none()
-                    && any.items.is_none()
-                    && any.enumeration.is_empty()
-                    && any.not.is_none();
-                if empty || any.typ.as_deref() == Some("object") {
-                    Part::Empty
-                } else {
-                    Part::Other(member, pointer)
-                }
-            }
-            _ => Part::Other(member, pointer),
+        if !schema.one_of.is_empty() || !schema.any_of.is_empty() || schema.reference.is_some() {
+            return Part::Other(member, schema.loc.clone());
+        }
+        let own = has_object_keywords(schema).then(|| ObjPart::of(schema));
+        if !schema.all_of.is_empty() {
+            return self.parts(&schema.all_of, own, stack, diags);
+        }
+        if let Some(own) = own {
+            return Part::Object(vec![own]);
+        }
+        if schema.ty == Some(Type::Object) {
+            return Part::Object(vec![ObjPart::of(schema)]);
+        }
+        let empty = schema.ty.is_none()
+            && schema.items.is_none()
+            && schema.enumeration.is_none()
+            && schema.not.is_none();
+        if empty {
+            Part::Empty
+        } else {
+            Part::Other(member, schema.loc.clone())
         }
     }
 
     fn parts(
         &self,
-        all_of: &'a [ReferenceOr<Schema>],
+        all_of: &'a [SchemaId],
         own: Option<ObjPart<'a>>,
-        pointer: &str,
-        stack: &mut Vec<String>,
+        stack: &mut Vec<SchemaId>,
         diags: &mut Diags,
     ) -> Part<'a> {
         let mut objects = Vec::new();
-        let base = join(pointer, "allOf");
-        for (i, inner) in all_of.iter().enumerate() {
-            match self.part(inner, join(&base, &i.to_string()), stack, diags) {
+        for &inner in all_of {
+            match self.part(inner, stack, diags) {
                 Part::Empty => {}
                 Part::Object(parts) => objects.extend(parts),
                 Part::Other(schema, ptr) => return Part::Other(schema, ptr),
@@ -1227,79 +1153,143 @@ impl<'a> TypeSpace<'a> {
         }
     }
 
-    /// The definition of the component schema at the start of `pointer`
-    /// (`#/components/schemas/Name/...`), if it is one.
+    /// Whether a property holds binary text, or an array of it.
+    fn is_binary(&self, schema: SchemaId) -> bool {
+        let node = self.doc.schema(self.doc.deref(schema));
+        let binary = |n: &Schema| {
+            n.ty == Some(Type::String)
+                && (n.format.as_deref() == Some("binary")
+                    || (n.content_media_type.is_some() && n.content_encoding.is_none()))
+        };
+        binary(node)
+            || (node.ty == Some(Type::Array)
+                && node
+                    .items
+                    .is_some_and(|items| binary(self.doc.schema(self.doc.deref(items)))))
+    }
+
+    /// Makes the binary fields of the struct `ty` files: it is the body of
+    /// a multipart request. `false` when `ty` is not a struct.
+    pub(crate) fn use_files(&mut self, ty: &Ty) -> bool {
+        let id = match ty {
+            Ty::Named(id) => *id,
+            Ty::Option(inner) => match **inner {
+                Ty::Named(id) => id,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        let Kind::Struct(def) = &mut self.defs[id].kind else {
+            return false;
+        };
+        for field in def.fields.iter_mut().filter(|f| f.binary) {
+            field.ty = to_file(&field.ty);
+        }
+        true
+    }
+
+    /// The definition of the component schema at or around `pointer`, if
+    /// the pointer is inside one.
     pub(crate) fn component_at(&self, pointer: &str) -> Option<TypeId> {
-        let rest = pointer.strip_prefix(COMPONENT_PREFIX)?;
-        let token = rest.split('/').next()?;
-        self.components.get(&unescape_token(token)).copied()
-    }
-
-    /// The component schema a `$ref` names, following chains of `$ref`s.
-    pub(crate) fn component(&self, reference: &str) -> Option<(&'a Schema, String)> {
-        let mut reference = reference;
-        for _ in 0..MAX_DEPTH {
-            let name = unescape_token(reference.strip_prefix(COMPONENT_PREFIX)?);
-            let schema = self.spec.components.as_ref()?.schemas.get(&name)?;
-            match schema {
-                ReferenceOr::Item(schema) => {
-                    return Some((schema, join("#/components/schemas", &name)))
-                }
-                ReferenceOr::Reference { reference: next } => reference = next,
+        let mut at = pointer;
+        loop {
+            if let Some(&id) = self.component_locs.get(at) {
+                return Some(id);
             }
+            at = at.rsplit_once('/')?.0;
         }
-        None
     }
 }
 
-/// A schema that only documents (description, title, example…).
-fn is_decoration(member: &ReferenceOr<Schema>) -> bool {
-    match member {
-        ReferenceOr::Item(Schema {
-            schema_kind: SchemaKind::Any(any),
-            ..
-        }) => *any == openapiv3::AnySchema::default(),
-        _ => false,
-    }
-}
-
-fn is_null_schema(member: &ReferenceOr<Schema>) -> bool {
-    let ReferenceOr::Item(schema) = member else {
-        return false;
+/// A name for the schema a `$ref` names that is not a component: the
+/// last meaningful token of the reference (`#/$defs/Pet` → `Pet`,
+/// `pet.yaml` → `pet`).
+fn ref_name(reference: &str, loc: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "schema", "items", "properties", "additionalProperties", "allOf", "oneOf", "anyOf",
+        "not", "content", "$defs", "definitions", "schemas", "components", "prefixItems",
+        "itemSchema", "",
+    ];
+    let (file, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+    let token = fragment
+        .rsplit('/')
+        .map(unescape_token)
+        .find(|t| !KEYWORDS.contains(&t.as_str()) && !t.contains('/') && t.parse::<u64>().is_err());
+    let base = match token {
+        Some(token) => token,
+        None => {
+            let file = if file.is_empty() {
+                loc.split('#').next().unwrap_or_default()
+            } else {
+                file
+            };
+            let stem = file.rsplit('/').next().unwrap_or_default();
+            stem.split('.').next().unwrap_or_default().to_owned()
+        }
     };
-    match &schema.schema_kind {
-        SchemaKind::Any(any) => {
-            any.typ.as_deref() == Some("null")
-                || (!any.enumeration.is_empty() && any.enumeration.iter().all(Value::is_null))
-                || (schema.schema_data.nullable
-                    && any.typ.is_none()
-                    && any.properties.is_empty()
-                    && any.all_of.is_empty()
-                    && any.one_of.is_empty()
-                    && any.any_of.is_empty()
-                    && any.items.is_none())
-        }
-        _ => false,
+    camel(&base, "Schema")
+}
+
+/// `String` → `File`, through `Option` and `Vec`.
+fn to_file(ty: &Ty) -> Ty {
+    match ty {
+        Ty::String => Ty::File,
+        Ty::Option(inner) => Ty::Option(Box::new(to_file(inner))),
+        Ty::Vec(inner) => Ty::Vec(Box::new(to_file(inner))),
+        other => other.clone(),
     }
 }
 
-fn string_format(format: &VariantOrUnknownOrEmpty<StringFormat>) -> Ty {
+/// Properties, `additionalProperties` or `required`: what an object part of
+/// an `allOf` contributes (a member with only `required` makes the
+/// properties of the others required).
+fn has_object_keywords(schema: &Schema) -> bool {
+    !schema.properties.is_empty() || schema.additional.is_some() || !schema.required.is_empty()
+}
+
+/// A schema that allows only `null`.
+fn is_null_schema(schema: &Schema) -> bool {
+    if schema.reference.is_some() {
+        return false;
+    }
+    schema.ty == Some(Type::Null)
+        || schema
+            .enumeration
+            .as_ref()
+            .is_some_and(|values| !values.is_empty() && values.iter().all(Value::is_null))
+        || (schema.nullable
+            && schema.ty.is_none()
+            && schema.properties.is_empty()
+            && schema.all_of.is_empty()
+            && schema.one_of.is_empty()
+            && schema.any_of.is_empty()
+            && schema.items.is_none())
+}
+
+fn string_format(format: Option<&str>) -> Ty {
     match format {
-        VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) => Ty::DateTime,
-        VariantOrUnknownOrEmpty::Item(StringFormat::Date) => Ty::Date,
-        VariantOrUnknownOrEmpty::Item(StringFormat::Byte) => Ty::Base64,
-        VariantOrUnknownOrEmpty::Item(StringFormat::Binary | StringFormat::Password) => Ty::String,
-        VariantOrUnknownOrEmpty::Unknown(f) => match f.as_str() {
-            "date-time" => Ty::DateTime,
-            "date" => Ty::Date,
-            "byte" => Ty::Base64,
-            "uuid" => Ty::Uuid,
-            "ipv4" => Ty::Ipv4,
-            "ipv6" => Ty::Ipv6,
-            "ip" => Ty::IpAddr,
-            _ => Ty::String,
-        },
-        VariantOrUnknownOrEmpty::Empty => Ty::String,
+        Some("date-time") => Ty::DateTime,
+        Some("date") => Ty::Date,
+        Some("byte") => Ty::Base64,
+        Some("uuid") => Ty::Uuid,
+        Some("ipv4") => Ty::Ipv4,
+        Some("ipv6") => Ty::Ipv6,
+        Some("ip") => Ty::IpAddr,
+        _ => Ty::String,
+    }
+}
+
+fn integer_format(format: Option<&str>) -> Ty {
+    match format {
+        Some("int32") => Ty::I32,
+        _ => Ty::I64,
+    }
+}
+
+fn number_format(format: Option<&str>) -> Ty {
+    match format {
+        Some("float") => Ty::F32,
+        _ => Ty::F64,
     }
 }
 
@@ -1319,7 +1309,9 @@ fn ty_word(ty: &Ty) -> String {
         Ty::IpAddr => "Ip".into(),
         Ty::Value => "Value".into(),
         Ty::Bytes => "Bytes".into(),
+        Ty::File => "File".into(),
         Ty::Vec(inner) => format!("{}List", ty_word(inner)),
+        Ty::Tuple(_) => "Tuple".into(),
         Ty::Map(inner) => format!("{}Map", ty_word(inner)),
         Ty::Option(inner) => ty_word(inner),
         Ty::Named(_) => "Object".into(),
@@ -1338,8 +1330,7 @@ fn default_fits(ty: &Ty, value: &Value) -> bool {
 }
 
 pub(crate) fn doc_of(schema: &Schema) -> Option<String> {
-    let data = &schema.schema_data;
-    match (&data.title, &data.description) {
+    match (&schema.title, &schema.description) {
         (_, Some(d)) if !d.trim().is_empty() => Some(d.trim().to_owned()),
         (Some(t), _) if !t.trim().is_empty() => Some(t.trim().to_owned()),
         _ => None,
@@ -1368,7 +1359,7 @@ fn all_values(values: &[Value], test: fn(&Value) -> bool) -> bool {
 
 /// The discriminator value naming the schema `reference`: its key in the
 /// mapping, or the schema's name.
-fn tag_value(discriminator: &openapiv3::Discriminator, reference: &str) -> String {
+fn tag_value(discriminator: &Discriminator, reference: &str) -> String {
     discriminator
         .mapping
         .iter()

@@ -8,9 +8,13 @@ fn with_space(schemas: &str, check: impl FnOnce(&TypeSpace<'_>, &Diags)) {
     let spec = format!(
         "openapi: 3.0.0\ninfo: {{ title: t, version: '1' }}\npaths: {{}}\ncomponents:\n  schemas:\n{schemas}"
     );
-    let spec = crate::load::load(&spec).unwrap_or_else(|e| panic!("{e}"));
     let mut diags = Diags::default();
-    let space = TypeSpace::new(&spec, &mut diags);
+    let source = crate::load::Source {
+        text: &spec,
+        path: None,
+    };
+    let doc = crate::load::load(source, &mut diags).unwrap_or_else(|e| panic!("{e}"));
+    let space = TypeSpace::new(&doc, &mut diags);
     check(&space, &diags);
 }
 

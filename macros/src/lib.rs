@@ -5,12 +5,12 @@
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use std::path::PathBuf;
-use swaggersocket_codegen::{generate, Options};
+use swaggersocket_codegen::{generate_at, Options};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitBool, LitStr, Token};
 
 /// Generates the types, server trait, server adapter and client stub of an
-/// OpenAPI 3.0 document at compile time.
+/// OpenAPI document (Swagger 2.0, OpenAPI 3.0, 3.1 or 3.2) at compile time.
 ///
 /// ```ignore
 /// swaggersocket::openapi_socket!("fixtures/petstore.yaml");
@@ -133,7 +133,7 @@ fn expand(input: Input) -> syn::Result<TokenStream> {
             format!("cannot read spec file `{relative}` (relative to CARGO_MANIFEST_DIR): {e}"),
         )
     })?;
-    let generated = generate(&source, &input.options).map_err(|errors| {
+    let generated = generate_at(&source, &path, &input.options).map_err(|errors| {
         let mut all: Option<syn::Error> = None;
         for d in errors.diagnostics() {
             let e = syn::Error::new(input.spec.span(), format!("{relative}: {d}"));
@@ -145,11 +145,17 @@ fn expand(input: Input) -> syn::Result<TokenStream> {
         all.unwrap_or_else(|| syn::Error::new(input.spec.span(), "code generation failed"))
     })?;
     let tokens = generated.tokens;
-    // Makes cargo rebuild the crate when the spec changes.
-    let tracked = path.to_string_lossy().into_owned();
+    // Makes cargo rebuild the crate when the spec, or any file its `$ref`s
+    // reach, changes.
+    let mut files = vec![path.clone()];
+    files.extend(generated.files.iter().skip(1).cloned());
+    let tracked = files.iter().map(|file| {
+        let file = file.to_string_lossy().into_owned();
+        quote!(const _: &[u8] = ::core::include_bytes!(#file);)
+    });
     Ok(quote! {
         #tokens
-        const _: &[u8] = ::core::include_bytes!(#tracked);
+        #(#tracked)*
     })
 }
 
@@ -171,7 +177,8 @@ mod tests {
             name: Some("pets".to_owned()),
             ..Options::default()
         };
-        let generated = generate(&source, &options).map(|g| g.tokens.to_string());
+        let generated = generate_at(&source, std::path::Path::new(&path), &options)
+            .map(|g| g.tokens.to_string());
         let expected = format!(
             "{} const _ : & [u8] = :: core :: include_bytes ! ({:?}) ;",
             generated.unwrap_or_default(),

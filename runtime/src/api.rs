@@ -232,6 +232,81 @@ impl std::error::Error for ClientError {
     }
 }
 
+/// A file: the value of a `type: string, format: binary` property of a
+/// `multipart/form-data` body (a Swagger 2.0 `type: file` parameter), sent
+/// as a part of its own with its name and media type.
+///
+/// In JSON (where binary text has no standard form) it is an array of
+/// byte values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct File {
+    /// The file name the part carries (`filename=`); the form field's name
+    /// when sent without one.
+    pub name: Option<String>,
+    /// The part's media type; `application/octet-stream` when sent
+    /// without one.
+    pub content_type: Option<String>,
+    /// The content.
+    pub bytes: Bytes,
+}
+
+impl File {
+    /// A file of these bytes, without name or media type.
+    pub fn new(bytes: impl Into<Bytes>) -> Self {
+        File {
+            name: None,
+            content_type: None,
+            bytes: bytes.into(),
+        }
+    }
+
+    /// Sets the file name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the media type.
+    #[must_use]
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+}
+
+impl serde::Serialize for File {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.bytes)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for File {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = File;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the bytes of a file")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<File, E> {
+                Ok(File::new(Bytes::copy_from_slice(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<File, E> {
+                Ok(File::new(Bytes::copy_from_slice(v.as_bytes())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<File, A::Error> {
+                let mut bytes = Vec::new();
+                while let Some(byte) = seq.next_element::<u8>()? {
+                    bytes.push(byte);
+                }
+                Ok(File::new(bytes))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// Bytes carried as base64 text (`type: string, format: byte`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Base64(pub Vec<u8>);

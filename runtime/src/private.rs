@@ -8,6 +8,8 @@ pub use serde;
 pub use serde_json;
 pub use tower_service;
 
+pub use crate::multipart::{decode_fields, MultipartParts, MultipartWriter};
+
 use crate::api::ClientError;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
@@ -423,6 +425,16 @@ pub struct DecodeError {
     message: String,
 }
 
+impl DecodeError {
+    /// A body that does not decode (400).
+    pub(crate) fn invalid(message: String) -> Self {
+        DecodeError {
+            unsupported: false,
+            message,
+        }
+    }
+}
+
 impl Reject for DecodeError {
     fn into_response(self) -> HttpResponse {
         let status = if self.unsupported {
@@ -574,7 +586,7 @@ pub fn with_tag(mut value: Value, property: &str, tag: &str) -> Value {
 #[derive(Debug, Default)]
 struct Payload {
     body: Bytes,
-    content_type: Option<&'static str>,
+    content_type: Option<std::borrow::Cow<'static, str>>,
     error: Option<String>,
 }
 
@@ -595,7 +607,17 @@ impl Payload {
 
     fn set(&mut self, body: Bytes, media: &'static str) {
         self.body = body;
-        self.content_type = Some(media);
+        self.content_type = Some(std::borrow::Cow::Borrowed(media));
+    }
+
+    fn multipart(&mut self, writer: MultipartWriter) {
+        match writer.finish() {
+            Ok((body, content_type)) => {
+                self.body = body;
+                self.content_type = Some(std::borrow::Cow::Owned(content_type));
+            }
+            Err(e) => self.error = Some(e),
+        }
     }
 }
 
@@ -625,6 +647,12 @@ macro_rules! body_methods {
             self.payload.set(value, media);
             self
         }
+
+        /// A `multipart/form-data` body.
+        pub fn multipart(mut self, writer: MultipartWriter) -> Self {
+            self.payload.multipart(writer);
+            self
+        }
     };
 }
 
@@ -647,6 +675,16 @@ fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(),
     let value = HeaderValue::from_str(value).map_err(|e| format!("header `{name}`: {e}"))?;
     headers.append(name, value);
     Ok(())
+}
+
+/// A `Content-Type` value: a media type of the document, or one made here
+/// (a multipart boundary), both valid header text.
+fn media_header(media: std::borrow::Cow<'static, str>) -> HeaderValue {
+    match media {
+        std::borrow::Cow::Borrowed(media) => HeaderValue::from_static(media),
+        std::borrow::Cow::Owned(media) => HeaderValue::from_str(&media)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+    }
 }
 
 /// Builds a response from a response enum (server side).
@@ -688,7 +726,7 @@ impl ResponseBuilder {
         if let Some(media) = self.payload.content_type {
             response
                 .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(media));
+                .insert(CONTENT_TYPE, media_header(media));
         }
         response
     }
@@ -838,7 +876,7 @@ impl RequestBuilder {
             .map_err(|e| ClientError::InvalidRequest(format!("request URI `{uri}`: {e}")))?;
         let mut headers = self.headers;
         if let Some(media) = self.payload.content_type {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(media));
+            headers.insert(CONTENT_TYPE, media_header(media));
         }
         if !self.cookies.is_empty() {
             insert_header(&mut headers, "cookie", &self.cookies.join("; "))
