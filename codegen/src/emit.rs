@@ -109,6 +109,7 @@ impl<'m> Emitter<'m> {
             Ty::IpAddr => quote!(::std::net::IpAddr),
             Ty::Value => quote!(#k::api::Value),
             Ty::Bytes => quote!(#k::api::Bytes),
+            Ty::File => quote!(#k::api::File),
             Ty::Vec(inner) => {
                 let inner = self.ty(inner, top, None);
                 quote!(::std::vec::Vec<#inner>)
@@ -1573,6 +1574,7 @@ fn concrete_media(c: &Content) -> String {
         Media::Form => "application/x-www-form-urlencoded",
         Media::Text => "text/plain; charset=utf-8",
         Media::Bytes => "application/octet-stream",
+        Media::Multipart => "multipart/form-data",
         Media::Stream(f) => stream_media(f),
     }
     .to_owned()
@@ -1616,6 +1618,7 @@ fn encode_content(c: &Content, value: &TokenStream) -> TokenStream {
         Media::Form => quote!(.form(&#value, #m)),
         Media::Text => quote!(.text(#value, #m)),
         Media::Bytes => quote!(.bytes(#value, #m)),
+        Media::Multipart => quote!(.multipart(__p::MultipartBody::to_multipart(&#value))),
         // Streams are attached by `__into_http`, not through the builder.
         Media::Stream(_) => TokenStream::new(),
     }
@@ -1627,6 +1630,7 @@ fn decode_content(c: &Content, source: &TokenStream) -> TokenStream {
         Media::Form => quote!(__p::decode_form(#source.body())),
         Media::Text => quote!(__p::decode_text(#source.body())),
         Media::Bytes => quote!(__p::decode_bytes(#source.body())),
+        Media::Multipart => quote!(__p::decode_multipart(#source.headers(), #source.body())),
         Media::Stream(f) => {
             let f = stream_format_tokens(f);
             quote!(__p::stream_from_bytes(#source.body(), #f))
