@@ -18,6 +18,13 @@ const FIXTURES: &[(&str, &str)] = &[
     ("read-only-ref.yaml", "read_only_ref"),
     ("selection.yaml", "selection"),
     ("deep-types.yaml", "deep_types"),
+    ("swagger2.yaml", "swagger2"),
+    ("oas31.yaml", "oas31"),
+    ("oas32.yaml", "oas32"),
+    ("multi-file/api.yaml", "multi_file"),
+    ("same-operation/v2.yaml", "same_v2"),
+    ("same-operation/v30.yaml", "same_v30"),
+    ("same-operation/v31.yaml", "same_v31"),
 ];
 
 fn main() {
@@ -61,11 +68,12 @@ fn main() {
         ]);
     for (file, options) in variants {
         let path = fixtures.join(file);
-        println!("cargo:rerun-if-changed={}", path.display());
-        let source = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let generated = swaggersocket_codegen::generate(&source, &options)
+        let generated = swaggersocket_codegen::generate_file(&path, &options)
             .unwrap_or_else(|e| panic!("cannot generate {file}:\n{e}"));
+        // Every file read, `$ref`d ones included.
+        for read in &generated.files {
+            println!("cargo:rerun-if-changed={}", read.display());
+        }
         let module = options.name.unwrap_or_default();
         let target = Path::new(&out_dir).join(format!("{module}.rs"));
         std::fs::write(&target, generated.tokens.to_string())

@@ -168,11 +168,12 @@ impl Builder {
             path: spec.clone(),
             error,
         })?;
-        let generated =
-            crate::generate_at(&source, &spec, &self.options).map_err(|errors| BuildError::Spec {
+        let generated = crate::generate_at(&source, &spec, &self.options).map_err(|errors| {
+            BuildError::Spec {
                 path: spec.clone(),
                 errors,
-            })?;
+            }
+        })?;
         // Every other file the document's `$ref`s reached.
         for file in generated.files.iter().skip(1) {
             println!("cargo:rerun-if-changed={}", file.display());

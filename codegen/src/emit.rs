@@ -528,6 +528,7 @@ impl<'m> Emitter<'m> {
             .then(|| quote!(::core::default::Default,));
         let serialize = emit_struct_serialize(name, s);
         let deserialize = self.emit_struct_deserialize(name, s);
+        let multipart = s.multipart.then(|| self.emit_multipart(name, s));
         quote! {
             #doc
             #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #default)]
@@ -537,6 +538,81 @@ impl<'m> Emitter<'m> {
             }
             #serialize
             #deserialize
+            #multipart
+        }
+    }
+
+    /// `MultipartBody` for the body of a `multipart/form-data` request: a
+    /// part per field (per item of an array), files as file parts. Reading
+    /// types each field with its own type, then decodes the fields as the
+    /// struct (required fields and defaults), then puts the files in.
+    fn emit_multipart(&self, name: &Ident, s: &StructDef) -> TokenStream {
+        let mut writes = Vec::new();
+        let mut reads = Vec::new();
+        let mut files = Vec::new();
+        for f in &s.fields {
+            let fname = ident(&f.rust);
+            let w = lit_str(&f.wire);
+            let optional = f.ty.is_option();
+            let inner = match &f.ty {
+                Ty::Option(inner) => &**inner,
+                other => other,
+            };
+            match inner {
+                Ty::File => {
+                    writes.push(if optional {
+                        quote!(__w.file(#w, self.#fname.as_ref());)
+                    } else {
+                        quote!(__w.file(#w, &self.#fname);)
+                    });
+                    reads.push(quote!(__parts.put_file(&mut __map, #w, false);));
+                    files.push(if optional {
+                        quote!(__value.#fname = __parts.file(#w);)
+                    } else {
+                        quote!(if let ::core::option::Option::Some(__file) = __parts.file(#w) { __value.#fname = __file; })
+                    });
+                }
+                Ty::Vec(item) if **item == Ty::File => {
+                    writes.push(if optional {
+                        quote!(for __file in self.#fname.iter().flatten() { __w.file(#w, __file); })
+                    } else {
+                        quote!(for __file in &self.#fname { __w.file(#w, __file); })
+                    });
+                    reads.push(quote!(__parts.put_file(&mut __map, #w, true);));
+                    files.push(if optional {
+                        quote!(if __value.#fname.is_some() { __value.#fname = ::core::option::Option::Some(__parts.files(#w)); })
+                    } else {
+                        quote!(__value.#fname = __parts.files(#w);)
+                    });
+                }
+                Ty::Vec(item) => {
+                    let t = self.ty(item, false, None);
+                    writes.push(quote!(__w.value(#w, &self.#fname);));
+                    reads.push(quote!(__parts.put_list::<#t>(&mut __map, #w)?;));
+                }
+                other => {
+                    let t = self.ty(other, false, None);
+                    writes.push(quote!(__w.value(#w, &self.#fname);));
+                    reads.push(quote!(__parts.put_one::<#t>(&mut __map, #w)?;));
+                }
+            }
+        }
+        let mutable = (!files.is_empty()).then(|| quote!(mut));
+        quote! {
+            impl __p::MultipartBody for #name {
+                fn to_multipart(&self) -> __p::MultipartWriter {
+                    let mut __w = __p::MultipartWriter::new();
+                    #(#writes)*
+                    __w
+                }
+                fn from_multipart(__parts: &__p::MultipartParts) -> ::core::result::Result<Self, __p::DecodeError> {
+                    let mut __map = __p::serde_json::Map::new();
+                    #(#reads)*
+                    let #mutable __value: Self = __p::decode_fields(__map)?;
+                    #(#files)*
+                    ::core::result::Result::Ok(__value)
+                }
+            }
         }
     }
 
@@ -1180,7 +1256,11 @@ impl<'m> Emitter<'m> {
         paths.sort_by_key(|p| route_key(p));
         let routes = paths.iter().map(|path| {
             let ops: Vec<&Op> = self.ops.iter().filter(|o| o.path == *path).collect();
-            let allowed = ops.iter().map(|o| o.method.as_str()).collect::<Vec<_>>().join(", ");
+            let allowed = ops
+                .iter()
+                .map(|o| o.method.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             let arms = ops.iter().map(|o| {
                 let h = ident(&format!("__handle_{}", o.name));
                 let pattern = if is_standard_method(&o.method) {
@@ -1230,7 +1310,11 @@ impl<'m> Emitter<'m> {
         let name = ident(&op.name);
         let mut decls = Vec::new();
         let mut path_index = 0usize;
-        if op.params.iter().any(|p| p.location == Location::Query) {
+        if op
+            .params
+            .iter()
+            .any(|p| matches!(p.location, Location::Query | Location::QueryString))
+        {
             decls.push(quote!(let __query = __p::Query::parse(__request.uri());));
         }
         for p in &op.params {
@@ -1257,13 +1341,9 @@ impl<'m> Emitter<'m> {
                 (Location::Header, false) => quote!(__p::header_one(__request.headers(), #w)),
                 (Location::Header, true) => quote!(__p::header_list(__request.headers(), #w)),
                 (Location::Cookie, _) => quote!(__p::cookie_one(__request.headers(), #w)),
+                (Location::QueryString, _) => quote!(__query.whole()),
             };
-            let what = match p.location {
-                Location::Path => "path parameter",
-                Location::Query => "query parameter",
-                Location::Header => "header",
-                Location::Cookie => "cookie",
-            };
+            let what = location_word(p.location);
             if p.location == Location::Path {
                 decls.push(quote!(let #n = __try!(#value);));
             } else if p.required {
@@ -1499,6 +1579,7 @@ impl<'m> Emitter<'m> {
                 }
                 Location::Header => steps.push(quote!(request.header(#w, &self.#n);)),
                 Location::Cookie => steps.push(quote!(request.cookie(#w, &self.#n);)),
+                Location::QueryString => steps.push(quote!(request.query_string(&self.#n);)),
             }
         }
         if let Some(body) = &op.body {
@@ -1561,6 +1642,7 @@ fn location_word(location: Location) -> &'static str {
         Location::Query => "query parameter",
         Location::Header => "header",
         Location::Cookie => "cookie",
+        Location::QueryString => "query string",
     }
 }
 
@@ -1575,7 +1657,7 @@ fn concrete_media(c: &Content) -> String {
         Media::Text => "text/plain; charset=utf-8",
         Media::Bytes => "application/octet-stream",
         Media::Multipart => "multipart/form-data",
-        Media::Stream(f) => stream_media(f),
+        Media::Stream(f) | Media::Items(f) => stream_media(f),
     }
     .to_owned()
 }
@@ -1619,6 +1701,10 @@ fn encode_content(c: &Content, value: &TokenStream) -> TokenStream {
         Media::Text => quote!(.text(#value, #m)),
         Media::Bytes => quote!(.bytes(#value, #m)),
         Media::Multipart => quote!(.multipart(__p::MultipartBody::to_multipart(&#value))),
+        Media::Items(f) => {
+            let f = stream_format_tokens(f);
+            quote!(.items(&#value, #f, #m))
+        }
         // Streams are attached by `__into_http`, not through the builder.
         Media::Stream(_) => TokenStream::new(),
     }
@@ -1634,6 +1720,10 @@ fn decode_content(c: &Content, source: &TokenStream) -> TokenStream {
         Media::Stream(f) => {
             let f = stream_format_tokens(f);
             quote!(__p::stream_from_bytes(#source.body(), #f))
+        }
+        Media::Items(f) => {
+            let f = stream_format_tokens(f);
+            quote!(__p::decode_items(#source.body(), #f))
         }
     }
 }

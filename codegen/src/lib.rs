@@ -154,11 +154,13 @@ pub fn generate(spec_source: &str, options: &Options) -> Result<Generated, Error
 ///
 /// As [`generate`]; a file that cannot be read is an error naming it (and,
 /// for a `$ref`d file, the place of the `$ref`).
-pub fn generate_file(path: impl AsRef<std::path::Path>, options: &Options) -> Result<Generated, Errors> {
+pub fn generate_file(
+    path: impl AsRef<std::path::Path>,
+    options: &Options,
+) -> Result<Generated, Errors> {
     let path = path.as_ref();
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        Errors::one("#", format!("cannot read {}: {e}", path.display()))
-    })?;
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| Errors::one("#", format!("cannot read {}: {e}", path.display())))?;
     generate_at(&source, path, options)
 }
 
@@ -223,7 +225,13 @@ fn generate_source(
     };
 
     let mut space = schema::TypeSpace::new(&spec, &mut diags);
-    let ops = ops::model_ops(&spec, &spec.operations, &mut space, &options.select, &mut diags);
+    let ops = ops::model_ops(
+        &spec,
+        &spec.operations,
+        &mut space,
+        &options.select,
+        &mut diags,
+    );
     // Webhooks and callbacks: every one of them, whatever the selection.
     let webhooks = ops::model_ops(
         &spec,

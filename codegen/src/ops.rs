@@ -1,10 +1,10 @@
 //! Model the operations: parameters, bodies and responses in Rust terms.
 
-use crate::diag::{join, Diags};
+use crate::diag::Diags;
+use crate::model::{self, Document, In, MediaType, Operation, StatusKey, Style, Type};
 use crate::naming::{camel, range_variant, snake, status_variant, Scope};
 use crate::schema::{Ty, TypeSpace};
 use crate::Selection;
-use crate::model::{self, Document, In, MediaType, Operation, StatusKey, Style, Type};
 use std::collections::HashSet;
 
 /// Where a parameter travels.
@@ -14,6 +14,8 @@ pub(crate) enum Location {
     Query,
     Header,
     Cookie,
+    /// 3.2 `in: querystring`: the whole query string, form-encoded.
+    QueryString,
 }
 
 #[derive(Debug)]
@@ -51,6 +53,9 @@ pub(crate) enum Media {
     /// A response that is a stream of JSON items; the content's type is
     /// the item type.
     Stream(StreamFmt),
+    /// A request body that is a sequence of JSON items (3.2 `itemSchema`);
+    /// the content's type is the list of the items, sent whole.
+    Items(StreamFmt),
 }
 
 /// How the items of a streamed response are framed.
@@ -301,13 +306,20 @@ impl<'a> OpCtx<'a, '_> {
         let (body, body_required) = match &op.request_body {
             None => (None, false),
             Some(rb) => {
-                let body = self.body(
-                    &rb.content,
-                    &format!("{camel_name}Body"),
-                    space,
-                    top,
-                    diags,
-                );
+                let body = self.body(&rb.content, &format!("{camel_name}Body"), space, top, diags);
+                let mut body = body;
+                let item_hint = format!("{camel_name}Item");
+                if let Some(b) = &mut body {
+                    if let Some((format, ty)) =
+                        self.stream_item(&rb.content, &item_hint, space, diags)
+                    {
+                        if let Some(content) = b.contents.first_mut() {
+                            content.kind = Media::Items(format);
+                            content.ty = Ty::Vec(Box::new(ty));
+                            content.variant = "Items".to_owned();
+                        }
+                    }
+                }
                 (body, rb.required)
             }
         };
@@ -397,13 +409,7 @@ impl<'a> OpCtx<'a, '_> {
                 };
                 (location, false, separator)
             }
-            In::QueryString => {
-                diags.warn(
-                    ptr,
-                    "`in: querystring` is passed as one query parameter named after it",
-                );
-                (Location::Query, false, ',')
-            }
+            In::QueryString => (Location::QueryString, false, ','),
         };
         // Path arrays in 2.0 may use other separators too.
         let separator = match (location, style) {
@@ -494,13 +500,10 @@ impl<'a> OpCtx<'a, '_> {
                 }
                 Media::Text => Ty::String,
                 // Streams are recognised below.
-                Media::Stream(_) => Ty::Value,
+                Media::Stream(_) | Media::Items(_) => Ty::Value,
                 Media::Bytes => {
                     if media.starts_with("multipart/") {
-                        diags.warn(
-                            &mt.loc,
-                            format!("{media} bodies are passed as raw bytes"),
-                        );
+                        diags.warn(&mt.loc, format!("{media} bodies are passed as raw bytes"));
                     }
                     Ty::Bytes
                 }
@@ -512,6 +515,7 @@ impl<'a> OpCtx<'a, '_> {
                 Media::Text => "Text",
                 Media::Bytes => "Bytes",
                 Media::Stream(_) => "Stream",
+                Media::Items(_) => "Items",
             };
             let variant = if contents.iter().any(|c| c.kind == kind) {
                 scope.claim(camel(media, "Media"))
@@ -552,7 +556,10 @@ impl<'a> OpCtx<'a, '_> {
             (None, Some(schema)) => {
                 let node = self.doc.schema(schema);
                 // An array schema describes the sequence; its items are the items.
-                match (node.reference.is_none() && node.ty == Some(Type::Array), node.items) {
+                match (
+                    node.reference.is_none() && node.ty == Some(Type::Array),
+                    node.items,
+                ) {
                     (true, Some(items)) => space.ty_for(items, hint, diags),
                     (true, None) => Ty::Value,
                     (false, _) => space.ty_for(schema, hint, diags),

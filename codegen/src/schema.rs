@@ -2,9 +2,9 @@
 //! mapping from JSON Schema to Rust types.
 
 use crate::diag::{join, Diags};
+use crate::model::{Additional, Discriminator, Document, Ref, Schema, SchemaId, Type};
 use crate::naming::{camel, snake, unescape_token, Scope};
 use indexmap::IndexMap;
-use crate::model::{Additional, Discriminator, Document, Ref, Schema, SchemaId, Type};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -166,7 +166,9 @@ fn wrap_nullable(ty: &mut Ty, nullable: &std::collections::HashSet<TypeId>) {
         }
         Ty::Option(inner) if !matches!(**inner, Ty::Named(_)) => wrap_nullable(inner, nullable),
         Ty::Vec(inner) | Ty::Map(inner) => wrap_nullable(inner, nullable),
-        Ty::Tuple(items) => items.iter_mut().for_each(|item| wrap_nullable(item, nullable)),
+        Ty::Tuple(items) => items
+            .iter_mut()
+            .for_each(|item| wrap_nullable(item, nullable)),
         _ => {}
     }
 }
@@ -180,6 +182,9 @@ pub(crate) struct StructDef {
     pub(crate) additional_name: String,
     /// `additionalProperties: false`.
     pub(crate) deny_unknown: bool,
+    /// The body of a `multipart/form-data` request: it also reads and
+    /// writes itself as form parts.
+    pub(crate) multipart: bool,
 }
 
 #[derive(Debug)]
@@ -271,7 +276,9 @@ impl<'a> TypeSpace<'a> {
             }
             let id = space.reserve(&camel(name, "Schema"));
             space.named.insert(*schema, id);
-            space.component_locs.insert(doc.schema(*schema).loc.clone(), id);
+            space
+                .component_locs
+                .insert(doc.schema(*schema).loc.clone(), id);
             order.push((*schema, id));
         }
         // A component that is only a `$ref` to a schema elsewhere (another
@@ -280,7 +287,12 @@ impl<'a> TypeSpace<'a> {
         let mut adopted = Vec::new();
         for &(schema, id) in &order {
             let node = doc.schema(schema);
-            if let (true, Some(Ref { target: Some(t), .. })) = (node.is_plain_ref(), &node.reference)
+            if let (
+                true,
+                Some(Ref {
+                    target: Some(t), ..
+                }),
+            ) = (node.is_plain_ref(), &node.reference)
             {
                 let target = doc.deref(*t);
                 if !space.named.contains_key(&target) {
@@ -560,9 +572,7 @@ impl<'a> TypeSpace<'a> {
             );
         }
         let typ = schema.ty;
-        if !schema.properties.is_empty()
-            || schema.additional.is_some()
-            || typ == Some(Type::Object)
+        if !schema.properties.is_empty() || schema.additional.is_some() || typ == Some(Type::Object)
         {
             return self.object(vec![ObjPart::of(schema)], hint, target, doc, diags);
         }
@@ -577,9 +587,7 @@ impl<'a> TypeSpace<'a> {
                 return Ty::Tuple(tys);
             }
             return match schema.items {
-                Some(items) => {
-                    Ty::Vec(Box::new(self.ty_for(items, &format!("{hint}Item"), diags)))
-                }
+                Some(items) => Ty::Vec(Box::new(self.ty_for(items, &format!("{hint}Item"), diags))),
                 None => Ty::Vec(Box::new(Ty::Value)),
             };
         }
@@ -717,9 +725,11 @@ impl<'a> TypeSpace<'a> {
                 .rev()
                 .find_map(|p| p.additional.map(|a| (a, &p.pointer)));
             return match additional {
-                Some((Additional::Schema(schema), _)) => {
-                    Ty::Map(Box::new(self.ty_for(*schema, &format!("{hint}Value"), diags)))
-                }
+                Some((Additional::Schema(schema), _)) => Ty::Map(Box::new(self.ty_for(
+                    *schema,
+                    &format!("{hint}Value"),
+                    diags,
+                ))),
                 Some((Additional::Bool(false), _)) => self.define(
                     target,
                     hint,
@@ -1001,7 +1011,10 @@ impl<'a> TypeSpace<'a> {
         // With a discriminator (cloudflare's `rulesets_Rule`: 20 rule kinds
         // and a `position`), each alternative must be a `$ref`, and the
         // enum is tagged by it.
-        let discriminator = schema.discriminator.as_ref().filter(|_| !schema.one_of.is_empty());
+        let discriminator = schema
+            .discriminator
+            .as_ref()
+            .filter(|_| !schema.one_of.is_empty());
         let mut merged = Vec::new();
         for &alternative in alternatives {
             let alt = doc_model.schema(alternative);
@@ -1083,10 +1096,7 @@ impl<'a> TypeSpace<'a> {
             };
             let target = doc_model.deref(*target);
             if stack.contains(&target) {
-                diags.error(
-                    &node.loc,
-                    format!("allOf cycle: `{text}` includes itself"),
-                );
+                diags.error(&node.loc, format!("allOf cycle: `{text}` includes itself"));
                 return Part::Empty;
             }
             target
@@ -1185,6 +1195,7 @@ impl<'a> TypeSpace<'a> {
         for field in def.fields.iter_mut().filter(|f| f.binary) {
             field.ty = to_file(&field.ty);
         }
+        def.multipart = true;
         true
     }
 
@@ -1206,9 +1217,22 @@ impl<'a> TypeSpace<'a> {
 /// `pet.yaml` → `pet`).
 fn ref_name(reference: &str, loc: &str) -> String {
     const KEYWORDS: &[&str] = &[
-        "schema", "items", "properties", "additionalProperties", "allOf", "oneOf", "anyOf",
-        "not", "content", "$defs", "definitions", "schemas", "components", "prefixItems",
-        "itemSchema", "",
+        "schema",
+        "items",
+        "properties",
+        "additionalProperties",
+        "allOf",
+        "oneOf",
+        "anyOf",
+        "not",
+        "content",
+        "$defs",
+        "definitions",
+        "schemas",
+        "components",
+        "prefixItems",
+        "itemSchema",
+        "",
     ];
     let (file, fragment) = reference.split_once('#').unwrap_or((reference, ""));
     let token = fragment

@@ -151,7 +151,9 @@ fn expand(input: Input) -> syn::Result<TokenStream> {
     files.extend(generated.files.iter().skip(1).cloned());
     let tracked = files.iter().map(|file| {
         let file = file.to_string_lossy().into_owned();
-        quote!(const _: &[u8] = ::core::include_bytes!(#file);)
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#file);
+        )
     });
     Ok(quote! {
         #tokens

@@ -37,7 +37,8 @@ impl MultipartWriter {
     fn part(&mut self, name: &str, filename: Option<&str>, media: Option<&str>, bytes: &[u8]) {
         self.body.extend_from_slice(b"--");
         self.body.extend_from_slice(self.boundary.as_bytes());
-        self.body.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        self.body
+            .extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
         self.body.extend_from_slice(quoted(name).as_bytes());
         self.body.push(b'"');
         if let Some(filename) = filename {
@@ -48,7 +49,8 @@ impl MultipartWriter {
         self.body.extend_from_slice(b"\r\n");
         if let Some(media) = media {
             self.body.extend_from_slice(b"Content-Type: ");
-            self.body.extend_from_slice(media.replace(['\r', '\n'], " ").as_bytes());
+            self.body
+                .extend_from_slice(media.replace(['\r', '\n'], " ").as_bytes());
             self.body.extend_from_slice(b"\r\n");
         }
         self.body.extend_from_slice(b"\r\n");
@@ -59,7 +61,10 @@ impl MultipartWriter {
     /// A file part (nothing for `None`).
     pub fn file<'a>(&mut self, name: &str, file: impl Into<Option<&'a File>>) {
         if let Some(file) = file.into() {
-            let media = file.content_type.as_deref().unwrap_or("application/octet-stream");
+            let media = file
+                .content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream");
             let filename = file.name.as_deref().unwrap_or(name);
             self.part(name, Some(filename), Some(media), &file.bytes.clone());
         }
@@ -143,7 +148,11 @@ fn parameter<'a>(header: &'a str, key: &str) -> Option<&'a str> {
             return None;
         }
         let v = v.trim();
-        Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v))
+        Some(
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v),
+        )
     })
 }
 
@@ -197,7 +206,10 @@ impl MultipartParts {
             let mut part_type = None;
             for line in head.split("\r\n").filter(|l| !l.is_empty()) {
                 let Some((key, value)) = line.split_once(':') else {
-                    return Err(invalid(format!("malformed part header `{}`", line.chars().take(60).collect::<String>())));
+                    return Err(invalid(format!(
+                        "malformed part header `{}`",
+                        line.chars().take(60).collect::<String>()
+                    )));
                 };
                 if key.trim().eq_ignore_ascii_case("content-disposition") {
                     name = parameter(value, "name").map(str::to_owned);
@@ -324,6 +336,33 @@ impl MultipartParts {
     }
 }
 
+/// A body type that travels as `multipart/form-data` (implemented by
+/// generated code for the bodies of multipart requests).
+pub trait MultipartBody: Sized {
+    /// The body's parts.
+    fn to_multipart(&self) -> MultipartWriter;
+
+    /// Reads the body from received parts.
+    ///
+    /// # Errors
+    ///
+    /// A field that does not decode as its type, or a required one absent.
+    fn from_multipart(parts: &MultipartParts) -> Result<Self, DecodeError>;
+}
+
+/// Decodes a received `multipart/form-data` body as `T` (400 when it does
+/// not parse or decode).
+///
+/// # Errors
+///
+/// As [`MultipartParts::parse`] and [`MultipartBody::from_multipart`].
+pub fn decode_multipart<T: MultipartBody>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, DecodeError> {
+    T::from_multipart(&MultipartParts::parse(headers, body)?)
+}
+
 /// The body type from the fields read.
 pub fn decode_fields<T: DeserializeOwned>(
     map: serde_json::Map<String, Value>,
@@ -389,15 +428,31 @@ mod tests {
     #[test]
     fn malformed_bodies_are_errors() {
         assert!(parse("no boundary here", "xyz").is_err());
-        assert!(parse("--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunclosed", "xyz").is_err());
-        assert!(parse("--xyz\r\nContent-Type: text/plain\r\n\r\nv\r\n--xyz--", "xyz").is_err());
+        assert!(parse(
+            "--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunclosed",
+            "xyz"
+        )
+        .is_err());
+        assert!(parse(
+            "--xyz\r\nContent-Type: text/plain\r\n\r\nv\r\n--xyz--",
+            "xyz"
+        )
+        .is_err());
         let ok = parse(
             "preamble\r\n--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--xyz--\r\n",
             "xyz",
         );
-        assert_eq!(ok.ok().and_then(|p| p.one::<String>("a").ok().flatten()).as_deref(), Some("v"));
+        assert_eq!(
+            ok.ok()
+                .and_then(|p| p.one::<String>("a").ok().flatten())
+                .as_deref(),
+            Some("v")
+        );
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("multipart/form-data"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("multipart/form-data"),
+        );
         assert!(MultipartParts::parse(&headers, &Bytes::new()).is_err());
     }
 }

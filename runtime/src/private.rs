@@ -8,7 +8,9 @@ pub use serde;
 pub use serde_json;
 pub use tower_service;
 
-pub use crate::multipart::{decode_fields, MultipartParts, MultipartWriter};
+pub use crate::multipart::{
+    decode_fields, decode_multipart, MultipartBody, MultipartParts, MultipartWriter,
+};
 
 use crate::api::ClientError;
 use bytes::Bytes;
@@ -305,6 +307,20 @@ impl Query {
 }
 
 impl Query {
+    /// The whole query string as one form-encoded value (3.2 `in:
+    /// querystring`); `None` when the query is empty.
+    pub fn whole<T: DeserializeOwned>(&self) -> Result<Option<T>, ParamError> {
+        if self.pairs.is_empty() {
+            return Ok(None);
+        }
+        let text = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.pairs)
+            .finish();
+        serde_qs::from_str(&text)
+            .map(Some)
+            .map_err(|e| bad_request(format!("invalid query string: {e}")))
+    }
+
     /// A `deepObject` parameter: `name[key][sub]=value` pairs.
     pub fn deep<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ParamError> {
         let mut inner = String::new();
@@ -519,6 +535,35 @@ pub fn unsupported_media(headers: &HeaderMap) -> DecodeError {
     }
 }
 
+/// A body that is a sequence of JSON items, read whole; the error names
+/// the item that does not decode.
+pub fn decode_items<T: DeserializeOwned + Send + 'static>(
+    body: &Bytes,
+    format: StreamFormat,
+) -> Result<Vec<T>, DecodeError> {
+    use futures_util::{FutureExt, StreamExt};
+    let mut stream = TypedStream::<T>::from_body(crate::BodyStream::full(body.clone()), format);
+    let mut items = Vec::new();
+    loop {
+        // The bytes are all there: every step is ready at once.
+        match stream.next().now_or_never() {
+            Some(Some(Ok(item))) => items.push(item),
+            Some(Some(Err(e))) => {
+                return Err(DecodeError::invalid(format!(
+                    "invalid body: item {}: {e}",
+                    items.len()
+                )))
+            }
+            Some(None) => return Ok(items),
+            None => {
+                return Err(DecodeError::invalid(
+                    "invalid body: incomplete item sequence".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
 /// A JSON body; the error names the field that does not match.
 pub fn decode_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -610,6 +655,20 @@ impl Payload {
         self.content_type = Some(std::borrow::Cow::Borrowed(media));
     }
 
+    fn items<T: Serialize>(&mut self, items: &[T], format: StreamFormat, media: &'static str) {
+        let mut body = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match format.encode(item) {
+                Ok(bytes) => body.extend_from_slice(&bytes),
+                Err(e) => {
+                    self.error = Some(format!("cannot encode item {i} of the body: {e}"));
+                    return;
+                }
+            }
+        }
+        self.set(Bytes::from(body), media);
+    }
+
     fn multipart(&mut self, writer: MultipartWriter) {
         match writer.finish() {
             Ok((body, content_type)) => {
@@ -645,6 +704,18 @@ macro_rules! body_methods {
         /// A binary body.
         pub fn bytes(mut self, value: Bytes, media: &'static str) -> Self {
             self.payload.set(value, media);
+            self
+        }
+
+        /// A body that is a sequence of JSON items (NDJSON, SSE, JSON
+        /// text sequences), sent whole.
+        pub fn items<T: Serialize>(
+            mut self,
+            items: &[T],
+            format: StreamFormat,
+            media: &'static str,
+        ) -> Self {
+            self.payload.items(items, format, media);
             self
         }
 
@@ -800,6 +871,26 @@ impl RequestBuilder {
         } else {
             self.query
                 .push((name.to_owned(), values.join(&separator.to_string())));
+        }
+    }
+
+    /// Makes `value` the query string, form-encoded (3.2 `in:
+    /// querystring`; nothing for `None`).
+    pub fn query_string<T: Serialize + ?Sized>(&mut self, value: &T) {
+        let value = match serde_json::to_value(value) {
+            Ok(Value::Null) => return,
+            Ok(value) => value,
+            Err(e) => {
+                self.payload.error = Some(format!("query string: {e}"));
+                return;
+            }
+        };
+        match serde_qs::to_string(&value) {
+            Ok(text) => self.query.extend(
+                form_urlencoded::parse(text.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned())),
+            ),
+            Err(e) => self.payload.error = Some(format!("query string: {e}")),
         }
     }
 

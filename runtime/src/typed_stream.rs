@@ -56,7 +56,7 @@ impl StreamFormat {
         }
     }
 
-    fn encode<T: Serialize>(self, item: &T) -> Result<Bytes, serde_json::Error> {
+    pub(crate) fn encode<T: Serialize>(self, item: &T) -> Result<Bytes, serde_json::Error> {
         let json = serde_json::to_vec(item)?;
         let mut out = BytesMut::with_capacity(json.len() + 8);
         match self {

@@ -11,8 +11,7 @@ fn generate(file: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures")
         .join(file);
-    let source = std::fs::read_to_string(&path).unwrap();
-    let generated = swaggersocket_codegen::generate(&source, &Default::default())
+    let generated = swaggersocket_codegen::generate_file(&path, &Default::default())
         .unwrap_or_else(|e| panic!("{file}:\n{e}"));
     assert!(
         generated.warnings.is_empty(),
@@ -115,4 +114,24 @@ fn read_only_ref() {
 #[test]
 fn selection() {
     insta::assert_snapshot!(generate("selection.yaml"));
+}
+
+#[test]
+fn swagger2() {
+    insta::assert_snapshot!(generate("swagger2.yaml"));
+}
+
+#[test]
+fn oas31() {
+    insta::assert_snapshot!(generate("oas31.yaml"));
+}
+
+#[test]
+fn oas32() {
+    insta::assert_snapshot!(generate("oas32.yaml"));
+}
+
+#[test]
+fn multi_file() {
+    insta::assert_snapshot!(generate("multi-file/api.yaml"));
 }
