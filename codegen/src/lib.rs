@@ -129,6 +129,10 @@ pub struct OperationInfo {
     /// The route: the path template as the spec writes it (`/pets/{petId}`),
     /// after the base path of a Swagger 2.0 document.
     pub path: String,
+    /// Where the operation is written: a JSON pointer into the document
+    /// (`#/paths/~1pets/get`), after a file name for an operation in
+    /// another file (`paths/pets.yaml#/get`).
+    pub location: String,
 }
 
 /// Generates the module for the API description `spec_source` (YAML or
@@ -301,6 +305,7 @@ fn generate_source(
                 id: op.id.clone(),
                 method: op.method.clone(),
                 path: op.path.clone(),
+                location: op.loc.clone(),
             })
             .collect(),
         files: spec.files.clone(),

@@ -136,6 +136,8 @@ impl Resp {
 
 #[derive(Debug)]
 pub(crate) struct Op {
+    /// Where the operation is written (`#/paths/~1pets/get`).
+    pub(crate) loc: String,
     /// Method name (`list_pets`).
     pub(crate) name: String,
     /// The operationId, or `METHOD /path` when there is none.
@@ -351,6 +353,7 @@ impl<'a> OpCtx<'a, '_> {
             (None, None) => None,
         };
         Some(Op {
+            loc: op.loc.clone(),
             name,
             id,
             method: op.method.clone(),
