@@ -32,14 +32,20 @@ fn scratch(name: &str, contents: &[u8]) -> PathBuf {
 
 /// What the library produces, formatted as the CLI formats it.
 fn library_output(spec: &Path, options: &swaggersocket_codegen::Options) -> String {
-    let source = std::fs::read_to_string(spec).unwrap();
-    let generated = swaggersocket_codegen::generate(&source, options).unwrap();
+    let generated = swaggersocket_codegen::generate_file(spec, options).unwrap();
     swaggersocket_codegen::format_file(&generated)
 }
 
 #[test]
 fn generate_writes_what_the_library_generates() {
-    for name in ["petstore.yaml", "petstore-expanded.yaml"] {
+    // A 3.0 document, a Swagger 2.0 one, and one split over several files
+    // (its `$ref`s are read relative to the file that holds them).
+    for name in [
+        "petstore.yaml",
+        "petstore-expanded.yaml",
+        "swagger2.yaml",
+        "multi-file/api.yaml",
+    ] {
         let spec = fixture(name);
         let out = run(&["generate", spec.to_str().unwrap()]);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -166,13 +172,14 @@ fn errors_have_exit_codes_and_one_line_messages() {
     let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-spec.yaml");
     let not_yaml = scratch("not-yaml.yaml", b"info: {title: [unclosed\n");
     let binary = scratch("binary.yaml", &[0xff, 0xfe, 0x00, 0x81]);
-    let v31 = scratch(
-        "v31.yaml",
-        b"openapi: 3.1.0\ninfo: {title: T, version: '1'}\npaths: {}\n",
+    let v40 = scratch(
+        "v40.yaml",
+        b"openapi: 4.0.0\ninfo: {title: T, version: '1'}\npaths: {}\n",
     );
-    let v20 = scratch(
-        "v20.json",
-        br#"{"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {}}"#,
+    let v12 = scratch("v12.json", br#"{"swaggerVersion": "1.2", "apis": []}"#);
+    let missing_ref = scratch(
+        "missing-ref.yaml",
+        b"openapi: 3.1.0\ninfo: {title: T, version: '1'}\npaths:\n  /a:\n    $ref: 'paths/nowhere.yaml'\n",
     );
     let dangling = scratch(
         "dangling.yaml",
@@ -195,14 +202,15 @@ fn errors_have_exit_codes_and_one_line_messages() {
             "not a YAML or JSON document",
         ),
         (
-            vec!["check", v31.to_str().unwrap()],
+            vec!["check", v40.to_str().unwrap()],
             1,
-            "OpenAPI 3.1.0 is not supported",
+            "OpenAPI 4.0.0 is not supported",
         ),
+        (vec!["generate", v12.to_str().unwrap()], 1, "1.2"),
         (
-            vec!["generate", v20.to_str().unwrap()],
+            vec!["generate", missing_ref.to_str().unwrap()],
             1,
-            "Swagger 2.0 is not supported",
+            "#/paths/~1a",
         ),
         (
             vec!["generate", dangling.to_str().unwrap()],

@@ -779,7 +779,10 @@ impl<'a> TypeSpace<'a> {
                     (true, _) => (ty.optional(), None),
                     (false, _) => (ty, None),
                 };
-                let rust = scope.claim(snake(name, "field"));
+                // go-swagger's `x-go-name` names the field where the
+                // document gives one.
+                let rust_name = node.name_hint.as_deref().unwrap_or(name);
+                let rust = scope.claim(snake(rust_name, "field"));
                 let default = default.map(|value| {
                     let fn_name = self.default_names.claim(format!(
                         "{}_{}",

@@ -1,0 +1,255 @@
+//! The client side: the `Client` and one request builder per operation.
+
+use super::*;
+
+impl Emitter<'_> {
+    pub(super) fn emit_client(&self) -> TokenStream {
+        let k = &self.krate;
+        let methods = self.ops.iter().map(|op| self.emit_client_method(op));
+        let builders = self.ops.iter().map(|op| self.emit_request_builder(op));
+        quote! {
+            /// The client side of this API, over a swaggersocket [`Connection`](#k::Connection).
+            #[derive(::core::clone::Clone)]
+            pub struct Client {
+                connection: #k::Connection,
+            }
+
+            impl ::core::fmt::Debug for Client {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct("Client").finish_non_exhaustive()
+                }
+            }
+
+            impl ::core::convert::From<#k::Connection> for Client {
+                fn from(connection: #k::Connection) -> Self {
+                    Client { connection }
+                }
+            }
+
+            impl Client {
+                /// A client that calls the API over `connection`.
+                pub fn new(connection: #k::Connection) -> Self {
+                    Client { connection }
+                }
+
+                /// The connection the calls go over.
+                pub fn connection(&self) -> &#k::Connection {
+                    &self.connection
+                }
+
+                #(#methods)*
+            }
+
+            #(#builders)*
+        }
+    }
+
+    /// Required arguments of the client method (path parameters, required
+    /// query/header/cookie parameters, a required body).
+    pub(super) fn required_client_args(&self, op: &Op) -> Vec<(Ident, TokenStream)> {
+        let mut args: Vec<(Ident, TokenStream)> = op
+            .params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| (ident(&p.rust), self.ty(&p.ty, true, None)))
+            .collect();
+        if let (Some(body), true) = (&op.body, op.body_required) {
+            args.push((ident(&op.body_arg), self.body_ty(body)));
+        }
+        args
+    }
+
+    pub(super) fn emit_client_method(&self, op: &Op) -> TokenStream {
+        let name = ident(&op.name);
+        let builder = ident(&op.request_builder);
+        let required = self.required_client_args(op);
+        let args = required.iter().map(|(n, t)| quote!(#n: #t));
+        let req_names = required.iter().map(|(n, _)| n);
+        let optional = op
+            .params
+            .iter()
+            .filter(|p| !p.required)
+            .map(|p| ident(&p.rust));
+        let opt_body = (op.body.is_some() && !op.body_required).then(|| {
+            let n = ident(&op.body_arg);
+            quote!(#n: ::core::option::Option::None,)
+        });
+        let doc = doc_attrs(op.doc.as_deref());
+        let sig = format!(" `{} {}`: set optional arguments on the returned builder, then `.await` it (or call `send`).", op.method, op.path);
+        quote! {
+            #doc
+            #[doc = ""]
+            #[doc = #sig]
+            pub fn #name(&self, #(#args),*) -> #builder<'_> {
+                #builder {
+                    __client: self,
+                    #(#req_names,)*
+                    #(#optional: ::core::option::Option::None,)*
+                    #opt_body
+                }
+            }
+        }
+    }
+
+    pub(super) fn emit_request_builder(&self, op: &Op) -> TokenStream {
+        let k = &self.krate;
+        let builder = ident(&op.request_builder);
+        let resp = ident(&op.response_enum);
+        // An operation that answers a stream takes its response as it comes.
+        let call = if op.responses.iter().any(|r| response_stream(r).is_some()) {
+            quote! {
+                let response = __p::call_streaming(&__client.connection, request).await?;
+                #resp::__from_http_streaming(response).await
+            }
+        } else {
+            quote! {
+                let response = __p::call(&__client.connection, request).await?;
+                #resp::__from_http(response)
+            }
+        };
+        let mut fields = Vec::new();
+        let mut setters = Vec::new();
+        for p in &op.params {
+            let n = ident(&p.rust);
+            let t = self.ty(&p.ty, true, None);
+            if p.required {
+                fields.push(quote!(#n: #t,));
+            } else {
+                fields.push(quote!(#n: ::core::option::Option<#t>,));
+                let doc = doc_attrs(p.doc.as_deref());
+                let d = format!(
+                    " Sets the optional {} `{}`.",
+                    location_word(p.location),
+                    p.wire
+                );
+                setters.push(quote! {
+                    #[doc = #d]
+                    #doc
+                    pub fn #n(mut self, value: #t) -> Self {
+                        self.#n = ::core::option::Option::Some(value);
+                        self
+                    }
+                });
+            }
+        }
+        if let Some(body) = &op.body {
+            let n = ident(&op.body_arg);
+            let t = self.body_ty(body);
+            if op.body_required {
+                fields.push(quote!(#n: #t,));
+            } else {
+                fields.push(quote!(#n: ::core::option::Option<#t>,));
+                setters.push(quote! {
+                    /// Sets the optional request body.
+                    pub fn #n(mut self, value: #t) -> Self {
+                        self.#n = ::core::option::Option::Some(value);
+                        self
+                    }
+                });
+            }
+        }
+        // Building the request.
+        let method = if is_standard_method(&op.method) {
+            let m = ident(&op.method);
+            quote!(__p::http::Method::#m)
+        } else {
+            // The loader checked that the name is an HTTP token.
+            let m = proc_macro2::Literal::byte_string(op.method.as_bytes());
+            quote!(__p::http::Method::from_bytes(#m).unwrap_or_default())
+        };
+        let mut steps = Vec::new();
+        let mut rest = op.path.as_str();
+        while let Some(start) = rest.find('{') {
+            let literal = &rest[..start];
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('}') else { break };
+            let pname = &after[..end];
+            if !literal.is_empty() {
+                let l = lit_str(literal);
+                steps.push(quote!(request.path_literal(#l);));
+            }
+            if let Some(p) = op
+                .params
+                .iter()
+                .find(|p| p.location == Location::Path && p.wire == pname)
+            {
+                let n = ident(&p.rust);
+                steps.push(quote!(request.path_param(&self.#n);));
+            }
+            rest = &after[end + 1..];
+        }
+        if !rest.is_empty() {
+            let l = lit_str(rest);
+            steps.push(quote!(request.path_literal(#l);));
+        }
+        for p in &op.params {
+            let n = ident(&p.rust);
+            let w = lit_str(&p.wire);
+            match p.location {
+                Location::Path => {}
+                Location::Query if p.deep => {
+                    steps.push(quote!(request.query_deep(#w, &self.#n);));
+                }
+                Location::Query => {
+                    let explode = p.explode;
+                    let sep = p.separator;
+                    steps.push(quote!(request.query(#w, &self.#n, #explode, #sep);));
+                }
+                Location::Header => steps.push(quote!(request.header(#w, &self.#n);)),
+                Location::Cookie => steps.push(quote!(request.cookie(#w, &self.#n);)),
+                Location::QueryString => steps.push(quote!(request.query_string(&self.#n);)),
+            }
+        }
+        if let Some(body) = &op.body {
+            let n = ident(&op.body_arg);
+            let value = quote!(body);
+            let enc = self.encode_body(body, &value, &quote!(request));
+            if op.body_required {
+                steps.push(quote!(let body = self.#n; #enc));
+            } else {
+                steps.push(quote!(if let ::core::option::Option::Some(body) = self.#n { #enc }));
+            }
+        }
+        let doc = format!(
+            " A call to `{}`: set optional arguments, then `.await` it or call [`send`]({}::send).",
+            op.id, op.request_builder
+        );
+        quote! {
+            #[doc = #doc]
+            #[must_use = "a request does nothing until it is awaited or sent"]
+            pub struct #builder<'a> {
+                __client: &'a Client,
+                #(#fields)*
+            }
+
+            impl<'a> ::core::fmt::Debug for #builder<'a> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(::core::stringify!(#builder)).finish_non_exhaustive()
+                }
+            }
+
+            impl<'a> #builder<'a> {
+                #(#setters)*
+
+                /// Sends the request and decodes the response. The request is
+                /// encoded at once; the future holds only its bytes (so it is
+                /// `Send` without the compiler walking the schema types).
+                pub fn send(self) -> impl ::core::future::Future<Output = ::core::result::Result<#resp, #k::api::ClientError>> + ::core::marker::Send + 'a {
+                    let __client = self.__client;
+                    let mut request = __p::RequestBuilder::new(#method);
+                    #(#steps)*
+                    async move { #call }
+                }
+            }
+
+            impl<'a> ::core::future::IntoFuture for #builder<'a> {
+                type Output = ::core::result::Result<#resp, #k::api::ClientError>;
+                type IntoFuture = ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = Self::Output> + ::core::marker::Send + 'a>>;
+
+                fn into_future(self) -> Self::IntoFuture {
+                    ::std::boxed::Box::pin(self.send())
+                }
+            }
+        }
+    }
+}

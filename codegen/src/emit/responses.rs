@@ -1,0 +1,516 @@
+//! Bodies and responses: body enums, response enums, and their conversion to and from HTTP on each side.
+
+use super::*;
+
+impl Emitter<'_> {
+    /// The type of a body: the single content's, or the enum over media types.
+    pub(super) fn body_ty(&self, body: &Body) -> TokenStream {
+        match (&body.enum_name, body.contents.as_slice()) {
+            (Some(name), _) => {
+                let n = ident(name);
+                quote!(#n)
+            }
+            (None, [c]) => {
+                let t = self.ty(&c.ty, true, None);
+                if matches!(c.kind, Media::Stream(_)) {
+                    let k = &self.krate;
+                    quote!(#k::TypedStream<#t>)
+                } else {
+                    t
+                }
+            }
+            (None, _) => {
+                let k = &self.krate;
+                quote!(#k::api::Bytes)
+            }
+        }
+    }
+
+    pub(super) fn emit_body_enum(&self, body: &Body, doc: &str) -> TokenStream {
+        let Some(name) = &body.enum_name else {
+            return TokenStream::new();
+        };
+        let name = ident(name);
+        let vs = body.contents.iter().map(|c| {
+            let v = ident(&c.variant);
+            let t = self.ty(&c.ty, true, None);
+            let d = format!(" `{}`", c.media);
+            quote!(#[doc = #d] #v(#t),)
+        });
+        quote! {
+            #[doc = #doc]
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+            pub enum #name { #(#vs)* }
+        }
+    }
+
+    /// Response enum, body enums, and their HTTP conversions.
+    pub(super) fn emit_op_types(&self, op: &Op) -> TokenStream {
+        let k = &self.krate;
+        let name = ident(&op.response_enum);
+        let mut out = TokenStream::new();
+        if let Some(body) = &op.body {
+            out.extend(self.emit_body_enum(
+                body,
+                &format!(" Request body of `{}`, by media type.", op.id),
+            ));
+        }
+        for r in &op.responses {
+            if let Some(body) = &r.body {
+                out.extend(self.emit_body_enum(
+                    body,
+                    &format!(
+                        " `{}` response body of `{}`, by media type.",
+                        r.variant, op.id
+                    ),
+                ));
+            }
+        }
+        let variants = op.responses.iter().map(|r| {
+            let v = ident(&r.variant);
+            let status_doc = match r.status {
+                Status::Code(c) => format!(" Status {c}."),
+                Status::Range(c) => format!(" Status {c}XX."),
+                Status::Default => " Any other status.".to_owned(),
+            };
+            let doc = doc_attrs(r.doc.as_deref());
+            let body_ty = r.body.as_ref().map(|b| self.body_ty(b));
+            if r.is_tuple() {
+                quote!(#doc #[doc = ""] #[doc = #status_doc] #v(#body_ty),)
+            } else if !r.has_status() && r.headers.is_empty() {
+                quote!(#doc #[doc = ""] #[doc = #status_doc] #v,)
+            } else {
+                let status = r.has_status().then(|| {
+                    quote!(
+                        /// The status code.
+                        status: #k::api::StatusCode,
+                    )
+                });
+                let body = body_ty.map(|t| {
+                    quote!(
+                        /// The body.
+                        body: #t,
+                    )
+                });
+                let headers = r.headers.iter().map(|h| {
+                    let n = ident(&h.rust);
+                    let t = self.ty(&h.ty, true, None);
+                    let t = if h.required {
+                        t
+                    } else {
+                        quote!(::core::option::Option<#t>)
+                    };
+                    let d = format!(" Header `{}`.", h.wire);
+                    quote!(#[doc = #d] #n: #t,)
+                });
+                quote!(#doc #[doc = ""] #[doc = #status_doc] #v { #status #body #(#headers)* },)
+            }
+        });
+        let doc = format!(" The responses of `{}`.", op.id);
+        let into_http = self.server.then(|| self.emit_into_http(op));
+        let from_http = self.client.then(|| self.emit_from_http(op));
+        let k = &self.krate;
+        let status_arms = op.responses.iter().map(|r| {
+            let v = ident(&r.variant);
+            match r.status {
+                Status::Code(c) => {
+                    let c = status_lit(c);
+                    let pattern = if r.is_tuple() {
+                        quote!(Self::#v(..))
+                    } else if r.headers.is_empty() && r.body.is_none() {
+                        quote!(Self::#v)
+                    } else {
+                        quote!(Self::#v { .. })
+                    };
+                    quote!(#pattern => __p::status(#c),)
+                }
+                _ => quote!(Self::#v { status, .. } => status,),
+            }
+        });
+        // A stream can be neither cloned nor compared.
+        let derives = if op.responses.iter().any(|r| response_stream(r).is_some()) {
+            quote!(#[derive(::core::fmt::Debug)])
+        } else {
+            quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)])
+        };
+        out.extend(quote! {
+            #[doc = #doc]
+            #derives
+            pub enum #name { #(#variants)* }
+            impl #name {
+                /// The status code of this response.
+                pub fn status(&self) -> #k::api::StatusCode {
+                    match *self { #(#status_arms)* }
+                }
+                #into_http
+                #from_http
+            }
+        });
+        out
+    }
+
+    /// Server side: response enum → HTTP response.
+    pub(super) fn emit_into_http(&self, op: &Op) -> TokenStream {
+        let arms = op.responses.iter().map(|r| {
+            let v = ident(&r.variant);
+            let status = match r.status {
+                Status::Code(c) => {
+                    let c = status_lit(c);
+                    quote!(__p::status(#c))
+                }
+                _ => quote!(status),
+            };
+            let headers = r.headers.iter().map(|h| {
+                let n = ident(&h.rust);
+                let w = lit_str(&h.wire);
+                quote!(.header(#w, &#n))
+            });
+            let header_names = r.headers.iter().map(|h| ident(&h.rust));
+            let body = match &r.body {
+                None => TokenStream::new(),
+                Some(b) => self.encode_body(b, &quote!(body), &quote!(__builder)),
+            };
+            let pattern = if r.is_tuple() {
+                quote!(Self::#v(body))
+            } else if !r.has_status() && r.headers.is_empty() {
+                quote!(Self::#v)
+            } else {
+                let s = r.has_status().then(|| quote!(status,));
+                let b = r.body.as_ref().map(|_| quote!(body,));
+                quote!(Self::#v { #s #b #(#header_names,)* })
+            };
+            if let Some((f, c)) = response_stream(r) {
+                let k = &self.krate;
+                let media = lit_str(&concrete_media(c));
+                let f = stream_format_tokens(f);
+                return quote! {
+                    #pattern => {
+                        let __builder = __p::ResponseBuilder::new(#status) #(#headers)*;
+                        __p::attach_stream(__builder.finish(), #k::TypedStream::into_body(body, #f), #media)
+                    }
+                };
+            }
+            quote! {
+                #pattern => {
+                    let mut __builder = __p::ResponseBuilder::new(#status) #(#headers)*;
+                    #body
+                    __builder.finish()
+                }
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
+                match self { #(#arms)* }
+            }
+        }
+    }
+
+    /// `builder = builder.json(&value)` etc. for a body value named `value`.
+    pub(super) fn encode_body(
+        &self,
+        body: &Body,
+        value: &TokenStream,
+        builder: &TokenStream,
+    ) -> TokenStream {
+        match &body.enum_name {
+            None => match body.contents.first() {
+                Some(c) => {
+                    let enc = encode_content(c, value);
+                    quote!(#builder = #builder #enc;)
+                }
+                None => TokenStream::new(),
+            },
+            Some(name) => {
+                let n = ident(name);
+                let arms = body.contents.iter().map(|c| {
+                    let v = ident(&c.variant);
+                    let enc = encode_content(c, &quote!(inner));
+                    quote!(#n::#v(inner) => #builder #enc,)
+                });
+                quote!(#builder = match #value { #(#arms)* };)
+            }
+        }
+    }
+
+    /// Client side: HTTP response → response enum.
+    pub(super) fn emit_from_http(&self, op: &Op) -> TokenStream {
+        let k = &self.krate;
+        let mut arms = Vec::new();
+        let mut order: Vec<&Resp> = op
+            .responses
+            .iter()
+            .filter(|r| matches!(r.status, Status::Code(_)))
+            .collect();
+        order.extend(
+            op.responses
+                .iter()
+                .filter(|r| matches!(r.status, Status::Range(_))),
+        );
+        let default = op.responses.iter().find(|r| r.status == Status::Default);
+        for r in order {
+            let pat = match r.status {
+                Status::Code(c) => {
+                    let c = status_lit(c);
+                    quote!(#c)
+                }
+                Status::Range(c) => {
+                    let lo = status_lit(c.saturating_mul(100));
+                    let hi = status_lit(c.saturating_mul(100).saturating_add(99));
+                    quote!(#lo..=#hi)
+                }
+                Status::Default => continue,
+            };
+            let build = self.decode_response(r);
+            arms.push(quote!(#pat => { #build }));
+        }
+        let fallback = match default {
+            Some(r) => self.decode_response(r),
+            None => {
+                quote!(::core::result::Result::Err(#k::api::ClientError::undocumented(__response)))
+            }
+        };
+        let streaming = self.emit_from_http_streaming(op);
+        quote! {
+            #[doc(hidden)]
+            pub fn __from_http(__response: __p::http::Response<__p::bytes::Bytes>) -> ::core::result::Result<Self, #k::api::ClientError> {
+                match __response.status().as_u16() {
+                    #(#arms)*
+                    _ => { #fallback }
+                }
+            }
+            #streaming
+        }
+    }
+
+    /// Client side, for an operation that answers a stream: the streamed
+    /// variant takes the body as it arrives; any other answer is collected
+    /// and decoded as usual.
+    pub(super) fn emit_from_http_streaming(&self, op: &Op) -> TokenStream {
+        let k = &self.krate;
+        let arms = op.responses.iter().filter_map(|r| {
+            let (f, c) = response_stream(r)?;
+            let status_matches = match r.status {
+                Status::Code(code) => {
+                    let code = status_lit(code);
+                    quote!(__status == #code)
+                }
+                Status::Range(c) => {
+                    let lo = status_lit(c.saturating_mul(100));
+                    let hi = status_lit(c.saturating_mul(100).saturating_add(99));
+                    quote!((#lo..=#hi).contains(&__status))
+                }
+                Status::Default => quote!(true),
+            };
+            let media = lit_str(&c.media);
+            let f = stream_format_tokens(f);
+            let build = self.decode_headers_and_build(r);
+            Some(quote! {
+                if #status_matches && __p::media_accepts(#media, &__parts.headers) {
+                    let __response = __p::http::Response::from_parts(__parts, __p::bytes::Bytes::new());
+                    let body = #k::TypedStream::from_body(__body, #f);
+                    #build
+                } else
+            })
+        }).collect::<Vec<_>>();
+        if arms.is_empty() {
+            return TokenStream::new();
+        }
+        quote! {
+            #[doc(hidden)]
+            pub async fn __from_http_streaming(__streamed: __p::http::Response<#k::BodyStream>) -> ::core::result::Result<Self, #k::api::ClientError> {
+                let (__parts, __body) = __streamed.into_parts();
+                let __status = __parts.status.as_u16();
+                #(#arms)* {
+                    let __bytes = __p::collect_body(__body).await?;
+                    Self::__from_http(__p::http::Response::from_parts(__parts, __bytes))
+                }
+            }
+        }
+    }
+
+    pub(super) fn decode_response(&self, r: &Resp) -> TokenStream {
+        let body = r.body.as_ref().map(|b| {
+            let decode = self.decode_body(b, &quote!(__response), true);
+            quote!(let body = #decode;)
+        });
+        let rest = self.decode_headers_and_build(r);
+        quote! {
+            #body
+            #rest
+        }
+    }
+
+    /// With `body` (if any) decoded and `__response` in scope: decodes the
+    /// response headers and returns the variant.
+    pub(super) fn decode_headers_and_build(&self, r: &Resp) -> TokenStream {
+        let v = ident(&r.variant);
+        let headers = r.headers.iter().map(|h| {
+            let n = ident(&h.rust);
+            let w = lit_str(&h.wire);
+            if h.required {
+                quote!(let #n = __p::response_header_required(&__response, #w)?;)
+            } else {
+                quote!(let #n = __p::response_header(&__response, #w)?;)
+            }
+        });
+        let header_names = r.headers.iter().map(|h| ident(&h.rust));
+        let value = if r.is_tuple() {
+            quote!(Self::#v(body))
+        } else if !r.has_status() && r.headers.is_empty() {
+            quote!(Self::#v)
+        } else {
+            let s = r.has_status().then(|| quote!(status: __response.status(),));
+            let b = r.body.as_ref().map(|_| quote!(body,));
+            quote!(Self::#v { #s #b #(#header_names,)* })
+        };
+        quote! {
+            #(#headers)*
+            ::core::result::Result::Ok(#value)
+        }
+    }
+
+    /// An expression decoding a body from `source` (a request or a
+    /// response). On the client, errors are `ClientError`s (`?`); on the
+    /// server, error responses (`__try!`).
+    pub(super) fn decode_body(
+        &self,
+        body: &Body,
+        source: &TokenStream,
+        client: bool,
+    ) -> TokenStream {
+        let k = &self.krate;
+        let wrap = |e: TokenStream| {
+            if client {
+                quote!(__p::client(#e, &#source)?)
+            } else {
+                quote!(__try!(#e))
+            }
+        };
+        // A media type the operation does not document: the server answers
+        // 415, the client reports an undocumented response.
+        let reject = if client {
+            quote!(return ::core::result::Result::Err(#k::api::ClientError::undocumented(#source)))
+        } else {
+            quote!(return __p::Reject::into_response(__p::unsupported_media(#source.headers())))
+        };
+        match (&body.enum_name, body.contents.as_slice()) {
+            (None, [c]) => {
+                let m = lit_str(&c.media);
+                let decode = wrap(decode_content(c, source));
+                quote! {
+                    {
+                        if !__p::media_accepts(#m, #source.headers()) {
+                            #reject;
+                        }
+                        #decode
+                    }
+                }
+            }
+            (Some(name), contents) => {
+                let n = ident(name);
+                let mut chain = TokenStream::new();
+                for (i, c) in contents.iter().enumerate() {
+                    let v = ident(&c.variant);
+                    let m = lit_str(&c.media);
+                    let decode = wrap(decode_content(c, source));
+                    let cond = if i == 0 {
+                        quote!(__p::media_matches(#m, content_type.as_deref()) || content_type.is_none())
+                    } else {
+                        quote!(__p::media_matches(#m, content_type.as_deref()))
+                    };
+                    chain.extend(quote!(if #cond { #n::#v(#decode) } else));
+                }
+                quote! {
+                    {
+                        let content_type = __p::content_type(#source.headers());
+                        #chain { #reject }
+                    }
+                }
+            }
+            (None, _) => quote!(#source.body().clone()),
+        }
+    }
+}
+
+/// The media type to send for a content: patterns become concrete types.
+pub(super) fn concrete_media(c: &Content) -> String {
+    if !c.media.contains('*') {
+        return c.media.clone();
+    }
+    match c.kind {
+        Media::Json => "application/json",
+        Media::Form => "application/x-www-form-urlencoded",
+        Media::Text => "text/plain; charset=utf-8",
+        Media::Bytes => "application/octet-stream",
+        Media::Multipart => "multipart/form-data",
+        Media::Stream(f) | Media::Items(f) => stream_media(f),
+    }
+    .to_owned()
+}
+
+/// The content type a stream format is sent with.
+pub(super) fn stream_media(f: StreamFmt) -> &'static str {
+    match f {
+        StreamFmt::Ndjson => "application/x-ndjson",
+        StreamFmt::Sse => "text/event-stream",
+        StreamFmt::JsonSeq => "application/json-seq",
+    }
+}
+
+/// `__p::StreamFormat::Ndjson` etc.
+pub(super) fn stream_format_tokens(f: StreamFmt) -> TokenStream {
+    match f {
+        StreamFmt::Ndjson => quote!(__p::StreamFormat::Ndjson),
+        StreamFmt::Sse => quote!(__p::StreamFormat::Sse),
+        StreamFmt::JsonSeq => quote!(__p::StreamFormat::JsonSeq),
+    }
+}
+
+/// The stream format of a response's body, if it is a stream.
+pub(super) fn response_stream(r: &Resp) -> Option<(StreamFmt, &Content)> {
+    let body = r.body.as_ref()?;
+    match body.contents.as_slice() {
+        [c] => match c.kind {
+            Media::Stream(f) => Some((f, c)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `.json(&value, "application/json")` etc.
+pub(super) fn encode_content(c: &Content, value: &TokenStream) -> TokenStream {
+    let m = lit_str(&concrete_media(c));
+    match c.kind {
+        Media::Json => quote!(.json(&#value, #m)),
+        Media::Form => quote!(.form(&#value, #m)),
+        Media::Text => quote!(.text(#value, #m)),
+        Media::Bytes => quote!(.bytes(#value, #m)),
+        Media::Multipart => quote!(.multipart(__p::MultipartBody::to_multipart(&#value))),
+        Media::Items(f) => {
+            let f = stream_format_tokens(f);
+            quote!(.items(&#value, #f, #m))
+        }
+        // Streams are attached by `__into_http`, not through the builder.
+        Media::Stream(_) => TokenStream::new(),
+    }
+}
+
+pub(super) fn decode_content(c: &Content, source: &TokenStream) -> TokenStream {
+    match c.kind {
+        Media::Json => quote!(__p::decode_json(#source.body())),
+        Media::Form => quote!(__p::decode_form(#source.body())),
+        Media::Text => quote!(__p::decode_text(#source.body())),
+        Media::Bytes => quote!(__p::decode_bytes(#source.body())),
+        Media::Multipart => quote!(__p::decode_multipart(#source.headers(), #source.body())),
+        Media::Stream(f) => {
+            let f = stream_format_tokens(f);
+            quote!(__p::stream_from_bytes(#source.body(), #f))
+        }
+        Media::Items(f) => {
+            let f = stream_format_tokens(f);
+            quote!(__p::decode_items(#source.body(), #f))
+        }
+    }
+}

@@ -1,0 +1,653 @@
+//! Schema types: structs, enums and their serde impls, defaults, and the cycles that need boxes or newtypes.
+
+use super::*;
+
+impl Emitter<'_> {
+    pub(super) fn emit_types(&self) -> TokenStream {
+        let mut out = TokenStream::new();
+        for (id, def) in self.defs.iter().enumerate() {
+            if self.keep[id] {
+                out.extend(self.emit_def(id, def));
+            }
+        }
+        // The default functions of the fields of the types emitted (a
+        // selection leaves out types, and their defaults with them).
+        let used: std::collections::HashSet<&str> = self
+            .defs
+            .iter()
+            .zip(self.keep)
+            .filter(|(_, keep)| **keep)
+            .filter_map(|(def, _)| match &def.kind {
+                Kind::Struct(s) => Some(s.fields.iter()),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|f| f.default.as_ref().and_then(Value::as_str))
+            .collect();
+        let mut defaults = self
+            .defaults
+            .iter()
+            .filter(|(name, _, _)| used.contains(name.as_str()))
+            .peekable();
+        if defaults.peek().is_some() {
+            let fns = defaults.map(|(name, ty, value)| {
+                let name = ident(name);
+                let t = self.ty(ty, false, None);
+                let v = default_expr(ty, value, self.defs);
+                quote!(pub(super) fn #name() -> #t { #v })
+            });
+            out.extend(quote! {
+                mod defaults {
+                    use super::*;
+                    #(#fns)*
+                }
+            });
+        }
+        out
+    }
+
+    pub(super) fn emit_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
+        let k = &self.krate;
+        let name = ident(&def.name);
+        let doc = doc_attrs(def.doc.as_deref());
+        let sc = self.serde_crate();
+        let derive = quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]);
+        match &def.kind {
+            Kind::Pending => {
+                // Only reachable after an error elsewhere; keep the name valid.
+                quote!(#doc pub type #name = #k::api::Value;)
+            }
+            Kind::Struct(s) => self.emit_struct(id, &name, doc, s),
+            Kind::StrEnum(variants) => {
+                let vs = variants.iter().map(|(rust, _)| {
+                    let v = ident(rust);
+                    quote!(#v,)
+                });
+                let arms = variants.iter().map(|(rust, wire)| {
+                    let v = ident(rust);
+                    let w = lit_str(wire);
+                    quote!(Self::#v => #w,)
+                });
+                let de = variants.iter().map(|(rust, wire)| {
+                    let v = ident(rust);
+                    let w = lit_str(wire);
+                    quote!(#w => ::core::result::Result::Ok(Self::#v),)
+                });
+                let names = variants.iter().map(|(_, wire)| lit_str(wire));
+                quote! {
+                    #doc
+                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+                    pub enum #name { #(#vs)* }
+                    impl #name {
+                        /// The value as it appears on the wire.
+                        pub fn as_str(&self) -> &'static str {
+                            match self { #(#arms)* }
+                        }
+                    }
+                    impl __p::serde::Serialize for #name {
+                        fn serialize<__S: __p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                            __serializer.serialize_str(self.as_str())
+                        }
+                    }
+                    impl<'de> __p::serde::Deserialize<'de> for #name {
+                        fn deserialize<__D: __p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                            let __value = __p::text(__deserializer)?;
+                            match __value.as_str() {
+                                #(#de)*
+                                __other => ::core::result::Result::Err(<__D::Error as __p::serde::de::Error>::unknown_variant(__other, &[#(#names),*])),
+                            }
+                        }
+                    }
+                    impl ::core::fmt::Display for #name {
+                        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                            f.write_str(self.as_str())
+                        }
+                    }
+                }
+            }
+            Kind::IntEnum(variants) => {
+                let vs = variants.iter().map(|(rust, _)| ident(rust));
+                let ser = variants.iter().map(|(rust, v)| {
+                    let r = ident(rust);
+                    let lit = int_tokens(*v);
+                    quote!(Self::#r => #lit,)
+                });
+                let de = variants.iter().map(|(rust, v)| {
+                    let r = ident(rust);
+                    let lit = int_tokens(*v);
+                    quote!(#lit => ::core::result::Result::Ok(Self::#r),)
+                });
+                let expected = format!(
+                    "one of {}",
+                    variants
+                        .iter()
+                        .map(|(_, v)| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                quote! {
+                    #doc
+                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+                    pub enum #name { #(#vs,)* }
+                    impl #name {
+                        /// The value as it appears on the wire.
+                        pub fn value(&self) -> i64 {
+                            match self { #(#ser)* }
+                        }
+                    }
+                    impl __p::serde::Serialize for #name {
+                        fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+                            serializer.serialize_i64(self.value())
+                        }
+                    }
+                    impl<'de> __p::serde::Deserialize<'de> for #name {
+                        fn deserialize<D: __p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+                            let value = <i64 as __p::serde::Deserialize>::deserialize(deserializer)?;
+                            match value {
+                                #(#de)*
+                                other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::invalid_value(
+                                    __p::serde::de::Unexpected::Signed(other),
+                                    &#expected,
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::Tagged { tag, variants } => {
+                let vs = variants.iter().map(|(rust, _, ty)| {
+                    let v = ident(rust);
+                    let t = self.ty(ty, false, Some(id));
+                    quote!(#v(#t),)
+                });
+                let ser = variants.iter().map(|(rust, wire, _)| {
+                    let v = ident(rust);
+                    let w = lit_str(wire);
+                    quote!(Self::#v(inner) => (#w, __p::serde_json::to_value(inner)),)
+                });
+                let de = variants.iter().map(|(rust, wire, _)| {
+                    let v = ident(rust);
+                    let w = lit_str(wire);
+                    quote!(#w => __p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom),)
+                });
+                let names = variants.iter().map(|(_, wire, _)| lit_str(wire));
+                let tag_lit = lit_str(tag);
+                quote! {
+                    #doc
+                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+                    pub enum #name { #(#vs)* }
+                    impl __p::serde::Serialize for #name {
+                        fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+                            let (tag, value) = match self { #(#ser)* };
+                            let value = value.map_err(<S::Error as __p::serde::ser::Error>::custom)?;
+                            __p::serde::Serialize::serialize(&__p::with_tag(value, #tag_lit, tag), serializer)
+                        }
+                    }
+                    impl<'de> __p::serde::Deserialize<'de> for #name {
+                        fn deserialize<D: __p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+                            let value = <__p::serde_json::Value as __p::serde::Deserialize>::deserialize(deserializer)?;
+                            let tag = match value.get(#tag_lit).and_then(__p::serde_json::Value::as_str) {
+                                ::core::option::Option::Some(tag) => tag.to_owned(),
+                                ::core::option::Option::None => return ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::missing_field(#tag_lit)),
+                            };
+                            match tag.as_str() {
+                                #(#de)*
+                                other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::unknown_variant(other, &[#(#names),*])),
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::Untagged(variants) => {
+                let vs = variants.iter().map(|(rust, ty)| {
+                    let v = ident(rust);
+                    let t = self.ty(ty, false, Some(id));
+                    quote!(#v(#t),)
+                });
+                quote! {
+                    #doc
+                    #derive
+                    #sc
+                    #[serde(untagged)]
+                    pub enum #name { #(#vs)* }
+                }
+            }
+            Kind::Alias(ty) => {
+                if self.newtype[id] {
+                    let t = self.ty(ty, false, Some(id));
+                    quote! {
+                        #doc
+                        #derive
+                        #sc
+                        #[serde(transparent)]
+                        pub struct #name(pub #t);
+                    }
+                } else {
+                    let t = self.ty(ty, false, None);
+                    quote!(#doc pub type #name = #t;)
+                }
+            }
+        }
+    }
+
+    /// A struct whose fields are all optional (it derives `Default`).
+    pub(super) fn may_be_empty(&self, ty: &Ty) -> bool {
+        match ty {
+            Ty::Named(id) => matches!(
+                &self.defs[*id].kind,
+                Kind::Struct(s) if s.fields.iter().all(|f| f.optional)
+            ),
+            _ => false,
+        }
+    }
+
+    pub(super) fn emit_struct(
+        &self,
+        id: TypeId,
+        name: &Ident,
+        doc: TokenStream,
+        s: &StructDef,
+    ) -> TokenStream {
+        let fields = s.fields.iter().map(|f| {
+            let fname = ident(&f.rust);
+            let t = self.ty(&f.ty, false, Some(id));
+            let fdoc = doc_attrs(f.doc.as_deref());
+            quote!(#fdoc pub #fname: #t,)
+        });
+        let additional = s.additional.as_ref().map(|ty| {
+            let t = self.ty(ty, false, None);
+            let fname = ident(&s.additional_name);
+            quote! {
+                /// Properties not named in the schema (`additionalProperties`).
+                pub #fname: ::std::collections::HashMap<::std::string::String, #t>,
+            }
+        });
+        // `Pet { name: Some(..), ..Default::default() }` when every field may
+        // be left out (a spec default would differ from the type's: not then).
+        let default = s
+            .fields
+            .iter()
+            .all(|f| f.optional)
+            .then(|| quote!(::core::default::Default,));
+        let serialize = emit_struct_serialize(name, s);
+        let deserialize = self.emit_struct_deserialize(name, s);
+        let multipart = s.multipart.then(|| self.emit_multipart(name, s));
+        quote! {
+            #doc
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #default)]
+            pub struct #name {
+                #(#fields)*
+                #additional
+            }
+            #serialize
+            #deserialize
+            #multipart
+        }
+    }
+
+    /// `MultipartBody` for the body of a `multipart/form-data` request: a
+    /// part per field (per item of an array), files as file parts. Reading
+    /// types each field with its own type, then decodes the fields as the
+    /// struct (required fields and defaults), then puts the files in.
+    pub(super) fn emit_multipart(&self, name: &Ident, s: &StructDef) -> TokenStream {
+        let mut writes = Vec::new();
+        let mut reads = Vec::new();
+        let mut files = Vec::new();
+        for f in &s.fields {
+            let fname = ident(&f.rust);
+            let w = lit_str(&f.wire);
+            let optional = f.ty.is_option();
+            let inner = match &f.ty {
+                Ty::Option(inner) => &**inner,
+                other => other,
+            };
+            match inner {
+                Ty::File => {
+                    writes.push(if optional {
+                        quote!(__w.file(#w, self.#fname.as_ref());)
+                    } else {
+                        quote!(__w.file(#w, &self.#fname);)
+                    });
+                    reads.push(quote!(__parts.put_file(&mut __map, #w, false);));
+                    files.push(if optional {
+                        quote!(__value.#fname = __parts.file(#w);)
+                    } else {
+                        quote!(if let ::core::option::Option::Some(__file) = __parts.file(#w) { __value.#fname = __file; })
+                    });
+                }
+                Ty::Vec(item) if **item == Ty::File => {
+                    writes.push(if optional {
+                        quote!(for __file in self.#fname.iter().flatten() { __w.file(#w, __file); })
+                    } else {
+                        quote!(for __file in &self.#fname { __w.file(#w, __file); })
+                    });
+                    reads.push(quote!(__parts.put_file(&mut __map, #w, true);));
+                    files.push(if optional {
+                        quote!(if __value.#fname.is_some() { __value.#fname = ::core::option::Option::Some(__parts.files(#w)); })
+                    } else {
+                        quote!(__value.#fname = __parts.files(#w);)
+                    });
+                }
+                Ty::Vec(item) => {
+                    let t = self.ty(item, false, None);
+                    writes.push(quote!(__w.value(#w, &self.#fname);));
+                    reads.push(quote!(__parts.put_list::<#t>(&mut __map, #w)?;));
+                }
+                other => {
+                    let t = self.ty(other, false, None);
+                    writes.push(quote!(__w.value(#w, &self.#fname);));
+                    reads.push(quote!(__parts.put_one::<#t>(&mut __map, #w)?;));
+                }
+            }
+        }
+        let mutable = (!files.is_empty()).then(|| quote!(mut));
+        quote! {
+            impl __p::MultipartBody for #name {
+                fn to_multipart(&self) -> __p::MultipartWriter {
+                    let mut __w = __p::MultipartWriter::new();
+                    #(#writes)*
+                    __w
+                }
+                fn from_multipart(__parts: &__p::MultipartParts) -> ::core::result::Result<Self, __p::DecodeError> {
+                    let mut __map = __p::serde_json::Map::new();
+                    #(#reads)*
+                    let #mutable __value: Self = __p::decode_fields(__map)?;
+                    #(#files)*
+                    ::core::result::Result::Ok(__value)
+                }
+            }
+        }
+    }
+
+    /// `Deserialize` for a struct: one slot per property and a `match` on
+    /// the key (see `swaggersocket::__private::slot`), much less code for the
+    /// compiler than the derive's expansion, with the same behaviour.
+    pub(super) fn emit_struct_deserialize(&self, name: &Ident, s: &StructDef) -> TokenStream {
+        let slots: Vec<Ident> = (0..s.fields.len())
+            .map(|i| Ident::new(&format!("__f{i}"), Span::call_site()))
+            .collect();
+        let arms = s.fields.iter().zip(&slots).map(|(f, slot)| {
+            let w = lit_str(&f.wire);
+            quote!(#w => __p::slot(&mut __map, &mut #slot, #w)?,)
+        });
+        let built = s.fields.iter().zip(&slots).map(|(f, slot)| {
+            let fname = ident(&f.rust);
+            let value = if f.ty.is_option() || self.may_be_empty(&f.ty) {
+                // Absent: `None`, as the derive does for an `Option`; or `{}`,
+                // the only way a form body can send an object of optional
+                // properties.
+                quote!(#slot.unwrap_or_default())
+            } else if let Some(Value::String(path)) = &f.default {
+                let path = ident(path);
+                quote!(#slot.unwrap_or_else(defaults::#path))
+            } else {
+                let w = lit_str(&f.wire);
+                quote!(__p::required(#slot, #w)?)
+            };
+            quote!(#fname: #value,)
+        });
+        let (additional_init, additional_built, unknown) = match &s.additional {
+            Some(_) => {
+                let fname = ident(&s.additional_name);
+                (
+                    quote!(let mut __additional = ::std::collections::HashMap::new();),
+                    quote!(#fname: __additional,),
+                    quote! {{
+                        let __value = __p::serde::de::MapAccess::next_value(&mut __map)?;
+                        __additional.insert(__p::Key::into_string(__key), __value);
+                    }},
+                )
+            }
+            None if s.deny_unknown => {
+                let wires = s.fields.iter().map(|f| lit_str(&f.wire));
+                (
+                    TokenStream::new(),
+                    TokenStream::new(),
+                    quote! {
+                        return ::core::result::Result::Err(
+                            <__M::Error as __p::serde::de::Error>::unknown_field(__key.as_str(), &[#(#wires),*]),
+                        )
+                    },
+                )
+            }
+            None => (
+                TokenStream::new(),
+                TokenStream::new(),
+                quote!(__p::skip(&mut __map)?),
+            ),
+        };
+        let expecting = format!("struct {name}");
+        quote! {
+            impl<'de> __p::serde::Deserialize<'de> for #name {
+                fn deserialize<__D: __p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
+                        type Value = #name;
+                        fn expecting(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                            __f.write_str(#expecting)
+                        }
+                        fn visit_map<__M: __p::serde::de::MapAccess<'de>>(self, mut __map: __M) -> ::core::result::Result<#name, __M::Error> {
+                            #(let mut #slots = ::core::option::Option::None;)*
+                            #additional_init
+                            while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<__p::Key<'de>>(&mut __map)? {
+                                match __key.as_str() {
+                                    #(#arms)*
+                                    _ => #unknown,
+                                }
+                            }
+                            ::core::result::Result::Ok(#name { #(#built)* #additional_built })
+                        }
+                    }
+                    __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn default_expr(ty: &Ty, value: &Value, defs: &[TypeDef]) -> TokenStream {
+    match (ty, value) {
+        // An enum's default: the value names the variant.
+        (Ty::Named(id), Value::String(variant)) => {
+            let name = ident(defs.get(*id).map_or("Value", |d| d.name.as_str()));
+            let variant = ident(variant);
+            quote!(#name::#variant)
+        }
+        (Ty::Bool, Value::Bool(b)) => quote!(#b),
+        (Ty::String, Value::String(s)) => {
+            let l = lit_str(s);
+            quote!(::std::string::String::from(#l))
+        }
+        (Ty::I32 | Ty::I64, Value::Number(n)) => int_tokens(n.as_i64().unwrap_or_default()),
+        (Ty::F32 | Ty::F64, Value::Number(n)) => {
+            let f = n.as_f64().unwrap_or_default();
+            let lit = Literal::f64_unsuffixed(if f.is_finite() { f.abs() } else { 0.0 });
+            if f < 0.0 {
+                quote!(-#lit)
+            } else {
+                lit.into_token_stream()
+            }
+        }
+        _ => quote!(::core::default::Default::default()),
+    }
+}
+
+/// Direct edges of a definition: named types it contains by value.
+pub(super) fn direct_edges(ty: &Ty, out: &mut Vec<TypeId>) {
+    match ty {
+        Ty::Named(id) => out.push(*id),
+        Ty::Option(inner) => direct_edges(inner, out),
+        Ty::Tuple(items) => items.iter().for_each(|item| direct_edges(item, out)),
+        _ => {}
+    }
+}
+
+pub(super) fn all_edges(ty: &Ty, out: &mut Vec<TypeId>) {
+    match ty {
+        Ty::Named(id) => out.push(*id),
+        Ty::Option(inner) | Ty::Vec(inner) | Ty::Map(inner) => all_edges(inner, out),
+        Ty::Tuple(items) => items.iter().for_each(|item| all_edges(item, out)),
+        _ => {}
+    }
+}
+
+pub(super) fn def_edges(def: &TypeDef, direct: bool) -> Vec<TypeId> {
+    let mut out = Vec::new();
+    let mut add = |ty: &Ty| {
+        if direct {
+            direct_edges(ty, &mut out)
+        } else {
+            all_edges(ty, &mut out)
+        }
+    };
+    match &def.kind {
+        Kind::Struct(s) => {
+            for f in &s.fields {
+                add(&f.ty);
+            }
+        }
+        Kind::Tagged { variants, .. } => {
+            for (_, _, ty) in variants {
+                add(ty);
+            }
+        }
+        Kind::Untagged(variants) => {
+            for (_, ty) in variants {
+                add(ty);
+            }
+        }
+        Kind::Alias(ty) => add(ty),
+        Kind::Pending | Kind::StrEnum(_) | Kind::IntEnum(_) => {}
+    }
+    out
+}
+
+/// Tarjan's strongly connected components over direct containment
+/// (iterative, so deep specs cannot overflow the stack).
+pub(super) fn direct_sccs(defs: &[TypeDef]) -> Vec<usize> {
+    let n = defs.len();
+    let edges: Vec<Vec<TypeId>> = defs.iter().map(|d| def_edges(d, true)).collect();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut comp = vec![usize::MAX; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut next = 0usize;
+    let mut comps = 0usize;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            if let Some(&w) = edges[v].get(*i) {
+                *i += 1;
+                if w >= n {
+                    continue;
+                }
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                work.pop();
+                if let Some(&(parent, _)) = work.last() {
+                    low[parent] = low[parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        comp[w] = comps;
+                        if w == v {
+                            break;
+                        }
+                    }
+                    comps += 1;
+                }
+            }
+        }
+    }
+    comp
+}
+
+/// Aliases that reach themselves through other aliases: `type A = Vec<A>`
+/// is not valid Rust, so those become newtypes.
+pub(super) fn alias_cycles(defs: &[TypeDef]) -> Vec<bool> {
+    let is_alias = |id: TypeId| matches!(defs.get(id).map(|d| &d.kind), Some(Kind::Alias(_)));
+    let mut out = vec![false; defs.len()];
+    for (id, def) in defs.iter().enumerate() {
+        if !is_alias(id) {
+            continue;
+        }
+        let mut seen = vec![false; defs.len()];
+        let mut todo: Vec<TypeId> = def_edges(def, false)
+            .into_iter()
+            .filter(|&t| is_alias(t))
+            .collect();
+        while let Some(t) = todo.pop() {
+            if t == id {
+                out[id] = true;
+                break;
+            }
+            if seen[t] {
+                continue;
+            }
+            seen[t] = true;
+            todo.extend(
+                def_edges(&defs[t], false)
+                    .into_iter()
+                    .filter(|&u| is_alias(u)),
+            );
+        }
+    }
+    // Breaking one alias per cycle suffices, but newtypes for all members
+    // keep the rule simple and the output stable.
+    out
+}
+
+/// `Serialize` for a struct: a map of the properties that are set, then the
+/// `additionalProperties`; what the derive writes, in less code.
+pub(super) fn emit_struct_serialize(name: &Ident, s: &StructDef) -> TokenStream {
+    let entries = s.fields.iter().map(|f| {
+        let fname = ident(&f.rust);
+        let w = lit_str(&f.wire);
+        if f.optional {
+            quote! {
+                if let ::core::option::Option::Some(__value) = &self.#fname {
+                    __p::serde::ser::SerializeMap::serialize_entry(&mut __map, #w, __value)?;
+                }
+            }
+        } else {
+            quote!(__p::serde::ser::SerializeMap::serialize_entry(&mut __map, #w, &self.#fname)?;)
+        }
+    });
+    let additional = s.additional.as_ref().map(|_| {
+        let fname = ident(&s.additional_name);
+        quote! {
+            for (__key, __value) in &self.#fname {
+                __p::serde::ser::SerializeMap::serialize_entry(&mut __map, __key, __value)?;
+            }
+        }
+    });
+    quote! {
+        impl __p::serde::Serialize for #name {
+            fn serialize<__S: __p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                let mut __map = __p::serde::Serializer::serialize_map(__serializer, ::core::option::Option::None)?;
+                #(#entries)*
+                #additional
+                __p::serde::ser::SerializeMap::end(__map)
+            }
+        }
+    }
+}
