@@ -166,13 +166,13 @@ fn errors_have_exit_codes_and_one_line_messages() {
     let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-spec.yaml");
     let not_yaml = scratch("not-yaml.yaml", b"info: {title: [unclosed\n");
     let binary = scratch("binary.yaml", &[0xff, 0xfe, 0x00, 0x81]);
-    let v31 = scratch(
-        "v31.yaml",
-        b"openapi: 3.1.0\ninfo: {title: T, version: '1'}\npaths: {}\n",
+    let v40 = scratch(
+        "v40.yaml",
+        b"openapi: 4.0.0\ninfo: {title: T, version: '1'}\npaths: {}\n",
     );
-    let v20 = scratch(
-        "v20.json",
-        br#"{"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {}}"#,
+    let v12 = scratch(
+        "v12.json",
+        br#"{"swagger": "1.2", "info": {"title": "T", "version": "1"}, "paths": {}}"#,
     );
     let dangling = scratch(
         "dangling.yaml",
@@ -195,14 +195,14 @@ fn errors_have_exit_codes_and_one_line_messages() {
             "not a YAML or JSON document",
         ),
         (
-            vec!["check", v31.to_str().unwrap()],
+            vec!["check", v40.to_str().unwrap()],
             1,
-            "OpenAPI 3.1.0 is not supported",
+            "OpenAPI 4.0.0 is not supported",
         ),
         (
-            vec!["generate", v20.to_str().unwrap()],
+            vec!["generate", v12.to_str().unwrap()],
             1,
-            "Swagger 2.0 is not supported",
+            "Swagger 1.2 is not supported",
         ),
         (
             vec!["generate", dangling.to_str().unwrap()],

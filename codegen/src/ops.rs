@@ -1,6 +1,6 @@
 //! Model the operations: parameters, bodies and responses in Rust terms.
 
-use crate::diag::{join, Diags};
+use crate::diag::Diags;
 use crate::naming::{camel, range_variant, snake, status_variant, Scope};
 use crate::schema::{Ty, TypeSpace};
 use crate::Selection;

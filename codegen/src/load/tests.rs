@@ -1,0 +1,489 @@
+//! Unit tests of the loaders: versions, `$ref` resolution across pointers
+//! and files, and what each generation brings into the model.
+
+use super::{load, Source};
+use crate::diag::{Diags, Errors};
+use crate::model::{Document, In, Operation, Schema, SchemaId, StatusKey, Type, Version};
+use std::path::{Path, PathBuf};
+
+fn load_text(text: &str) -> (Result<Document, Errors>, Diags) {
+    let mut diags = Diags::default();
+    let result = load(Source { text, path: None }, &mut diags);
+    (result, diags)
+}
+
+/// Loads a text that must load without errors.
+fn ok(text: &str) -> (Document, Diags) {
+    let (result, diags) = load_text(text);
+    let doc = result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(diags.errors.is_empty(), "{:?}", diags.errors);
+    (doc, diags)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}
+
+fn load_path(path: &Path) -> (Result<Document, Errors>, Diags) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut diags = Diags::default();
+    let result = load(
+        Source {
+            text: &text,
+            path: Some(path),
+        },
+        &mut diags,
+    );
+    (result, diags)
+}
+
+fn ok_path(path: &Path) -> (Document, Diags) {
+    let (result, diags) = load_path(path);
+    let doc = result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(diags.errors.is_empty(), "{:?}", diags.errors);
+    (doc, diags)
+}
+
+/// A fresh folder with these files.
+fn folder(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("swaggersocket-load-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (file, text) in files {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
+
+fn component(doc: &Document, name: &str) -> SchemaId {
+    doc.components
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, id)| *id)
+        .unwrap_or_else(|| panic!("no component {name}"))
+}
+
+fn target(doc: &Document, id: SchemaId) -> SchemaId {
+    doc.schema(id)
+        .reference
+        .as_ref()
+        .and_then(|r| r.target)
+        .unwrap_or_else(|| panic!("{:?} is not a resolved $ref", doc.schema(id)))
+}
+
+fn prop<'d>(doc: &'d Document, id: SchemaId, name: &str) -> (SchemaId, &'d Schema) {
+    let id = doc.schema(id).properties[name];
+    (id, doc.schema(id))
+}
+
+fn op<'d>(doc: &'d Document, id: &str) -> &'d Operation {
+    doc.operations
+        .iter()
+        .chain(&doc.webhooks)
+        .find(|o| o.operation_id.as_deref() == Some(id))
+        .unwrap_or_else(|| panic!("no operation {id}"))
+}
+
+fn messages(diags: &[crate::diag::Diagnostic]) -> Vec<String> {
+    diags.iter().map(ToString::to_string).collect()
+}
+
+const V30: &str = "openapi: 3.0.3\ninfo: { title: T, version: '1' }\n";
+const V31: &str = "openapi: 3.1.0\ninfo: { title: T, version: '1' }\n";
+
+#[test]
+fn versions_dispatch_and_refusals_name_the_version() {
+    let cases = [
+        (
+            "swagger: '2.0'\ninfo: { title: T, version: '1' }\npaths: {}\n",
+            Version::Swagger2,
+        ),
+        (
+            "openapi: 3.0.0\ninfo: { title: T, version: '1' }\npaths: {}\n",
+            Version::V30,
+        ),
+        (
+            "openapi: 3.1.1\ninfo: { title: T, version: '1' }\npaths: {}\n",
+            Version::V31,
+        ),
+        (
+            "openapi: 3.2.0\ninfo: { title: T, version: '1' }\n",
+            Version::V32,
+        ),
+        (
+            r#"{"openapi": "3.1.0", "info": {"title": "T", "version": "1"}}"#,
+            Version::V31,
+        ),
+    ];
+    for (text, version) in cases {
+        let (doc, _) = ok(text);
+        assert_eq!(doc.version, Some(version), "{text}");
+        assert_eq!(doc.title, "T");
+    }
+    let refused = [
+        (
+            "openapi: 4.0.0\ninfo: { title: T, version: '1' }\n",
+            "#/openapi: OpenAPI 4.0.0 is not supported",
+        ),
+        (
+            "swagger: '1.2'\n",
+            "#/swagger: Swagger 1.2 is not supported",
+        ),
+        (
+            "openapi: 1.0.0\n",
+            "#/openapi: OpenAPI 1.0.0 is not supported",
+        ),
+        ("info: { title: T }\n", "#: missing field `openapi`"),
+        // A broken document of another version: the version is named.
+        (
+            "openapi: 4.0.0\npaths: [\n",
+            "#/openapi: OpenAPI 4.0.0 is not supported",
+        ),
+    ];
+    for (text, start) in refused {
+        let (result, _) = load_text(text);
+        let errors = result.err().unwrap_or_else(|| panic!("{text} loaded"));
+        let message = errors.to_string();
+        assert!(message.starts_with(start), "{text}: {message}");
+        if start.contains("not supported") {
+            assert!(
+                message.ends_with("this generator reads Swagger 2.0 and OpenAPI 3.0, 3.1 and 3.2")
+            );
+        }
+    }
+}
+
+#[test]
+fn pointers_unescape_and_reach_deep_into_any_object() {
+    let (doc, diags) = ok(&format!(
+        "{V30}paths:
+  /a:
+    get:
+      responses:
+        '200':
+          description: x
+          content:
+            application/json:
+              schema: {{ $ref: '#/components/responses/R/content/application~1json/schema/oneOf/1' }}
+components:
+  schemas:
+    a/b: {{ type: string }}
+    t~x: {{ type: integer }}
+    sp ace: {{ type: boolean }}
+    Refs:
+      type: object
+      properties:
+        slash: {{ $ref: '#/components/schemas/a~1b' }}
+        tilde: {{ $ref: '#/components/schemas/t~0x' }}
+        space: {{ $ref: '#/components/schemas/sp%20ace' }}
+        item: {{ $ref: '#/paths/~1a/get/responses/200/content/application~1json/schema' }}
+  responses:
+    R:
+      description: r
+      content:
+        application/json:
+          schema:
+            oneOf: [ {{ type: string }}, {{ type: number }} ]
+"
+    ));
+    assert!(diags.warnings.is_empty(), "{:?}", diags.warnings);
+    let refs = component(&doc, "Refs");
+    assert_eq!(
+        target(&doc, prop(&doc, refs, "slash").0),
+        component(&doc, "a/b")
+    );
+    assert_eq!(
+        target(&doc, prop(&doc, refs, "tilde").0),
+        component(&doc, "t~x")
+    );
+    assert_eq!(
+        target(&doc, prop(&doc, refs, "space").0),
+        component(&doc, "sp ace")
+    );
+    let deep = doc.schema(target(
+        &doc,
+        doc.operations[0].responses[0].content[0]
+            .schema
+            .unwrap_or(0),
+    ));
+    assert_eq!(
+        deep.loc,
+        "#/components/responses/R/content/application~1json/schema/oneOf/1"
+    );
+    assert_eq!(deep.ty, Some(Type::Number));
+    // A $ref to a $ref: the node is the one at that place.
+    let item = target(&doc, prop(&doc, refs, "item").0);
+    assert_eq!(
+        doc.schema(item).loc,
+        "#/paths/~1a/get/responses/200/content/application~1json/schema"
+    );
+    assert_eq!(doc.deref(item), target(&doc, item));
+}
+
+#[test]
+fn one_node_per_place_and_cycles_are_ids() {
+    let (doc, _) = ok(&format!(
+        "{V30}paths: {{}}
+components:
+  schemas:
+    A:
+      type: object
+      properties:
+        b: {{ $ref: '#/components/schemas/B' }}
+        b2: {{ $ref: '#/components/schemas/B' }}
+    B:
+      type: object
+      properties:
+        a: {{ $ref: '#/components/schemas/A' }}
+"
+    ));
+    let (a, b) = (component(&doc, "A"), component(&doc, "B"));
+    assert_eq!(target(&doc, prop(&doc, a, "b").0), b);
+    assert_eq!(target(&doc, prop(&doc, a, "b2").0), b);
+    assert_eq!(target(&doc, prop(&doc, b, "a").0), a);
+    let names: Vec<&str> = doc.components.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["A", "B"], "document order");
+}
+
+#[test]
+fn dangling_refs_are_errors_at_their_pointer() {
+    let (result, diags) = load_text(&format!(
+        "{V30}paths:
+  /a:
+    get:
+      parameters: [ {{ $ref: '#/components/parameters/Nope' }} ]
+      responses:
+        '200': {{ $ref: '#/components/responses/Nope' }}
+components:
+  schemas:
+    A: {{ $ref: '#/components/schemas/Nope' }}
+    B: {{ $ref: '#/components/schemas/A/properties/x' }}
+"
+    ));
+    assert!(result.is_ok());
+    assert_eq!(
+        messages(&diags.errors),
+        [
+            "#/components/schemas/A/$ref: dangling $ref `#/components/schemas/Nope`: no schema `Nope` in #/components/schemas",
+            "#/components/schemas/B/$ref: dangling $ref `#/components/schemas/A/properties/x`: no `properties` in #/components/schemas/A",
+            "#/paths/~1a/get/parameters/0/$ref: dangling $ref `#/components/parameters/Nope`: no parameter `Nope` in #/components/parameters",
+            "#/paths/~1a/get/responses/200/$ref: dangling $ref `#/components/responses/Nope`: no response `Nope` in #/components/responses",
+        ]
+    );
+}
+
+#[test]
+fn urls_and_files_without_a_path_are_errors() {
+    let (_, diags) = load_text(&format!(
+        "{V31}components:
+  schemas:
+    Web: {{ $ref: 'https://example.com/pet.yaml#/Pet' }}
+    File: {{ $ref: 'pet.yaml' }}
+"
+    ));
+    let errors = messages(&diags.errors);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "#/components/schemas/Web/$ref: $ref `https://example.com/pet.yaml#/Pet` is a URL"
+        ),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("not fetched"));
+    assert!(
+        errors[1].starts_with("#/components/schemas/File/$ref: $ref `pet.yaml` names another file")
+    );
+    assert!(errors[1].contains("given as text without a path"));
+}
+
+#[test]
+fn multi_file_fixture() {
+    let root = fixture("multi-file/api.yaml");
+    let (doc, diags) = ok_path(&root);
+    assert!(diags.warnings.is_empty(), "{:?}", diags.warnings);
+    // Every file read, the root first, once each.
+    assert_eq!(doc.files[0], root);
+    let mut rest: Vec<String> = doc.files[1..]
+        .iter()
+        .map(|f| {
+            let f = std::fs::canonicalize(f).unwrap_or_else(|e| panic!("{e}"));
+            let dir =
+                std::fs::canonicalize(fixture("multi-file")).unwrap_or_else(|e| panic!("{e}"));
+            f.strip_prefix(dir).unwrap_or(&f).display().to_string()
+        })
+        .collect();
+    rest.sort();
+    assert_eq!(
+        rest,
+        [
+            "common.yaml",
+            "paths/pets.yaml",
+            "schemas/owner.yaml",
+            "schemas/pet.yaml"
+        ]
+    );
+    // A path item in another file: the operations are located there.
+    let list = op(&doc, "listPets");
+    assert_eq!(list.loc, "paths/pets.yaml#/get");
+    assert_eq!((list.method.as_str(), list.path.as_str()), ("GET", "/pets"));
+    assert_eq!(list.parameters[0].loc, "paths/pets.yaml#/get/parameters/0");
+    // The same file named from two folders is one node.
+    let pet = target(&doc, component(&doc, "Pet"));
+    assert_eq!(doc.schema(pet).loc, "schemas/pet.yaml#");
+    let items = doc
+        .schema(list.responses[0].content[0].schema.unwrap_or(0))
+        .items
+        .unwrap_or(0);
+    assert_eq!(target(&doc, items), pet);
+    // Cycles across files.
+    let owner = target(&doc, prop(&doc, pet, "owner").0);
+    assert_eq!(owner, target(&doc, component(&doc, "Owner")));
+    let pets = prop(&doc, owner, "pets").1.items.unwrap_or(0);
+    assert_eq!(target(&doc, pets), pet);
+    // `#` in another file is that file.
+    let kind = target(&doc, prop(&doc, pet, "kind").0);
+    assert_eq!(doc.schema(kind).loc, "schemas/pet.yaml#/$defs/Kind");
+    let get = op(&doc, "getPet");
+    assert_eq!(get.parameters[0].loc, "common.yaml#/parameters/PetId");
+    let error = &get.responses[1];
+    assert_eq!(error.status, StatusKey::Default);
+    assert_eq!(
+        (error.key_loc.as_str(), error.loc.as_str()),
+        (
+            "#/paths/~1pets~1{petId}/get/responses/default",
+            "common.yaml#/responses/Error"
+        )
+    );
+    let error_schema = target(&doc, error.content[0].schema.unwrap_or(0));
+    assert_eq!(doc.schema(error_schema).loc, "common.yaml#/schemas/Error");
+}
+
+#[test]
+fn missing_files_name_the_referring_file_and_pointer() {
+    let dir = folder(
+        "missing",
+        &[
+            ("api.yaml", "openapi: 3.1.0\ninfo: { title: T, version: '1' }\ncomponents:\n  schemas:\n    A: { $ref: 'sub/a.yaml' }\n    B: { $ref: 'nope.yaml#/B' }\n"),
+            ("sub/a.yaml", "type: object\nproperties:\n  c: { $ref: '../gone.yaml' }\n  d: { $ref: 'a.yaml#/properties/c' }\n"),
+        ],
+    );
+    let (result, diags) = load_path(&dir.join("api.yaml"));
+    assert!(result.is_ok());
+    let errors: Vec<(&str, &str)> = diags
+        .errors
+        .iter()
+        .map(|d| (d.pointer.as_str(), d.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|(p, m)| *p == "#/components/schemas/B/$ref"
+                && m.starts_with("cannot read `nope.yaml`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(p, m)| *p == "sub/a.yaml#/properties/c/$ref"
+                && m.starts_with("cannot read `gone.yaml`")),
+        "{errors:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_ref_into_the_wrong_section_with_the_right_shape_is_accepted_with_a_warning() {
+    let (doc, diags) = ok(&format!(
+        "{V30}paths:
+  /a:
+    post:
+      responses:
+        '200': {{ $ref: '#/components/requestBodies/Pet' }}
+components:
+  requestBodies:
+    Pet:
+      description: a pet
+      content:
+        application/json:
+          schema: {{ type: string }}
+"
+    ));
+    let response = &doc.operations[0].responses[0];
+    assert_eq!(response.description.as_deref(), Some("a pet"));
+    assert_eq!(response.content.len(), 1);
+    assert_eq!(response.loc, "#/components/requestBodies/Pet");
+    assert_eq!(
+        messages(&diags.warnings),
+        ["#/paths/~1a/post/responses/200/$ref: $ref `#/components/requestBodies/Pet` names a request body, where a response is expected; read as a response since it has the shape of one"]
+    );
+}
+
+#[test]
+fn path_item_parameters_are_merged_and_overridden() {
+    let (doc, _) = ok(&format!(
+        "{V30}paths:
+  /a/{{id}}:
+    parameters:
+      - {{ name: id, in: path, required: true, schema: {{ type: string }} }}
+      - {{ name: q, in: query, schema: {{ type: string }} }}
+    get:
+      parameters:
+        - {{ name: q, in: query, schema: {{ type: integer }} }}
+        - {{ name: q, in: header, schema: {{ type: integer }} }}
+      responses: {{}}
+"
+    ));
+    let params: Vec<(&str, In, &str)> = doc.operations[0]
+        .parameters
+        .iter()
+        .map(|p| (p.name.as_str(), p.location, p.loc.as_str()))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("q", In::Query, "#/paths/~1a~1{id}/get/parameters/0"),
+            ("q", In::Header, "#/paths/~1a~1{id}/get/parameters/1"),
+            ("id", In::Path, "#/paths/~1a~1{id}/parameters/0"),
+        ]
+    );
+}
+
+#[test]
+fn callbacks_are_webhooks() {
+    let (doc, _) = ok(&format!(
+        "{V30}paths:
+  /subscribe:
+    post:
+      operationId: subscribe
+      responses: {{ '201': {{ description: ok }} }}
+      callbacks:
+        onEvent:
+          '{{$request.body#/url}}':
+            post:
+              operationId: eventHappened
+              requestBody:
+                content:
+                  application/json:
+                    schema: {{ type: object }}
+              responses: {{ '204': {{ description: seen }} }}
+"
+    ));
+    assert_eq!(doc.operations.len(), 1);
+    let hook = op(&doc, "eventHappened");
+    assert_eq!(
+        (hook.method.as_str(), hook.path.as_str()),
+        ("POST", "/onEvent")
+    );
+    assert_eq!(
+        hook.loc,
+        "#/paths/~1subscribe/post/callbacks/onEvent/{$request.body#~1url}/post"
+    );
+    assert_eq!(doc.webhooks.len(), 1);
+}
