@@ -96,6 +96,7 @@ fn messages(diags: &[crate::diag::Diagnostic]) -> Vec<String> {
 
 const V30: &str = "openapi: 3.0.3\ninfo: { title: T, version: '1' }\n";
 const V31: &str = "openapi: 3.1.0\ninfo: { title: T, version: '1' }\n";
+const V32: &str = "openapi: 3.2.0\ninfo: { title: T, version: '1' }\n";
 
 #[test]
 fn versions_dispatch_and_refusals_name_the_version() {
@@ -486,4 +487,212 @@ fn callbacks_are_webhooks() {
         "#/paths/~1subscribe/post/callbacks/onEvent/{$request.body#~1url}/post"
     );
     assert_eq!(doc.webhooks.len(), 1);
+}
+
+#[test]
+fn oas31_fixture() {
+    let (doc, diags) = ok_path(&fixture("oas31.yaml"));
+    assert!(diags.warnings.is_empty(), "{:?}", messages(&diags.warnings));
+    // A type array with "null": nullable.
+    let list = op(&doc, "listShapes");
+    let min_area = doc.schema(list.parameters[0].schema.unwrap_or(0));
+    assert_eq!(
+        (min_area.ty, min_area.nullable, min_area.asserts),
+        (Some(Type::Number), true, true)
+    );
+    // const: a one-value enumeration.
+    let circle = component(&doc, "Circle");
+    let kind = prop(&doc, circle, "kind").1;
+    assert_eq!(kind.enumeration, Some(vec![serde_json::json!("circle")]));
+    // $ref with documentation beside it: a plain reference that keeps it.
+    let square = component(&doc, "Square");
+    let corner = prop(&doc, square, "corner").1;
+    assert!(corner.is_plain_ref());
+    assert_eq!(corner.description.as_deref(), Some("the top-left corner"));
+    // $ref with a constraint beside it: allOf [the ref, the rest].
+    let label = component(&doc, "Label");
+    let owner = prop(&doc, label, "owner").1;
+    assert!(owner.reference.is_none());
+    let [reference, rest] = owner.all_of[..] else {
+        panic!("{owner:?}")
+    };
+    assert_eq!(target(&doc, reference), component(&doc, "Owner"));
+    assert_eq!(doc.schema(rest).required, ["name"]);
+    // Several types: an anyOf of one schema per type.
+    let value = prop(&doc, label, "value").1;
+    let types: Vec<Option<Type>> = value.any_of.iter().map(|id| doc.schema(*id).ty).collect();
+    assert_eq!(types, [Some(Type::String), Some(Type::Integer)]);
+    assert_eq!(
+        prop(&doc, label, "data").1.content_encoding.as_deref(),
+        Some("base64")
+    );
+    // prefixItems with `items: false`: a tuple.
+    let point = doc.schema(component(&doc, "Point"));
+    assert_eq!((point.prefix_items.len(), point.items), (2, None));
+    // $defs anywhere.
+    let tint = target(&doc, prop(&doc, square, "tint").0);
+    assert_eq!(doc.schema(tint).loc, "#/$defs/Tint");
+    // Webhooks.
+    let hook = op(&doc, "shapeAdded");
+    assert_eq!(
+        (hook.method.as_str(), hook.path.as_str()),
+        ("POST", "/shapeAdded")
+    );
+    assert_eq!(hook.loc, "#/webhooks/shapeAdded/post");
+    assert_eq!(doc.webhooks.len(), 1);
+}
+
+#[test]
+fn type_arrays_split_the_keywords_by_type() {
+    let (doc, _) = ok(&format!(
+        "{V31}components:
+  schemas:
+    Mixed:
+      type: [string, array, 'null']
+      format: date
+      items: {{ type: integer }}
+      enum: [a, [1], null]
+      description: one or many
+    Only: {{ type: ['null'] }}
+"
+    ));
+    let mixed = doc.schema(component(&doc, "Mixed"));
+    assert!(mixed.nullable);
+    assert_eq!(mixed.description.as_deref(), Some("one or many"));
+    assert_eq!(mixed.ty, None);
+    let [string, array] = mixed.any_of[..] else {
+        panic!("{mixed:?}")
+    };
+    let (string, array) = (doc.schema(string), doc.schema(array));
+    assert_eq!(
+        (string.ty, string.format.as_deref(), string.items),
+        (Some(Type::String), Some("date"), None)
+    );
+    assert_eq!(string.enumeration, Some(vec![serde_json::json!("a")]));
+    assert_eq!(
+        (array.ty, array.format.as_deref()),
+        (Some(Type::Array), None)
+    );
+    assert!(array.items.is_some());
+    let only = doc.schema(component(&doc, "Only"));
+    assert_eq!((only.ty, only.nullable), (Some(Type::Null), true));
+}
+
+#[test]
+fn json_schema_oddities_are_warned_not_fatal() {
+    let (doc, diags) = ok(&format!(
+        "{V31}jsonSchemaDialect: https://example.com/my-dialect
+components:
+  schemas:
+    Dyn: {{ $dynamicRef: '#meta' }}
+    Anchored: {{ $ref: '#pet' }}
+    Wrong: {{ type: string, required: true }}
+"
+    ));
+    let pointers: Vec<&str> = diags.warnings.iter().map(|w| w.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "#/jsonSchemaDialect",
+            "#/components/schemas/Dyn/$dynamicRef",
+            "#/components/schemas/Anchored/$ref",
+            "#/components/schemas/Wrong/required",
+        ]
+    );
+    assert!(doc.schema(component(&doc, "Dyn")).is_decoration());
+    // An unknown type is an error in 3.x.
+    let (_, diags) = load_text(&format!(
+        "{V31}components:\n  schemas:\n    U: {{ type: str }}\n"
+    ));
+    assert_eq!(
+        messages(&diags.errors),
+        ["#/components/schemas/U/type: unknown type `str`"]
+    );
+}
+
+#[test]
+fn oas32_fixture() {
+    let (doc, diags) = ok_path(&fixture("oas32.yaml"));
+    assert!(diags.warnings.is_empty(), "{:?}", messages(&diags.warnings));
+    let search = op(&doc, "searchReadings");
+    assert_eq!(
+        (search.method.as_str(), search.loc.as_str()),
+        ("QUERY", "#/paths/~1readings/query")
+    );
+    // A response without a description.
+    assert_eq!(search.responses[0].description, None);
+    let link = op(&doc, "linkSensor");
+    assert_eq!(link.method, "LINK");
+    assert_eq!(
+        link.loc,
+        "#/paths/~1sensors~1{id}/additionalOperations/LINK"
+    );
+    // The path item's parameters apply to additional operations too.
+    assert!(link
+        .parameters
+        .iter()
+        .any(|p| p.name == "id" && p.location == In::Path));
+    let reading = component(&doc, "Reading");
+    let upload = op(&doc, "uploadReadings");
+    let body = upload.request_body.as_ref().map(|b| &b.content[0]);
+    assert_eq!(
+        body.and_then(|m| m.item_schema).map(|id| target(&doc, id)),
+        Some(reading)
+    );
+    let live = &op(&doc, "liveReadings").responses[0].content[0];
+    assert_eq!(live.media, "text/event-stream");
+    assert_eq!(live.item_schema.map(|id| target(&doc, id)), Some(reading));
+    // A media type that is a $ref to components/mediaTypes.
+    let export = op(&doc, "exportReadings");
+    let lines = &export.responses[0].content[0];
+    assert_eq!(lines.media, "application/x-ndjson");
+    assert_eq!(lines.loc, "#/components/mediaTypes/ReadingLines");
+    assert_eq!(lines.item_schema.map(|id| target(&doc, id)), Some(reading));
+    let query = &export.parameters[0];
+    assert_eq!(query.location, In::QueryString);
+    assert!(query
+        .content
+        .as_ref()
+        .is_some_and(|c| c.media == "application/x-www-form-urlencoded"));
+    // defaultMapping is accepted; the mapping is read.
+    let sensor = doc.schema(component(&doc, "Sensor"));
+    let mapping = sensor.discriminator.as_ref().map(|d| d.mapping.len());
+    assert_eq!(mapping, Some(2));
+}
+
+#[test]
+fn self_uri_maps_urls_to_files_beside_the_root() {
+    let dir = folder(
+        "self",
+        &[
+            ("api.yaml", "openapi: 3.2.0\n$self: https://example.com/apis/api.yaml\ninfo: { title: T, version: '1' }\ncomponents:\n  schemas:\n    Pet: { $ref: 'https://example.com/apis/pet.yaml' }\n    Me: { $ref: 'https://example.com/apis/api.yaml#/components/schemas/Pet' }\n    Far: { $ref: 'https://elsewhere.com/x.yaml' }\n"),
+            ("pet.yaml", "type: string\n"),
+        ],
+    );
+    let (result, diags) = load_path(&dir.join("api.yaml"));
+    let doc = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        doc.schema(target(&doc, component(&doc, "Pet"))).loc,
+        "pet.yaml#"
+    );
+    assert_eq!(target(&doc, component(&doc, "Me")), component(&doc, "Pet"));
+    assert_eq!(messages(&diags.errors).len(), 1);
+    assert_eq!(diags.errors[0].pointer, "#/components/schemas/Far/$ref");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn responses_without_description_are_warned_before_3_2() {
+    let paths = "paths:\n  /a:\n    get:\n      responses:\n        '2XX': { content: {} }\n        '404': {}\n";
+    let (doc, diags) = ok(&format!("{V32}{paths}"));
+    assert!(diags.warnings.is_empty());
+    let statuses: Vec<StatusKey> = doc.operations[0]
+        .responses
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [StatusKey::Range(2), StatusKey::Code(404)]);
+    let (_, diags) = ok(&format!("{V31}{paths}"));
+    assert_eq!(diags.warnings.len(), 2);
+    assert_eq!(diags.warnings[0].pointer, "#/paths/~1a/get/responses/2XX");
 }
