@@ -113,54 +113,115 @@ fn parse_text(text: &str) -> Result<Value, String> {
             )
         })
     } else {
-        let yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(text).map_err(|e| format!("not a valid YAML document: {e}"))?;
-        from_yaml(yaml)
+        serde::de::DeserializeSeed::deserialize(Json, serde_yaml_ng::Deserializer::from_str(text))
+            .map_err(|e| format!("not a valid YAML document: {e}"))
     }
 }
 
-/// A YAML value as JSON: keys that YAML reads as numbers or booleans
-/// (`200:` in Swagger 2.0 responses) are their text.
-fn from_yaml(yaml: serde_yaml_ng::Value) -> Result<Value, String> {
-    use serde_yaml_ng::Value as Y;
-    Ok(match yaml {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f)
-                    .map_or_else(|| Value::String(n.to_string()), Value::Number)
-            }
+/// Reads any YAML value as JSON, in one pass: keys that YAML reads as
+/// numbers or booleans (`200:` in Swagger 2.0 responses) are their text,
+/// integers beyond 64 bits are numbers (OpenAI writes -2^63 as a decimal),
+/// tags are dropped.
+#[derive(Clone, Copy)]
+struct Json;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Json {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Json {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        #[allow(clippy::cast_precision_loss)]
+        Ok(i64::try_from(v).map_or_else(|_| float(v as f64), Value::from))
+    }
+
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        #[allow(clippy::cast_precision_loss)]
+        Ok(u64::try_from(v).map_or_else(|_| float(v as f64), Value::from))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
         }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => {
-            Value::Array(items.into_iter().map(from_yaml).collect::<Result<_, _>>()?)
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(self)? {
+            let key = match key {
+                Value::String(s) => s,
+                Value::Null => "null".to_owned(),
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(serde::de::Error::custom("a mapping key is not a scalar"))
+                }
+                other => other.to_string(),
+            };
+            let value = map.next_value_seed(self)?;
+            out.insert(key, value);
         }
-        Y::Mapping(map) => {
-            let mut out = serde_json::Map::with_capacity(map.len());
-            for (key, value) in map {
-                let key = match key {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    Y::Null => "null".to_owned(),
-                    other => {
-                        return Err(format!(
-                            "not a valid YAML document: a mapping key is not a scalar ({other:?})"
-                        ))
-                    }
-                };
-                out.insert(key, from_yaml(value)?);
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(tagged) => from_yaml(tagged.value)?,
-    })
+        Ok(Value::Object(out))
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        // A tagged value (`!Tag value`): the value.
+        use serde::de::VariantAccess;
+        let (_, variant): (serde::de::IgnoredAny, _) = data.variant()?;
+        variant.newtype_variant_seed(self)
+    }
+}
+
+/// A float as JSON (infinities and NaN, which JSON lacks, as text).
+fn float(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number)
 }
 
 /// The top-level `openapi:` or `swagger:` line of a YAML text.

@@ -696,3 +696,259 @@ fn responses_without_description_are_warned_before_3_2() {
     assert_eq!(diags.warnings.len(), 2);
     assert_eq!(diags.warnings[0].pointer, "#/paths/~1a/get/responses/2XX");
 }
+
+#[test]
+fn swagger2_fixture() {
+    use crate::model::Style;
+    let (doc, diags) = ok_path(&fixture("swagger2.yaml"));
+    assert!(diags.warnings.is_empty(), "{:?}", messages(&diags.warnings));
+    assert_eq!(doc.base_path, "/api/v2");
+    let names: Vec<&str> = doc.components.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Item", "Photo", "Error"]);
+    // collectionFormat → style and explode.
+    let list = op(&doc, "listItems");
+    let styles: Vec<(&str, Option<Style>, Option<bool>)> = list
+        .parameters
+        .iter()
+        .map(|p| (p.name.as_str(), p.style, p.explode))
+        .collect();
+    assert_eq!(
+        styles,
+        [
+            ("tags", Some(Style::Form), Some(false)),
+            ("ids", Some(Style::Form), Some(true)),
+            ("words", Some(Style::SpaceDelimited), Some(false)),
+            ("codes", Some(Style::PipeDelimited), Some(false)),
+            ("fields", Some(Style::TabDelimited), Some(false)),
+            ("X-Trace", Some(Style::Simple), Some(false)),
+            ("limit", None, None),
+        ]
+    );
+    // The schema of a parameter is the parameter itself.
+    let ids = doc.schema(list.parameters[1].schema.unwrap_or(0));
+    assert_eq!(
+        (ids.ty, ids.loc.as_str()),
+        (Some(Type::Array), "#/paths/~1items/get/parameters/1")
+    );
+    let limit = &list.parameters[6];
+    assert_eq!(limit.loc, "#/parameters/Limit");
+    assert_eq!(limit.description.as_deref(), Some("at most this many"));
+    let limit = doc.schema(limit.schema.unwrap_or(0));
+    assert_eq!(
+        (limit.ty, limit.format.as_deref()),
+        (Some(Type::Integer), Some("int32"))
+    );
+    assert_eq!(limit.default, Some(serde_json::json!(20)));
+    // Responses: produces gives the media types; headers are inline.
+    let ok = &list.responses[0];
+    assert_eq!(ok.content[0].media, "application/json");
+    assert_eq!(ok.headers[0].name, "X-Total");
+    let total = doc.schema(ok.headers[0].schema.unwrap_or(0));
+    assert_eq!(
+        (total.ty, total.format.as_deref()),
+        (Some(Type::Integer), Some("int32"))
+    );
+    let error = &list.responses[1];
+    assert_eq!(
+        (error.status, error.loc.as_str()),
+        (StatusKey::Default, "#/responses/Error")
+    );
+    // The body parameter.
+    let create = op(&doc, "createItem");
+    let body = create
+        .request_body
+        .as_ref()
+        .unwrap_or_else(|| panic!("no body"));
+    assert!(body.required);
+    assert_eq!(body.loc, "#/paths/~1items/post/parameters/0");
+    assert_eq!(body.content[0].media, "application/json");
+    assert_eq!(
+        target(&doc, body.content[0].schema.unwrap_or(0)),
+        component(&doc, "Item")
+    );
+    assert!(create.parameters.is_empty());
+    // A response without a schema has no content.
+    assert!(create.responses[1].content.is_empty());
+    // formData: a URL-encoded form, or multipart with a file.
+    let rename = op(&doc, "renameItem");
+    let form = &rename
+        .request_body
+        .as_ref()
+        .unwrap_or_else(|| panic!("no form"))
+        .content[0];
+    assert_eq!(form.media, "application/x-www-form-urlencoded");
+    let object = doc.schema(form.schema.unwrap_or(0));
+    assert_eq!(object.ty, Some(Type::Object));
+    assert_eq!(
+        object.properties.keys().collect::<Vec<_>>(),
+        ["name", "notify"]
+    );
+    assert_eq!(object.required, ["name"]);
+    assert_eq!(rename.parameters.len(), 1);
+    let upload = op(&doc, "uploadPhoto");
+    let multipart = &upload
+        .request_body
+        .as_ref()
+        .unwrap_or_else(|| panic!("no form"))
+        .content[0];
+    assert_eq!(multipart.media, "multipart/form-data");
+    let photo = prop(&doc, multipart.schema.unwrap_or(0), "photo").1;
+    assert_eq!(
+        (photo.ty, photo.format.as_deref()),
+        (Some(Type::String), Some("binary"))
+    );
+    // Path item parameters apply; the operation's own come first.
+    let get = op(&doc, "getItem");
+    assert_eq!(get.parameters[0].loc, "#/paths/~1items~1{id}/parameters/0");
+    // x-nullable and x-go-name.
+    let item = component(&doc, "Item");
+    assert!(prop(&doc, item, "price").1.nullable);
+    assert_eq!(
+        prop(&doc, item, "name").1.name_hint.as_deref(),
+        Some("Title")
+    );
+    // produces per operation.
+    let batch = op(&doc, "getBatch");
+    let media: Vec<&str> = batch.responses[0]
+        .content
+        .iter()
+        .map(|m| m.media.as_str())
+        .collect();
+    assert_eq!(media, ["application/json", "text/plain"]);
+    assert_eq!(batch.parameters[0].style, Some(Style::PipeDelimited));
+}
+
+#[test]
+fn swagger2_files_base_paths_and_forms() {
+    let (doc, _) = ok("swagger: '2.0'
+info: { title: T, version: '1' }
+basePath: /
+paths:
+  /download:
+    get:
+      operationId: download
+      responses:
+        200: { description: the file, schema: { type: file } }
+  /form:
+    post:
+      operationId: form
+      parameters:
+        - { name: file, in: formData, type: file }
+        - { name: note, in: formData, type: string }
+      responses:
+        default: { description: done }
+  /body:
+    put:
+      operationId: body
+      consumes: [application/json, application/xml]
+      parameters:
+        - { name: b, in: body, schema: { type: object } }
+      responses:
+        204: { description: done }
+");
+    assert_eq!(doc.base_path, "");
+    let download = &op(&doc, "download").responses[0];
+    assert_eq!(download.status, StatusKey::Code(200));
+    assert_eq!(download.content[0].media, "application/octet-stream");
+    let file = doc.schema(download.content[0].schema.unwrap_or(0));
+    assert_eq!(
+        (file.ty, file.format.as_deref()),
+        (Some(Type::String), Some("binary"))
+    );
+    // A file parameter makes the form multipart whatever consumes says.
+    let form = op(&doc, "form")
+        .request_body
+        .as_ref()
+        .map(|b| b.content[0].media.as_str());
+    assert_eq!(form, Some("multipart/form-data"));
+    // One media type per consumes entry.
+    let body = op(&doc, "body")
+        .request_body
+        .as_ref()
+        .map(|b| b.content.len());
+    assert_eq!(body, Some(2));
+}
+
+#[test]
+fn swagger2_is_lenient_where_documents_are_sloppy() {
+    let (doc, diags) = ok("swagger: '2.0'
+info: { title: T, version: '1' }
+paths: {}
+definitions:
+  A:
+    type: object
+    properties:
+      b: { type: [string, 'null'] }
+      c: { type: string, required: true }
+      d: { type: strng }
+");
+    let a = component(&doc, "A");
+    let b = prop(&doc, a, "b").1;
+    assert_eq!((b.ty, b.nullable), (Some(Type::String), true));
+    let pointers: Vec<&str> = diags.warnings.iter().map(|w| w.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "#/definitions/A/properties/b/type",
+            "#/definitions/A/properties/c/required",
+            "#/definitions/A/properties/d/type",
+        ]
+    );
+}
+
+/// Every document of the shared corpus (`../shared/specs` beside the
+/// repository, or `$SWAGGERSOCKET_SPECS`) loads without errors. Run with
+/// `cargo test --release -p swaggersocket-codegen corpus_loads -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs the shared corpus"]
+fn corpus_loads() {
+    let dir = std::env::var_os("SWAGGERSOCKET_SPECS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs"),
+        PathBuf::from,
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("json" | "yaml" | "yml")
+            )
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut failed = Vec::new();
+    for path in &files {
+        let start = std::time::Instant::now();
+        let (result, diags) = load_path(path);
+        let elapsed = start.elapsed();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        match result {
+            Ok(doc) => {
+                println!(
+                    "{name:40} {:?} {:>5} ops {:>3} hooks {:>6} schemas {:>4} warnings {:>4} errors {:>7.1} ms",
+                    doc.version.unwrap_or(Version::V30),
+                    doc.operations.len(),
+                    doc.webhooks.len(),
+                    doc.schemas.len(),
+                    diags.warnings.len(),
+                    diags.errors.len(),
+                    elapsed.as_secs_f64() * 1000.0
+                );
+                for e in diags.errors.iter().take(5) {
+                    println!("    error {e}");
+                }
+                if !diags.errors.is_empty() {
+                    failed.push(name.to_string());
+                }
+            }
+            Err(e) => {
+                println!("{name:40} FAILED: {e}");
+                failed.push(name.to_string());
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{failed:?}");
+}
