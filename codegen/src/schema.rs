@@ -295,8 +295,8 @@ impl<'a> TypeSpace<'a> {
             ) = (node.is_plain_ref(), &node.reference)
             {
                 let target = doc.deref(*t);
-                if !space.named.contains_key(&target) {
-                    space.named.insert(target, id);
+                if let std::collections::hash_map::Entry::Vacant(e) = space.named.entry(target) {
+                    e.insert(id);
                     adopted.push((schema, target, id));
                 }
             }

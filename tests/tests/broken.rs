@@ -142,19 +142,29 @@ fn missing_info() {
 
 #[test]
 fn other_versions_are_named() {
-    let e = one_error("openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\n");
+    let e = one_error("openapi: 4.0.0\ninfo: { title: x, version: '1' }\npaths: {}\n");
     assert_eq!(
         e.to_string(),
-        "#/openapi: OpenAPI 3.1.0 is not supported; only OpenAPI 3.0.x is"
+        "#/openapi: OpenAPI 4.0.0 is not supported; this generator reads Swagger 2.0 and \
+         OpenAPI 3.0, 3.1 and 3.2"
     );
-    let e = one_error(r#"{"swagger": "2.0", "info": {"title": "x", "version": "1"}, "paths": {}}"#);
+    let e = one_error(r#"{"swagger": "1.2", "info": {"title": "x", "version": "1"}, "paths": {}}"#);
     assert_eq!(
         e.to_string(),
-        "#/swagger: Swagger 2.0 is not supported; only OpenAPI 3.0.x is"
+        "#/swagger: Swagger 1.2 is not supported; this generator reads Swagger 2.0 and \
+         OpenAPI 3.0, 3.1 and 3.2"
     );
     let e = one_error("info: { title: x, version: '1' }\npaths: {}\n");
     assert_eq!(e.pointer, "#");
     assert!(e.message.contains("`openapi`"), "{e}");
+    // Swagger 2.0 and OpenAPI 3.1 and 3.2 documents load.
+    for text in [
+        r#"{"swagger": "2.0", "info": {"title": "x", "version": "1"}, "paths": {}}"#,
+        "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\n",
+        "openapi: 3.2.0\ninfo: { title: x, version: '1' }\npaths: {}\n",
+    ] {
+        generate(text, &Options::default()).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
 }
 
 #[test]
@@ -193,8 +203,8 @@ components:
   schemas:
     Odd:
       not: {{ type: string }}
-    Remote:
-      $ref: 'other.yaml#/Pet'
+    Mixed:
+      enum: [1, a]
 "
     );
     let generated = generate(&spec, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -206,10 +216,7 @@ components:
         .collect();
     assert_eq!(
         pointers,
-        [
-            "#/components/schemas/Odd",
-            "#/components/schemas/Remote/$ref"
-        ]
+        ["#/components/schemas/Odd", "#/components/schemas/Mixed"]
     );
     assert!(generated.warnings[0].message.contains("serde_json::Value"));
     let strict = Options {
@@ -250,6 +257,7 @@ fn mangled_fixtures_never_panic() {
         .unwrap_or_else(|e| panic!("{e}"))
         .filter_map(Result::ok)
         .map(|e| e.path())
+        .filter(|p| p.is_file())
         .collect();
     files.sort();
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -311,4 +319,19 @@ components:
         e.message.contains("long") || e.message.contains("maxLength"),
         "{e}"
     );
+}
+
+#[test]
+fn a_ref_to_another_file_needs_a_path() {
+    let spec = format!(
+        "{HEAD}paths: {{}}
+components:
+  schemas:
+    Remote:
+      $ref: 'other.yaml#/Pet'
+"
+    );
+    let e = one_error(&spec);
+    assert_eq!(e.pointer, "#/components/schemas/Remote/$ref");
+    assert!(e.message.contains("given as text without a path"), "{e}");
 }

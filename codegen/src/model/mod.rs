@@ -40,6 +40,7 @@ pub(crate) enum Version {
 /// One loaded API description.
 #[derive(Debug, Default)]
 pub(crate) struct Document {
+    #[allow(dead_code)] // filled by the loaders, read by no later stage yet
     pub(crate) version: Option<Version>,
     pub(crate) title: String,
     pub(crate) description: Option<String>,
@@ -262,6 +263,7 @@ pub(crate) struct Parameter {
     pub(crate) schema: Option<SchemaId>,
     /// `content` instead of a schema: the media type and its schema.
     pub(crate) content: Option<MediaType>,
+    #[allow(dead_code)] // filled by the loaders, read by no later stage yet
     pub(crate) allow_empty: bool,
 }
 
@@ -280,6 +282,7 @@ pub(crate) struct MediaType {
 /// A request body, after `$ref`s are followed.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestBody {
+    #[allow(dead_code)] // filled by the loaders, read by no later stage yet
     pub(crate) loc: Loc,
     pub(crate) required: bool,
     pub(crate) content: Vec<MediaType>,
@@ -300,6 +303,7 @@ pub(crate) struct Response {
     /// Where the `responses` entry is (`…/responses/200`).
     pub(crate) key_loc: Loc,
     /// Where the response object is (its `$ref` target, or `key_loc`).
+    #[allow(dead_code)] // filled by the loaders, read by no later stage yet
     pub(crate) loc: Loc,
     pub(crate) status: StatusKey,
     pub(crate) description: Option<String>,
@@ -310,6 +314,7 @@ pub(crate) struct Response {
 /// A response header.
 #[derive(Debug, Clone)]
 pub(crate) struct Header {
+    #[allow(dead_code)] // filled by the loaders, read by no later stage yet
     pub(crate) loc: Loc,
     pub(crate) name: String,
     pub(crate) required: bool,

@@ -1,44 +1,19 @@
-//! Loading: YAML or JSON text → `openapiv3::OpenAPI`, refusing other versions.
+//! OpenAPI 3.0: `openapiv3` checks the root document, so that a broken 3.0
+//! document gets the errors and pointers it always got.
 
 use crate::diag::{Diagnostic, Errors};
 use openapiv3::OpenAPI;
 use serde_json::Value;
 
-/// Parses `source` (JSON if it starts with `{`, YAML otherwise) and checks the
-/// version before typing it.
-pub(crate) fn load_v30_typed(source: &str) -> Result<OpenAPI, Errors> {
-    let text = source.trim_start_matches('\u{feff}').trim_start();
+/// Types the root document of an OpenAPI 3.0 text with `openapiv3`, the
+/// 3.0 validator: its errors (with their JSON pointers) are the 3.0
+/// document's errors. The model is then read from the parsed value.
+pub(super) fn check(text: &str) -> Result<(), Errors> {
+    let text = text.trim_start_matches('\u{feff}').trim_start();
     if text.starts_with('{') {
-        let probe: Probe = serde_json::from_str(text).map_err(|e| {
-            Errors::one(
-                "#",
-                format!(
-                    "not a valid JSON document (line {}, column {}): {e}",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        check_version(probe.swagger.as_ref(), probe.openapi.as_ref())?;
         typed(&mut serde_json::Deserializer::from_str(text))
             .map_err(|e| refine(e, || serde_json::from_str(text).ok()))
     } else {
-        match serde_yaml_ng::from_str::<Probe>(text) {
-            Ok(probe) => check_version(probe.swagger.as_ref(), probe.openapi.as_ref())?,
-            Err(e) => {
-                // A document of another version may fail for reasons of its
-                // own: name the version rather than the symptom.
-                if let Some((key, version)) = sniff_version(text) {
-                    let version = Value::String(version);
-                    if key == "swagger" {
-                        check_version(Some(&version), None)?;
-                    } else {
-                        check_version(None, Some(&version))?;
-                    }
-                }
-                return Err(Errors::one("#", format!("not a valid YAML document: {e}")));
-            }
-        }
         typed(serde_yaml_ng::Deserializer::from_str(text))
             .map_err(|e| refine(e, || serde_yaml_ng::from_str(text).ok()))
     }
@@ -117,14 +92,7 @@ fn is_parameter(pointer: &str) -> bool {
     segments.next() == Some("parameters")
 }
 
-/// The version fields, read before the whole document is typed.
-#[derive(serde::Deserialize)]
-struct Probe {
-    openapi: Option<Value>,
-    swagger: Option<Value>,
-}
-
-fn typed<'de, D: serde::Deserializer<'de>>(value: D) -> Result<OpenAPI, Errors>
+fn typed<'de, D: serde::Deserializer<'de>>(value: D) -> Result<(), Errors>
 where
     D::Error: std::fmt::Display,
 {
@@ -135,7 +103,7 @@ where
         serde_path_to_error::deserialize::<_, OpenAPI>(value)
     }));
     match result {
-        Ok(Ok(spec)) => Ok(spec),
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => {
             let pointer = pointer_of(e.path());
             let message = e.into_inner().to_string();
@@ -145,45 +113,6 @@ where
             "#",
             "the document is not a valid OpenAPI 3.0 document (a value that should be \
              a $ref or an object is neither); check it with an OpenAPI validator",
-        )),
-    }
-}
-
-/// The top-level `openapi:` or `swagger:` line of a YAML text.
-fn sniff_version(text: &str) -> Option<(&str, String)> {
-    text.lines().find_map(|line| {
-        let (key, rest) = line.split_once(':')?;
-        if key != "openapi" && key != "swagger" {
-            return None;
-        }
-        let version = rest.trim().trim_matches(|c| c == '"' || c == '\'');
-        Some((key, version.to_owned()))
-    })
-}
-
-fn check_version(swagger: Option<&Value>, openapi: Option<&Value>) -> Result<(), Errors> {
-    if let Some(swagger) = swagger {
-        let version = swagger
-            .as_str()
-            .map_or_else(|| swagger.to_string(), str::to_owned);
-        return Err(Errors::one(
-            "#/swagger",
-            format!("Swagger {version} is not supported; only OpenAPI 3.0.x is"),
-        ));
-    }
-    match openapi {
-        None => Err(Errors::one(
-            "#",
-            "missing field `openapi`: not an OpenAPI 3.0 document",
-        )),
-        Some(Value::String(v)) if v.starts_with("3.0") => Ok(()),
-        Some(Value::String(v)) => Err(Errors::one(
-            "#/openapi",
-            format!("OpenAPI {v} is not supported; only OpenAPI 3.0.x is"),
-        )),
-        Some(other) => Err(Errors::one(
-            "#/openapi",
-            format!("`openapi` must be a version string such as \"3.0.3\", found {other}"),
         )),
     }
 }
@@ -203,19 +132,4 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
-}
-
-/// TEMPORARY stub until the model loaders land.
-pub(crate) struct Source<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) path: Option<&'a std::path::Path>,
-}
-
-/// TEMPORARY stub until the model loaders land.
-pub(crate) fn load(
-    source: Source<'_>,
-    _diags: &mut crate::diag::Diags,
-) -> Result<crate::model::Document, Errors> {
-    let _ = (source.path, load_v30_typed(source.text)?);
-    Err(Errors::one("#", "not yet"))
 }

@@ -1,0 +1,1 @@
+// generated once the loader lands
