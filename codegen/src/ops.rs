@@ -382,7 +382,18 @@ impl<'a> OpCtx<'a, '_> {
         let deep = style == Some(Style::DeepObject);
         let (location, explode_default, separator) = match p.location {
             In::Path => {
-                if !matches!(style, None | Some(Style::Simple)) {
+                // 2.0's `collectionFormat` may join path arrays with ` `,
+                // `\t` or `|` too (below).
+                let joined = matches!(
+                    style,
+                    None | Some(
+                        Style::Simple
+                            | Style::SpaceDelimited
+                            | Style::PipeDelimited
+                            | Style::TabDelimited
+                    )
+                );
+                if !joined {
                     diags.warn(
                         ptr,
                         "only the `simple` style is supported for path parameters; using it",
@@ -427,11 +438,18 @@ impl<'a> OpCtx<'a, '_> {
             (None, Some(content)) => match content.schema {
                 Some(schema) => {
                     let ty = space.ty_for(schema, &hint, diags);
-                    // Content parameters are JSON text on the wire.
-                    diags.warn(
-                        &self.doc.schema(schema).loc,
-                        "a parameter with `content` is sent as JSON text",
-                    );
+                    // Content parameters are JSON text on the wire (a query
+                    // string is form-encoded).
+                    let json = classify(&content.media) == Media::Json;
+                    if !json && location != Location::QueryString {
+                        diags.warn(
+                            &content.loc,
+                            format!(
+                                "a parameter with `content` {} is sent as JSON text",
+                                content.media
+                            ),
+                        );
+                    }
                     ty
                 }
                 None => Ty::String,

@@ -896,7 +896,7 @@ impl<'a> TypeSpace<'a> {
                 return None;
             };
             let ty = self.reference(member, &node.loc, diags);
-            let tag = tag_value(discriminator, &reference.text);
+            let tag = self.tag_value(discriminator, reference);
             let name = scope.claim(camel(&tag, "Variant"));
             variants.push((name, tag, ty));
         }
@@ -1033,7 +1033,7 @@ impl<'a> TypeSpace<'a> {
             let reference = alt.reference.as_ref().filter(|_| alt.is_plain_ref());
             let tag = match (discriminator, reference) {
                 (None, _) => None,
-                (Some(d), Some(r)) => Some(tag_value(d, &r.text)),
+                (Some(d), Some(r)) => Some(self.tag_value(d, r)),
                 (Some(_), None) => return None,
             };
             let name = match (&tag, reference) {
@@ -1179,6 +1179,27 @@ impl<'a> TypeSpace<'a> {
                 && node
                     .items
                     .is_some_and(|items| binary(self.doc.schema(self.doc.deref(items)))))
+    }
+
+    /// The discriminator value naming the schema `reference` names: its
+    /// key in the mapping; else the one value the schema allows for the
+    /// tag property (a 3.1 `const`, a one-value `enum`); else the schema's
+    /// name, as the specification's implicit mapping has it.
+    fn tag_value(&self, discriminator: &Discriminator, reference: &Ref) -> String {
+        if let Some(tag) = mapped_tag(discriminator, &reference.text) {
+            return tag;
+        }
+        let single = reference.target.and_then(|target| {
+            let node = self.doc.schema(self.doc.deref(target));
+            let prop = *node.properties.get(&discriminator.property)?;
+            match self.doc.schema(self.doc.deref(prop)).enumeration.as_deref() {
+                Some([Value::String(only)]) => Some(only.clone()),
+                _ => None,
+            }
+        });
+        single.unwrap_or_else(|| {
+            unescape_token(reference.text.rsplit('/').next().unwrap_or_default())
+        })
     }
 
     /// Makes the binary fields of the struct `ty` files: it is the body of
@@ -1386,7 +1407,7 @@ fn all_values(values: &[Value], test: fn(&Value) -> bool) -> bool {
 
 /// The discriminator value naming the schema `reference`: its key in the
 /// mapping, or the schema's name.
-fn tag_value(discriminator: &Discriminator, reference: &str) -> String {
+fn mapped_tag(discriminator: &Discriminator, reference: &str) -> Option<String> {
     discriminator
         .mapping
         .iter()
@@ -1394,5 +1415,4 @@ fn tag_value(discriminator: &Discriminator, reference: &str) -> String {
             *target == reference || reference.rsplit('/').next() == Some(target.as_str())
         })
         .map(|(value, _)| value.clone())
-        .unwrap_or_else(|| unescape_token(reference.rsplit('/').next().unwrap_or_default()))
 }

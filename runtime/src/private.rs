@@ -228,8 +228,19 @@ pub fn path_param_list<T: DeserializeOwned>(
     captures: &[String],
     index: usize,
 ) -> Result<Vec<T>, ParamError> {
+    path_param_split(name, captures, index, ',')
+}
+
+/// An array path parameter whose items are joined by `separator` (Swagger
+/// 2.0 `collectionFormat`: `ssv`, `tsv`, `pipes`).
+pub fn path_param_split<T: DeserializeOwned>(
+    name: &str,
+    captures: &[String],
+    index: usize,
+    separator: char,
+) -> Result<Vec<T>, ParamError> {
     let text = capture(name, captures, index)?;
-    text.split(',')
+    text.split(separator)
         .map(|item| {
             param_from_str(item)
                 .map_err(|e| bad_request(format!("invalid path parameter `{name}`: {e}")))
@@ -837,9 +848,15 @@ impl RequestBuilder {
 
     /// Appends a path parameter, percent-encoded.
     pub fn path_param<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.path_param_joined(value, ',');
+    }
+
+    /// Appends an array path parameter whose items are joined by
+    /// `separator`, percent-encoded.
+    pub fn path_param_joined<T: Serialize + ?Sized>(&mut self, value: &T, separator: char) {
         match to_strings(value) {
             Ok(values) => {
-                let text = values.join(",");
+                let text = values.join(separator.encode_utf8(&mut [0; 4]));
                 self.path.extend(utf8_percent_encode(&text, SEGMENT));
             }
             Err(e) => self.payload.error = Some(format!("path parameter: {e}")),

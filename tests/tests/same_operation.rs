@@ -46,8 +46,16 @@ fn swagger_2_openapi_3_0_and_3_1_generate_the_same_code() {
             panic!(
                 "{other} differs from v30.yaml from line {}:\n{}\n---- v30.yaml:\n{}",
                 first + 1,
-                code.lines().skip(first).take(8).collect::<Vec<_>>().join("\n"),
-                v30.lines().skip(first).take(8).collect::<Vec<_>>().join("\n"),
+                code.lines()
+                    .skip(first)
+                    .take(8)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                v30.lines()
+                    .skip(first)
+                    .take(8)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             );
         }
     }

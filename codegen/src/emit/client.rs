@@ -174,7 +174,12 @@ impl Emitter<'_> {
                 .find(|p| p.location == Location::Path && p.wire == pname)
             {
                 let n = ident(&p.rust);
-                steps.push(quote!(request.path_param(&self.#n);));
+                let sep = p.separator;
+                steps.push(if sep == ',' {
+                    quote!(request.path_param(&self.#n);)
+                } else {
+                    quote!(request.path_param_joined(&self.#n, #sep);)
+                });
             }
             rest = &after[end + 1..];
         }

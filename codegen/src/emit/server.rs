@@ -148,7 +148,12 @@ impl Emitter<'_> {
                 (Location::Path, true) => {
                     let i = path_index;
                     path_index += 1;
-                    quote!(__p::path_param_list(#w, &__captures, #i))
+                    let sep = p.separator;
+                    if sep == ',' {
+                        quote!(__p::path_param_list(#w, &__captures, #i))
+                    } else {
+                        quote!(__p::path_param_split(#w, &__captures, #i, #sep))
+                    }
                 }
                 (Location::Query, _) if p.deep => quote!(__query.deep(#w)),
                 (Location::Query, false) => quote!(__query.one(#w)),
