@@ -73,6 +73,18 @@ pub(crate) fn load(source: Source<'_>, diags: &mut Diags) -> Result<Document, Er
             ),
         ));
     };
+    // Swagger 1.x writes its version as `swaggerVersion`.
+    if let (None, None, Some(old)) = (
+        map.get("swagger"),
+        map.get("openapi"),
+        map.get("swaggerVersion"),
+    ) {
+        let old = old.as_str().map_or_else(|| old.to_string(), str::to_owned);
+        return Err(Errors::one(
+            "#/swaggerVersion",
+            format!("Swagger {old} is not supported; {SUPPORTED}"),
+        ));
+    }
     let version = version_of(map.get("swagger"), map.get("openapi"))?;
     if version == Version::V30 {
         v30::check(source.text)?;
