@@ -42,6 +42,7 @@ mod event;
 mod fields;
 mod handler;
 mod handshake;
+mod peer_io;
 mod server;
 mod typed_stream;
 pub mod wire;
