@@ -6,6 +6,7 @@ use crate::error::{BoxError, Error, ErrorKind};
 use crate::event::{ClientEvent, Events, EVENT_CAPACITY};
 use crate::handler::Handler;
 use crate::handshake;
+use crate::peer_io::PeerIo;
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use rand::Rng;
@@ -278,10 +279,11 @@ impl Shared {
             )
         })?;
         let _ = tcp.set_nodelay(true);
+        self.config.tune_socket(&tcp);
         let remote_addr = tcp.peer_addr().ok();
         let upgrade = tokio_tungstenite::client_async_with_config(
             self.target.url.as_str(),
-            tcp,
+            PeerIo::new(tcp),
             Some(self.config.websocket()),
         );
         let (mut ws, _) = tokio::time::timeout(limit, upgrade)
@@ -294,7 +296,7 @@ impl Shared {
                     e,
                 )
             })?;
-        let (id, streams) = match handshake::initiate(
+        let (id, negotiated) = match handshake::initiate(
             &mut ws,
             &self.metadata,
             limit,
@@ -320,7 +322,8 @@ impl Shared {
                 metadata: self.metadata.clone(),
                 remote_addr,
                 handler,
-                streams,
+                streams: negotiated.streams,
+                go_peer: negotiated.go_peer,
             },
             &self.config,
         );

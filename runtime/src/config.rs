@@ -25,6 +25,16 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`max_in_flight_calls`](Config::max_in_flight_calls) | 4,096 per connection |
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB |
 /// | [`stream_window`](Config::stream_window) | 256 KiB per streamed body |
+/// | [`concurrent_calls_to_go_peers`](Config::concurrent_calls_to_go_peers) | off: one call at a time to a Go peer |
+///
+/// A *Go peer* is one whose handshake carried no `Features` (the Go
+/// original, or anything that speaks only its protocol). Toward it the
+/// heartbeat sets no deadline and calls go one at a time; see
+/// `docs/PROTOCOL.md`, "Go peers in practice". Every socket, accepted or
+/// dialed, has TCP keepalive on (`SO_KEEPALIVE`: first probe after the
+/// heartbeat timeout, then one every heartbeat interval, 3 unanswered
+/// probes end it; on Linux also `TCP_USER_TIMEOUT`, so a write that the
+/// peer never acknowledges fails in about the same time).
 #[derive(Clone)]
 pub struct Config {
     pub(crate) heartbeat: Option<Duration>,
@@ -41,6 +51,7 @@ pub struct Config {
     pub(crate) read_buffer_size: usize,
     pub(crate) stream_window: usize,
     pub(crate) streaming: bool,
+    pub(crate) concurrent_calls_to_go_peers: bool,
 }
 
 impl Default for Config {
@@ -60,6 +71,7 @@ impl Default for Config {
             read_buffer_size: 8 << 10,
             stream_window: 256 << 10,
             streaming: true,
+            concurrent_calls_to_go_peers: false,
         }
     }
 }
@@ -71,7 +83,9 @@ impl Config {
     }
 
     /// Sends a websocket Ping every `interval` (`None` turns the heartbeat
-    /// off, as Go's `KeepAlive: false`).
+    /// off, as Go's `KeepAlive: false`). Pings go to every peer, Go peers
+    /// included; what a missing answer means is up to
+    /// [`heartbeat_timeout`](Config::heartbeat_timeout).
     pub fn heartbeat(mut self, interval: Option<Duration>) -> Self {
         self.heartbeat = interval;
         self
@@ -80,6 +94,14 @@ impl Config {
     /// With the heartbeat on, the peer is declared dead when no frame at all
     /// (Pong, data or anything else) arrived for this long. This detects a
     /// peer that vanished silently, not only one whose socket errors.
+    ///
+    /// The deadline applies only to a peer that negotiated our features and
+    /// has answered a Ping at least once. A Go peer answers Pings only while
+    /// something on its side reads (a Go client between calls, a Go server
+    /// that is not serving, read nothing), so a missing Pong says nothing
+    /// about it: toward a Go peer, and toward a peer that has not answered
+    /// yet, liveness comes from write failures and TCP keepalive, as in the
+    /// Go original.
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
         self.heartbeat_timeout = timeout;
         self
@@ -175,6 +197,44 @@ impl Config {
         self
     }
 
+    /// Toward a Go peer (see above), calls go one at a time by default:
+    /// the Go original reads the next message while a handler still reads
+    /// the body of the last one, and holds one writer, so overlapping calls
+    /// lose bodies and answers. Further calls wait in order, their call
+    /// timeout running, and count toward
+    /// [`max_in_flight_calls`](Config::max_in_flight_calls). Turn this on
+    /// for a peer known to take concurrent calls. Peers of this project
+    /// always take them.
+    pub fn concurrent_calls_to_go_peers(mut self, on: bool) -> Self {
+        self.concurrent_calls_to_go_peers = on;
+        self
+    }
+
+    /// TCP keepalive (and, on Linux, `TCP_USER_TIMEOUT`) on a connection's
+    /// socket, best effort: this is what notices a vanished peer when the
+    /// heartbeat sets no deadline.
+    pub(crate) fn tune_socket(&self, tcp: &tokio::net::TcpStream) {
+        let idle = self.heartbeat_timeout.max(Duration::from_secs(1));
+        let interval = self
+            .heartbeat
+            .unwrap_or(Duration::from_secs(5))
+            .max(Duration::from_secs(1));
+        const PROBES: u32 = 3;
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(interval);
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
+        let keepalive = keepalive.with_retries(PROBES);
+        let socket = socket2::SockRef::from(tcp);
+        if let Err(error) = socket.set_tcp_keepalive(&keepalive) {
+            tracing::debug!(%error, "TCP keepalive could not be set");
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Err(error) = socket.set_tcp_user_timeout(Some(idle + interval * PROBES)) {
+            tracing::debug!(%error, "TCP_USER_TIMEOUT could not be set");
+        }
+    }
+
     pub(crate) fn websocket(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
         tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
@@ -200,6 +260,10 @@ impl fmt::Debug for Config {
             .field("read_buffer_size", &self.read_buffer_size)
             .field("stream_window", &self.stream_window)
             .field("streaming", &self.streaming)
+            .field(
+                "concurrent_calls_to_go_peers",
+                &self.concurrent_calls_to_go_peers,
+            )
             .finish()
     }
 }

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
@@ -111,7 +111,18 @@ type EndHook = Box<dyn FnOnce(&Connection, &End) + Send>;
 
 struct Pending {
     ended: Option<Error>,
-    calls: HashMap<u64, oneshot::Sender<CallResult>>,
+    calls: HashMap<u64, Waiter>,
+    /// Calls waiting for their turn toward a Go peer (they count toward
+    /// the in-flight limit).
+    queued: usize,
+}
+
+/// A call waiting for its response.
+struct Waiter {
+    tx: oneshot::Sender<CallResult>,
+    /// Toward a Go peer: the turn this call holds until its response has
+    /// arrived whole.
+    turn: Option<OwnedSemaphorePermit>,
 }
 
 struct Inner {
@@ -137,6 +148,11 @@ struct Inner {
     on_end: Mutex<Option<EndHook>>,
     /// Both sides negotiated the streaming extension in the handshake.
     streams: bool,
+    /// The peer sent no `Features` in the handshake: a Go peer.
+    go_peer: bool,
+    /// Toward a Go peer (unless the config lifts it): one call at a time,
+    /// the others queued in order.
+    turn: Option<Arc<Semaphore>>,
     /// Flow-control window of each streamed body, in bytes.
     stream_window: usize,
     /// Without the extension (a Go peer), a streamed response owns the
@@ -191,6 +207,8 @@ pub(crate) struct Setup {
     pub(crate) handler: Option<Handler>,
     /// Whether the handshake negotiated the streaming extension.
     pub(crate) streams: bool,
+    /// Whether the peer is a Go peer (its handshake listed no features).
+    pub(crate) go_peer: bool,
 }
 
 const OUTBOUND_QUEUE: usize = 1024;
@@ -216,6 +234,7 @@ impl Connection {
             pending: Mutex::new(Pending {
                 ended: None,
                 calls: HashMap::new(),
+                queued: 0,
             }),
             next_call: AtomicU64::new(1),
             handler: RwLock::new(setup.handler),
@@ -229,6 +248,9 @@ impl Connection {
             shutdown: CancellationToken::new(),
             on_end: Mutex::new(None),
             streams: setup.streams,
+            go_peer: setup.go_peer,
+            turn: (setup.go_peer && !config.concurrent_calls_to_go_peers)
+                .then(|| Arc::new(Semaphore::new(1))),
             stream_window: config.stream_window,
             go_order: tokio::sync::Mutex::new(()),
             streams_in: Mutex::new(HashMap::new()),
@@ -349,22 +371,21 @@ impl Connection {
                 ),
             ));
         }
+        let turn = match &inner.turn {
+            Some(turn) => Some(self.wait_for_turn(turn).await?),
+            None => None,
+        };
         let (tx, rx) = oneshot::channel();
         {
             let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(err) = &pending.ended {
                 return Err(err.clone());
             }
-            if pending.calls.len() >= inner.max_in_flight {
-                return Err(Error::new(
-                    ErrorKind::TooManyInFlight,
-                    format!(
-                        "{} calls are already waiting for a response on this connection",
-                        inner.max_in_flight
-                    ),
-                ));
+            // A call that had to wait for its turn was counted then.
+            if turn.is_none() && pending.calls.len() + pending.queued >= inner.max_in_flight {
+                return Err(too_many_in_flight(inner.max_in_flight));
             }
-            pending.calls.insert(call_id, tx);
+            pending.calls.insert(call_id, Waiter { tx, turn });
         }
         let mut guard = PendingGuard {
             inner,
@@ -380,6 +401,42 @@ impl Connection {
             Ok(result) => result,
             Err(_) => Err(self.ended_error()),
         }
+    }
+
+    /// Waits, in order, for the turn to call a Go peer; the wait counts
+    /// toward the in-flight limit.
+    async fn wait_for_turn(&self, turn: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Error> {
+        let inner = &self.inner;
+        {
+            let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(err) = &pending.ended {
+                return Err(err.clone());
+            }
+            if pending.calls.len() + pending.queued >= inner.max_in_flight {
+                return Err(too_many_in_flight(inner.max_in_flight));
+            }
+            pending.queued += 1;
+        }
+        // Leaves the queue whether the turn comes, the connection ends, or
+        // the caller gives up (timeout, drop) meanwhile.
+        struct Queued<'a>(&'a Inner);
+        impl Drop for Queued<'_> {
+            fn drop(&mut self) {
+                let mut pending = self
+                    .0
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                pending.queued = pending.queued.saturating_sub(1);
+            }
+        }
+        let _queued = Queued(inner);
+        // The semaphore is fair: turns come in the order calls asked. It is
+        // closed when the connection ends.
+        turn.clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| self.ended_error())
     }
 
     fn ended_error(&self) -> Error {
@@ -480,6 +537,13 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+fn too_many_in_flight(max: usize) -> Error {
+    Error::new(
+        ErrorKind::TooManyInFlight,
+        format!("{max} calls are already waiting for a response on this connection"),
+    )
+}
+
 fn timeout_error(limit: Duration) -> Error {
     Error::new(
         ErrorKind::Timeout,
@@ -566,8 +630,11 @@ impl Inner {
             pending.ended = Some(error.clone());
             std::mem::take(&mut pending.calls)
         };
-        for (_, tx) in calls {
-            let _ = tx.send(Err(error.clone()));
+        if let Some(turn) = &self.turn {
+            turn.close();
+        }
+        for (_, waiter) in calls {
+            let _ = waiter.tx.send(Err(error.clone()));
         }
         let streams = std::mem::take(
             &mut *self
@@ -593,10 +660,7 @@ impl Inner {
     }
 
     /// Takes the waiting call `correlation_id` answers out of the table.
-    fn take_call(
-        &self,
-        correlation_id: Option<&str>,
-    ) -> Option<(u64, oneshot::Sender<CallResult>)> {
+    fn take_call(&self, correlation_id: Option<&str>) -> Option<(u64, Waiter)> {
         let Some(text) = correlation_id else {
             tracing::warn!(id = %self.id, "dropped a response without X-Correlation-Id");
             return None;
@@ -635,24 +699,27 @@ impl Inner {
     }
 
     fn complete_call(&self, correlation_id: Option<&str>, result: Result<Response<Bytes>, Error>) {
-        if let Some((_, tx)) = self.take_call(correlation_id) {
-            let _ = tx.send(result.map(|r| r.map(BodyStream::full)));
+        if let Some((_, waiter)) = self.take_call(correlation_id) {
+            // The turn passes on once the answer is with the caller.
+            let _ = waiter.tx.send(result.map(|r| r.map(BodyStream::full)));
         }
     }
 
     /// A response head whose body is streamed: hands the caller a
     /// [`BodyStream`] and returns the feed for it (`None` if the caller is
-    /// gone; with the extension the feed is registered for `@data` frames).
+    /// gone; with the extension the feed is registered for `@data` frames),
+    /// and the call's turn toward a Go peer, to be held until the body's
+    /// last chunk has arrived.
     fn start_stream(
         self: &Arc<Self>,
         correlation_id: Option<&str>,
         head: Response<Bytes>,
-    ) -> Option<StreamFeed> {
-        let Some((call_id, tx)) = self.take_call(correlation_id) else {
+    ) -> (Option<StreamFeed>, Option<OwnedSemaphorePermit>) {
+        let Some((call_id, Waiter { tx, turn })) = self.take_call(correlation_id) else {
             if let (true, Some(id)) = (self.streams, correlation_id) {
                 self.send_frame(&Frame::Cancel(StreamKind::Response, id.to_owned()));
             }
-            return None;
+            return (None, None);
         };
         let control: Option<Arc<dyn StreamControl>> = self.streams.then(|| {
             Arc::new(ResponseStreamControl {
@@ -668,9 +735,9 @@ impl Inner {
             if self.streams {
                 self.send_frame(&Frame::Cancel(StreamKind::Response, itoa(call_id)));
             }
-            return None;
+            return (None, turn);
         }
-        Some(feed)
+        (Some(feed), turn)
     }
 
     /// Removes the feed of the streamed response to our call `id`.
@@ -996,6 +1063,11 @@ where
 {
     let inner = &conn.inner;
     let mut last_seen = Instant::now();
+    // The deadline holds a peer to answering Pings only once it has shown
+    // that it does, and never a Go peer, which answers only while something
+    // on its side reads (docs/PROTOCOL.md, "Go peers in practice"). Those
+    // are watched by write failures and TCP keepalive instead.
+    let mut answers_pings = false;
     let period = config.heartbeat.unwrap_or(Duration::from_secs(3600));
     let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1009,14 +1081,15 @@ where
             }
             item = stream.next() => item,
             _ = ticker.tick(), if config.heartbeat.is_some() => {
-                if last_seen.elapsed() >= config.heartbeat_timeout {
-                    conn.fail(Error::new(
+                if answers_pings && !inner.go_peer && last_seen.elapsed() >= config.heartbeat_timeout {
+                    let error = Error::new(
                         ErrorKind::HeartbeatTimeout,
                         format!(
                             "nothing received from the peer for {} ms",
                             last_seen.elapsed().as_millis()
                         ),
-                    ));
+                    );
+                    fail_with_close(&conn, error, CloseCode::Error, "heartbeat timeout");
                     return;
                 }
                 // A full queue means data is flowing; the ping can wait.
@@ -1038,7 +1111,12 @@ where
                 return;
             }
             Some(Err(e)) => {
-                conn.fail(Error::from(e));
+                let close = close_for(&e);
+                let error = Error::from(e);
+                match close {
+                    Some((code, reason)) => fail_with_close(&conn, error, code, reason),
+                    None => conn.fail(error),
+                }
                 return;
             }
             Some(Ok(message)) => message,
@@ -1053,6 +1131,7 @@ where
                 continue;
             }
             WsMessage::Pong(data) => {
+                answers_pings = true;
                 if let Some(hook) = &config.on_pong {
                     hook(&data);
                 }
@@ -1097,10 +1176,16 @@ where
                     return;
                 }
                 Err(FedError::Bad(e)) => {
-                    conn.fail(Error::new(
+                    let error = Error::new(
                         ErrorKind::Protocol,
                         format!("undecodable continuation of a chunked message: {e}"),
-                    ));
+                    );
+                    fail_with_close(
+                        &conn,
+                        error,
+                        CloseCode::Protocol,
+                        "undecodable chunked message",
+                    );
                     return;
                 }
             }
@@ -1111,7 +1196,8 @@ where
             Ok(Decode::Partial { head, rest }) => {
                 let mut open = match head.message {
                     Message::Response(response) => {
-                        let feed = inner.start_stream(head.correlation_id.as_deref(), response);
+                        let (feed, turn) =
+                            inner.start_stream(head.correlation_id.as_deref(), response);
                         if inner.streams {
                             // The body follows in @data frames.
                             let call_id = head
@@ -1134,6 +1220,7 @@ where
                         Continuation::Response {
                             feed,
                             decoder: wire::ChunkDecoder::new(),
+                            _turn: turn,
                         }
                     }
                     Message::Request(request) => Continuation::Request {
@@ -1164,6 +1251,9 @@ enum Continuation {
     Response {
         feed: Option<StreamFeed>,
         decoder: wire::ChunkDecoder,
+        /// The call's turn toward a Go peer: the peer's writer is busy
+        /// until the last chunk.
+        _turn: Option<OwnedSemaphorePermit>,
     },
     /// A request, collected whole before it is dispatched.
     Request {
@@ -1191,7 +1281,7 @@ enum FedError {
 impl Continuation {
     fn feed(&mut self, conn: &Connection, data: &[u8]) -> Result<Fed, FedError> {
         match self {
-            Continuation::Response { feed, decoder } => {
+            Continuation::Response { feed, decoder, .. } => {
                 let chunks = decoder.feed(data).map_err(|e| {
                     if let Some(feed) = feed.take() {
                         feed.fail(Error::new(
@@ -1355,6 +1445,32 @@ where
         }
     })
     .await;
+}
+
+/// Ends the connection with `error` and sends a close frame saying why
+/// (best effort: the socket may already be gone).
+fn fail_with_close(conn: &Connection, error: Error, code: CloseCode, reason: &str) {
+    tracing::warn!(id = %conn.id(), %error, code = u16::from(code), "closing on a fatal error");
+    conn.inner.terminate(
+        conn,
+        End::Failed(error),
+        Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        }),
+    );
+}
+
+/// The close frame a read error calls for, if the socket can still carry one.
+fn close_for(error: &WsError) -> Option<(CloseCode, &'static str)> {
+    match error {
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "invalid UTF-8 in a text message")),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(_) => Some((CloseCode::Protocol, "websocket protocol error")),
+        WsError::Capacity(_) => Some((CloseCode::Size, "message too large")),
+        WsError::AttackAttempt => Some((CloseCode::Policy, "attack attempt")),
+        _ => None,
+    }
 }
 
 fn too_large(conn: &Connection, size: usize, max: usize) {

@@ -1,6 +1,7 @@
 //! The three-message handshake (PROTOCOL.md §2), both sides.
 
 use crate::error::{Error, ErrorKind};
+use crate::peer_io::PeerIo;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -34,8 +35,8 @@ struct IdOut<'a> {
     kind: &'a str,
     #[serde(rename = "ConnectionID")]
     id: &'a str,
-    #[serde(rename = "Features", skip_serializing_if = "<[_]>::is_empty")]
-    features: &'a [&'a str],
+    #[serde(rename = "Features", skip_serializing_if = "Option::is_none")]
+    features: Option<&'a [&'a str]>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +59,12 @@ struct Incoming {
 }
 
 impl Incoming {
+    /// A Go peer sends no `Features` field; a peer of this project always
+    /// does (an empty list when it offers nothing).
+    fn is_go_peer(&self) -> bool {
+        self.features.is_none()
+    }
+
     fn offers(&self, feature: &str) -> bool {
         self.features
             .iter()
@@ -183,18 +190,28 @@ where
     })
 }
 
+/// What the handshake settled about the peer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Negotiated {
+    /// Both sides take the streaming extension.
+    pub(crate) streams: bool,
+    /// The peer sent no `Features`: it is a Go peer (docs/PROTOCOL.md,
+    /// "Go peers in practice").
+    pub(crate) go_peer: bool,
+}
+
 /// A hook that accepts or rejects a client's metadata.
 pub(crate) type MetadataCheck =
     std::sync::Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
 
 /// Server side: reads the metadata, assigns `id`, waits for the ack.
 pub(crate) async fn accept<S>(
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocketStream<PeerIo<S>>,
     id: &str,
     timeout: Duration,
     check: Option<&MetadataCheck>,
     streaming: bool,
-) -> Result<(serde_json::Value, bool), Rejection>
+) -> Result<(serde_json::Value, Negotiated), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -205,17 +222,27 @@ where
             check(&hello.meta)
                 .map_err(|why| Rejection::policy(format!("metadata rejected: {why}")))?;
         }
+        let go_peer = hello.is_go_peer();
         let streams = streaming && hello.offers(STREAMING);
         let features: &[&str] = if streams { &[STREAMING] } else { &[] };
         let reply = IdOut {
             kind: SERVER_ID,
             id,
-            features,
+            // A Go client gets the reply it expects, byte for byte.
+            features: (!go_peer).then_some(features),
         };
+        // Decided before the reply goes: a Go client may send its first
+        // request right behind its ack, possibly in the same read. The ack
+        // itself still reaches the check below as text.
+        if go_peer {
+            ws.get_mut().peer_is_go(1);
+        } else {
+            ws.get_mut().peer_is_ours();
+        }
         send_json(ws, &reply, SERVER_ID).await?;
         let ack = next_json(ws, CLIENT_ACK).await?;
         expect_type(&ack, CLIENT_ACK)?;
-        Ok((hello.meta, streams))
+        Ok((hello.meta, Negotiated { streams, go_peer }))
     };
     match tokio::time::timeout(timeout, steps).await {
         Ok(result) => result,
@@ -228,11 +255,11 @@ where
 
 /// Client side: sends the metadata, receives the connection id, acks it.
 pub(crate) async fn initiate<S>(
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WebSocketStream<PeerIo<S>>,
     meta: &serde_json::Value,
     timeout: Duration,
     streaming: bool,
-) -> Result<(String, bool), Rejection>
+) -> Result<(String, Negotiated), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -245,12 +272,20 @@ where
         send_json(ws, &hello, CLIENT_META).await?;
         let reply = next_json(ws, SERVER_ID).await?;
         expect_type(&reply, SERVER_ID)?;
+        let go_peer = reply.is_go_peer();
         let streams = streaming && reply.offers(STREAMING);
+        // A Go server sends nothing before our ack, so nothing it sent after
+        // its reply has been read yet.
+        if go_peer {
+            ws.get_mut().peer_is_go(0);
+        } else {
+            ws.get_mut().peer_is_ours();
+        }
         let id = reply.id.filter(|id| !id.is_empty()).ok_or_else(|| {
             Rejection::protocol("the server's handshake reply has no ConnectionID".to_owned())
         })?;
         send_json(ws, &AckOut { kind: CLIENT_ACK }, CLIENT_ACK).await?;
-        Ok((id, streams))
+        Ok((id, Negotiated { streams, go_peer }))
     };
     match tokio::time::timeout(timeout, steps).await {
         Ok(result) => result,

@@ -43,6 +43,7 @@ mod fields;
 mod handler;
 mod handshake;
 mod multipart;
+mod peer_io;
 mod server;
 mod typed_stream;
 pub mod wire;

@@ -6,6 +6,7 @@ use crate::error::{BoxError, Error, ErrorKind};
 use crate::event::{Event, Events, EVENT_CAPACITY};
 use crate::handler::Handler;
 use crate::handshake::{self, MetadataCheck};
+use crate::peer_io::PeerIo;
 use bytes::Bytes;
 use http::{Request, Response};
 use std::collections::HashMap;
@@ -236,7 +237,9 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     let handler = strong.handler.clone();
     drop(strong);
     let _ = tcp.set_nodelay(true);
-    let upgrade = tokio_tungstenite::accept_async_with_config(tcp, Some(config.websocket()));
+    config.tune_socket(&tcp);
+    let upgrade =
+        tokio_tungstenite::accept_async_with_config(PeerIo::new(tcp), Some(config.websocket()));
     let mut ws = match tokio::time::timeout(config.handshake_timeout, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -249,7 +252,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
         }
     };
     let id = ConnectionId::new_v4();
-    let (metadata, streams) = match handshake::accept(
+    let (metadata, negotiated) = match handshake::accept(
         &mut ws,
         id.as_str(),
         config.handshake_timeout,
@@ -272,7 +275,8 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
             metadata,
             remote_addr: Some(addr),
             handler,
-            streams,
+            streams: negotiated.streams,
+            go_peer: negotiated.go_peer,
         },
         &config,
     );

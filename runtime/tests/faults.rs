@@ -34,11 +34,23 @@ fn never_answers() -> impl tower::Service<
     })
 }
 
+/// A heartbeat config whose Pong hook reports on `pongs`.
+fn fast_heartbeat_reporting(pongs: &tokio::sync::mpsc::UnboundedSender<()>) -> Config {
+    let pongs = pongs.clone();
+    fast_heartbeat().on_pong(move |_| {
+        let _ = pongs.send(());
+    })
+}
+
+/// A peer of this project that has answered Pings and then goes silent
+/// (the path freezes, no error anywhere) is declared dead on both sides.
 #[tokio::test]
 async fn heartbeat_detects_a_peer_that_stops_answering() {
     init_tracing();
+    let (server_pong_tx, mut server_pongs) = tokio::sync::mpsc::unbounded_channel();
+    let (client_pong_tx, mut client_pongs) = tokio::sync::mpsc::unbounded_channel();
     let server = Server::builder()
-        .config(fast_heartbeat())
+        .config(fast_heartbeat_reporting(&server_pong_tx))
         .serve(echo_service())
         .bind("127.0.0.1:0")
         .await
@@ -46,15 +58,18 @@ async fn heartbeat_detects_a_peer_that_stops_answering() {
     let mut server_events = server.events();
     let proxy = Proxy::start(server.local_addr()).await;
     let client = Client::builder(url(proxy.addr))
-        .config(fast_heartbeat())
+        .config(fast_heartbeat_reporting(&client_pong_tx))
         .backoff(Backoff::default().max_attempts(Some(1)))
         .connect()
         .await
         .unwrap();
     let mut client_events = client.events();
     let id = next_received(&mut server_events).await.id().clone();
-    // Traffic flows, then the network path goes silent without any error.
+    // Traffic flows and each side has seen the other answer a Ping; then
+    // the network path goes silent without any error.
     client.connection().call(get("/before")).await.unwrap();
+    within("a Pong at the server", server_pongs.recv()).await;
+    within("a Pong at the client", client_pongs.recv()).await;
     let frozen_at = Instant::now();
     proxy.freeze();
     let error = loop {

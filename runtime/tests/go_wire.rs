@@ -6,10 +6,13 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
-use swaggersocket::{service_fn, Client, Server};
+use std::time::Duration;
+use swaggersocket::{service_fn, Backoff, Client, ClientEvent, Config, ErrorKind, Event, Server};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
 type RawWs<S> = tokio_tungstenite::WebSocketStream<S>;
@@ -316,4 +319,547 @@ async fn a_chunked_request_continued_over_messages_is_served_whole() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert_eq!(header(&answer, "X-Correlation-Id"), Some("9"));
     assert_eq!(body(&answer), "abcdefg");
+}
+
+/// A body that is not UTF-8, as a Go peer puts it in a text frame.
+const NOT_UTF8: &[u8] = &[0xff, 0xfe, 0x00, 0x80, 0xc3];
+
+/// `bytes` as one text frame, whatever they hold (gorilla checks nothing).
+fn text_frame(bytes: Vec<u8>) -> Message {
+    Message::Frame(Frame::message(bytes, OpCode::Data(OpData::Text), true))
+}
+
+/// `bytes` as a text message in two frames (gorilla fragments large
+/// messages), cut in the middle of a UTF-8 sequence.
+async fn send_fragmented_text<S>(ws: &mut RawWs<S>, bytes: &[u8])
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let cut = bytes.len() - 2;
+    ws.feed(Message::Frame(Frame::message(
+        bytes[..cut].to_vec(),
+        OpCode::Data(OpData::Text),
+        false,
+    )))
+    .await
+    .unwrap();
+    ws.send(Message::Frame(Frame::message(
+        bytes[cut..].to_vec(),
+        OpCode::Data(OpData::Continue),
+        true,
+    )))
+    .await
+    .unwrap();
+}
+
+fn with_body(head: String, body: &[u8]) -> Vec<u8> {
+    let mut message = head.into_bytes();
+    message.extend_from_slice(body);
+    message
+}
+
+fn body_bytes(message: &[u8]) -> &[u8] {
+    let at = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    &message[at + 4..]
+}
+
+fn header_of(message: &[u8], name: &str) -> Option<String> {
+    let head = &message[..message.windows(4).position(|w| w == b"\r\n\r\n")?];
+    header(std::str::from_utf8(head).ok()?, name).map(str::to_owned)
+}
+
+/// A Go client sends request bodies that are not UTF-8 in text frames (one
+/// whole, one fragmented), and answers our server's call the same way; the
+/// bytes arrive intact and the connection stays up.
+#[tokio::test]
+async fn a_go_clients_non_utf8_text_frames_reach_our_server_intact() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (mut ws, _) = go_handshake(&server).await;
+    let conn = next_received(&mut events).await;
+    let request = |id: u32| {
+        with_body(
+            format!("POST /bin HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 5\r\nContent-Type: application/octet-stream\r\nX-Correlation-Id: {id}\r\n\r\n"),
+            NOT_UTF8,
+        )
+    };
+    ws.send(text_frame(request(1))).await.unwrap();
+    let answer = next_data(&mut ws).await;
+    assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(header_of(&answer, "X-Correlation-Id").as_deref(), Some("1"));
+    assert_eq!(body_bytes(&answer), NOT_UTF8);
+    send_fragmented_text(&mut ws, &request(2)).await;
+    let answer = next_data(&mut ws).await;
+    assert_eq!(header_of(&answer, "X-Correlation-Id").as_deref(), Some("2"));
+    assert_eq!(body_bytes(&answer), NOT_UTF8);
+
+    // Our server calls the Go client, which answers in a text frame.
+    let call = tokio::spawn({
+        let conn = conn.clone();
+        async move { conn.call(get("/image")).await }
+    });
+    let request = next_data(&mut ws).await;
+    let id = header_of(&request, "X-Correlation-Id").unwrap();
+    ws.send(text_frame(with_body(
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: image/png\r\nX-Correlation-Id: {id}\r\n\r\n"),
+        NOT_UTF8,
+    )))
+    .await
+    .unwrap();
+    let response = within("the call", call).await.unwrap().unwrap();
+    assert_eq!(response.body().as_ref(), NOT_UTF8);
+
+    // Still up, both ways.
+    assert!(!conn.is_closed());
+    ws.send(text_frame(request_after())).await.unwrap();
+    let answer = next_data(&mut ws).await;
+    assert_eq!(header_of(&answer, "X-Correlation-Id").as_deref(), Some("3"));
+    assert_eq!(body_bytes(&answer), b"next");
+}
+
+fn request_after() -> Vec<u8> {
+    b"POST /next HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nX-Correlation-Id: 3\r\n\r\nnext"
+        .to_vec()
+}
+
+/// A Go server answers our client's calls with bodies that are not UTF-8 in
+/// text frames (one whole, one fragmented), and calls our client with such a
+/// body; the bytes arrive intact and the connection stays up.
+#[tokio::test]
+async fn a_go_servers_non_utf8_text_frames_reach_our_client_intact() {
+    init_tracing();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = go_server_handshake(tcp).await;
+        for fragmented in [false, true] {
+            let request = next_data(&mut ws).await;
+            let id = header_of(&request, "X-Correlation-Id").unwrap();
+            let answer = with_body(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: application/octet-stream\r\nDate: Thu, 26 Nov 2026 07:19:50 GMT\r\nX-Correlation-Id: {id}\r\n\r\n"),
+                NOT_UTF8,
+            );
+            if fragmented {
+                send_fragmented_text(&mut ws, &answer).await;
+            } else {
+                ws.send(text_frame(answer)).await.unwrap();
+            }
+        }
+        // The Go server calls our client's API with such a body.
+        ws.send(text_frame(with_body(
+            "POST /upload HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 5\r\nX-Correlation-Id: 1\r\n\r\n".to_owned(),
+            NOT_UTF8,
+        )))
+        .await
+        .unwrap();
+        // Our answer, and our client's next call, in either order.
+        let mut first = next_data(&mut ws).await;
+        let mut second = next_data(&mut ws).await;
+        if !first.starts_with(b"HTTP/") {
+            std::mem::swap(&mut first, &mut second);
+        }
+        let (answer, request) = (first, second);
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert_eq!(body_bytes(&answer), NOT_UTF8);
+        // And the connection serves the next call.
+        let id = header_of(&request, "X-Correlation-Id").unwrap();
+        ws.send(Message::text(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Correlation-Id: {id}\r\n\r\nnext"
+        )))
+        .await
+        .unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    let client = Client::builder(format!("ws://{addr}/"))
+        .keep_alive(false)
+        .serve(echo_service())
+        .connect()
+        .await
+        .unwrap();
+    let conn = client.connection();
+    for _ in 0..2 {
+        let response = conn.call(get("/image")).await.unwrap();
+        assert_eq!(response.body().as_ref(), NOT_UTF8);
+    }
+    let next = conn.call(get("/next")).await.unwrap();
+    assert_eq!(next.body(), "next");
+    assert!(!conn.is_closed());
+    client.close();
+    within("the Go peer", peer).await.unwrap();
+}
+
+/// The server side of a Go server's handshake on an accepted socket.
+async fn go_server_handshake(tcp: tokio::net::TcpStream) -> RawWs<tokio::net::TcpStream> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    let hello: serde_json::Value = serde_json::from_slice(&next_data(&mut ws).await).unwrap();
+    assert_eq!(hello["Type"], "ClientHandshakeMetaData");
+    ws.send(Message::text(
+        "{\"Type\":\"ServerHandshakeConnectionID\",\"ConnectionID\":\"5f0b7a4e-2b1c-4d7e-9a3f-0c1d2e3f4a5b\"}\n",
+    ))
+    .await
+    .unwrap();
+    let ack: serde_json::Value = serde_json::from_slice(&next_data(&mut ws).await).unwrap();
+    assert_eq!(ack["Type"], "ClientHandshakeAckFrame");
+    ws
+}
+
+/// A peer of this project (its handshake lists `Features`) keeps RFC 6455's
+/// rule: a text message that is not UTF-8 fails the connection, and the
+/// close frame says why (1007) before the socket goes.
+#[tokio::test]
+async fn invalid_utf8_from_a_peer_of_ours_is_closed_with_1007() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[]}",
+    ))
+    .await
+    .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&next_data(&mut ws).await).unwrap();
+    assert_eq!(reply["Features"], serde_json::json!([]));
+    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}"))
+        .await
+        .unwrap();
+    let conn = next_received(&mut events).await;
+    ws.send(text_frame(with_body(
+        "POST /bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nX-Correlation-Id: 1\r\n\r\n"
+            .to_owned(),
+        NOT_UTF8,
+    )))
+    .await
+    .unwrap();
+    let close = loop {
+        match within("a close frame", ws.next()).await {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close code"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Invalid, "{close:?}");
+    assert!(within("the end", conn.closed()).await.is_err());
+}
+
+/// A heartbeat fast enough for a test: a Ping every 50 ms, a peer that has
+/// answered Pings is dead after 250 ms of silence.
+fn fast_heartbeat() -> Config {
+    Config::new()
+        .heartbeat(Some(Duration::from_millis(50)))
+        .heartbeat_timeout(Duration::from_millis(250))
+}
+
+/// Reads until `n` Pings have come and sends their Pongs: a peer that has
+/// shown it answers Pings. Then it reads nothing more.
+async fn answer_pings<S>(ws: &mut RawWs<S>, n: usize)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut seen = 0;
+    while seen < n {
+        if let Message::Ping(_) = within("a Ping", ws.next()).await.unwrap().unwrap() {
+            seen += 1;
+        }
+    }
+    ws.flush().await.unwrap();
+}
+
+/// A Go client with KeepAlive off reads nothing between calls, so it
+/// answers no Ping. Our server keeps it: a peer of ours that answered Pings
+/// and then went silent, connected after it, is dropped by the heartbeat
+/// first, and the Go client can still call and be called.
+#[tokio::test]
+async fn an_idle_go_client_that_answers_no_pings_stays_connected() {
+    init_tracing();
+    let server = Server::builder()
+        .config(fast_heartbeat())
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (mut go, _) = go_handshake(&server).await;
+    let go_conn = next_received(&mut events).await;
+    // The yardstick: a peer of this project, connected later.
+    let (mut ours, _) = tokio_tungstenite::connect_async(url(server.local_addr()))
+        .await
+        .unwrap();
+    ours.send(Message::text(
+        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[]}",
+    ))
+    .await
+    .unwrap();
+    next_data(&mut ours).await;
+    ours.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}"))
+        .await
+        .unwrap();
+    let ours_conn = next_received(&mut events).await;
+    answer_pings(&mut ours, 3).await;
+    loop {
+        match next_event(&mut events).await {
+            Event::Failure(id, e) if &id == go_conn.id() => {
+                panic!("the idle Go client was dropped: {e}")
+            }
+            Event::Failure(id, e) if &id == ours_conn.id() => {
+                assert_eq!(e.kind(), ErrorKind::HeartbeatTimeout, "{e}");
+                break;
+            }
+            _ => continue,
+        }
+    }
+    assert!(!go_conn.is_closed());
+    go.send(Message::text(
+        "GET /still-there HTTP/1.1\r\nHost: localhost\r\nX-Correlation-Id: 1\r\n\r\n",
+    ))
+    .await
+    .unwrap();
+    let answer = next_data(&mut go).await;
+    assert_eq!(
+        header_of(&answer, "x-echo-path").as_deref(),
+        Some("/still-there")
+    );
+    let call = tokio::spawn({
+        let conn = go_conn.clone();
+        async move { conn.call(get("/from-server")).await }
+    });
+    let request = next_data(&mut go).await;
+    let id = header_of(&request, "X-Correlation-Id").unwrap();
+    go.send(Message::text(format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Correlation-Id: {id}\r\n\r\nok"
+    )))
+    .await
+    .unwrap();
+    assert_eq!(
+        within("the call", call).await.unwrap().unwrap().body(),
+        "ok"
+    );
+}
+
+/// A Go server that is not serving reads nothing, so it answers no Ping.
+/// Our client keeps it: a client of ours whose server answered Pings and
+/// then went silent, connected after it, is dropped first, and the Go server
+/// can still be called and call.
+#[tokio::test]
+async fn an_idle_go_server_that_answers_no_pings_stays_connected() {
+    init_tracing();
+    let go_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let go_addr = go_listener.local_addr().unwrap();
+    let ours_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ours_addr = ours_listener.local_addr().unwrap();
+    let (go_ws_tx, go_ws) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = go_listener.accept().await.unwrap();
+        let _ = go_ws_tx.send(go_server_handshake(tcp).await);
+    });
+    let go_client = Client::builder(format!("ws://{go_addr}/"))
+        .config(fast_heartbeat())
+        .backoff(Backoff::default().max_attempts(Some(1)))
+        .serve(echo_service())
+        .connect()
+        .await
+        .unwrap();
+    let mut go = within("the Go server", go_ws).await.unwrap();
+    let mut go_events = go_client.events();
+    // The yardstick: a server of this project, connected to later.
+    let yardstick = tokio::spawn(async move {
+        let (tcp, _) = ours_listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        next_data(&mut ws).await;
+        ws.send(Message::text(
+            "{\"Type\":\"ServerHandshakeConnectionID\",\"ConnectionID\":\"b6a0e0c8-1f7e-4c55-8a57-7d5c1f1b2a90\",\"Features\":[]}",
+        ))
+        .await
+        .unwrap();
+        next_data(&mut ws).await;
+        answer_pings(&mut ws, 3).await;
+        ws
+    });
+    let ours_client = Client::builder(format!("ws://{ours_addr}/"))
+        .config(fast_heartbeat())
+        .backoff(Backoff::default().max_attempts(Some(1)))
+        .connect()
+        .await
+        .unwrap();
+    let mut ours_events = ours_client.events();
+    let _silent = within("the yardstick", yardstick).await.unwrap();
+    loop {
+        if let ClientEvent::Disconnected { error, .. } = next_client_event(&mut ours_events).await {
+            let error = error.expect("a silent peer is a failure");
+            assert_eq!(error.kind(), ErrorKind::HeartbeatTimeout, "{error}");
+            break;
+        }
+    }
+    if let Some(Some(event)) = go_events.recv().now_or_never() {
+        panic!("the idle Go server's connection changed: {event:?}");
+    }
+    let conn = go_client.connection();
+    assert!(!conn.is_closed());
+    let call = tokio::spawn({
+        let conn = conn.clone();
+        async move { conn.call(get("/still-there")).await }
+    });
+    let request = next_data(&mut go).await;
+    let id = header_of(&request, "X-Correlation-Id").unwrap();
+    go.send(Message::text(format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Correlation-Id: {id}\r\n\r\nok"
+    )))
+    .await
+    .unwrap();
+    assert_eq!(
+        within("the call", call).await.unwrap().unwrap().body(),
+        "ok"
+    );
+    go.send(Message::text(
+        "GET /from-go HTTP/1.1\r\nHost: localhost\r\nX-Correlation-Id: 1\r\n\r\n",
+    ))
+    .await
+    .unwrap();
+    let answer = next_data(&mut go).await;
+    assert_eq!(
+        header_of(&answer, "x-echo-path").as_deref(),
+        Some("/from-go")
+    );
+}
+
+/// Serves `n` requests as the Go original does: one reader, one writer,
+/// strictly in turn. A request that arrives while another is being answered
+/// costs an answer (Go's `cannot flush`): the peer then stops answering and
+/// reports the overlap. Returns the paths in the order they arrived.
+async fn serve_in_turn<S>(ws: &mut RawWs<S>, n: usize) -> Result<Vec<String>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut paths = Vec::new();
+    for _ in 0..n {
+        let request = String::from_utf8(next_data(ws).await).unwrap();
+        let path = request.split(' ').nth(1).unwrap().to_owned();
+        let id = header(&request, "X-Correlation-Id").unwrap().to_owned();
+        // Anything already there is a request that overlaps this one.
+        while let Some(Some(Ok(message))) = ws.next().now_or_never() {
+            if message.is_text() || message.is_binary() {
+                return Err(format!("a request arrived while {path} was being served"));
+            }
+        }
+        ws.send(Message::text(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Correlation-Id: {id}\r\n\r\n{path}",
+            path.len()
+        )))
+        .await
+        .unwrap();
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// Ten concurrent calls to a Go peer, issued in order.
+async fn ten_calls(conn: &swaggersocket::Connection) {
+    let calls = (0..10).map(|i| {
+        let conn = conn.clone();
+        async move { conn.call(get(&format!("/{i}"))).await }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    for (i, result) in results.into_iter().enumerate() {
+        let response = result.unwrap_or_else(|e| panic!("call {i} failed: {e}"));
+        assert_eq!(response.body(), format!("/{i}").as_str());
+    }
+}
+
+fn in_order() -> Vec<String> {
+    (0..10).map(|i| format!("/{i}")).collect()
+}
+
+/// Our client makes ten concurrent calls to a Go server: they go one at a
+/// time, in order, and all succeed.
+#[tokio::test]
+async fn concurrent_calls_to_a_go_server_go_one_at_a_time() {
+    init_tracing();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = go_server_handshake(tcp).await;
+        let served = serve_in_turn(&mut ws, 10).await;
+        // Keep the socket open until the client has finished.
+        while let Some(Ok(_)) = ws.next().await {}
+        served
+    });
+    let client = Client::builder(format!("ws://{addr}/"))
+        .keep_alive(false)
+        .config(Config::new().call_timeout(Some(Duration::from_secs(3))))
+        .connect()
+        .await
+        .unwrap();
+    ten_calls(&client.connection()).await;
+    client.close();
+    assert_eq!(within("the Go peer", peer).await.unwrap(), Ok(in_order()));
+}
+
+/// Our server makes ten concurrent calls to a Go client that serves: they go
+/// one at a time, in order, and all succeed.
+#[tokio::test]
+async fn concurrent_calls_to_a_serving_go_client_go_one_at_a_time() {
+    init_tracing();
+    let server = Server::builder()
+        .config(Config::new().call_timeout(Some(Duration::from_secs(3))))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (mut ws, _) = go_handshake(&server).await;
+    let conn = next_received(&mut events).await;
+    let peer = tokio::spawn(async move { serve_in_turn(&mut ws, 10).await });
+    ten_calls(&conn).await;
+    assert_eq!(within("the Go peer", peer).await.unwrap(), Ok(in_order()));
+}
+
+/// With the limit lifted, calls to a Go peer overlap again (for Go peers
+/// known to cope).
+#[tokio::test]
+async fn the_one_call_limit_can_be_lifted() {
+    init_tracing();
+    let server = Server::builder()
+        .config(Config::new().concurrent_calls_to_go_peers(true))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (mut ws, _) = go_handshake(&server).await;
+    let conn = next_received(&mut events).await;
+    let calls: Vec<_> = (0..2)
+        .map(|i| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.call(get(&format!("/{i}"))).await })
+        })
+        .collect();
+    // Both requests are out before either is answered.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let request = String::from_utf8(next_data(&mut ws).await).unwrap();
+        ids.push(header(&request, "X-Correlation-Id").unwrap().to_owned());
+    }
+    for id in ids {
+        ws.send(Message::text(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Correlation-Id: {id}\r\n\r\n"
+        )))
+        .await
+        .unwrap();
+    }
+    for call in calls {
+        within("a call", call).await.unwrap().unwrap();
+    }
 }

@@ -1,0 +1,372 @@
+//! The socket below tungstenite: lets a Go peer's text frames through as
+//! binary.
+//!
+//! The Go original writes every message as a text frame, whatever its body
+//! holds, and gorilla/websocket does not check UTF-8 on either side. RFC 6455
+//! requires a receiver to fail a text message that is not UTF-8, and
+//! tungstenite does so with no switch to turn it off. So, toward a peer that
+//! negotiated none of our features (a Go peer), [`PeerIo`] reads the incoming
+//! byte stream frame header by frame header and turns the opcode of every
+//! text frame into binary before tungstenite sees it: the payload is never
+//! touched and continuation frames carry no type of their own, so a
+//! fragmented text message becomes a binary one as a whole. Peers of this
+//! project keep RFC 6455's checking, and on their connections the adapter
+//! only forwards calls once the handshake is over.
+//!
+//! The scan follows the stream from its first byte: the HTTP upgrade (up to
+//! the empty line that ends its head), then frame headers and payload
+//! lengths, so that when the handshake has decided, the adapter knows where
+//! the next frame header is.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+
+/// What the adapter does with the frames it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Follows the frames (handshake under way), changes nothing.
+    Watch,
+    /// A peer of this project: forwards everything, follows nothing.
+    Pass,
+    /// A Go peer: data messages are binary, after `skip` more messages
+    /// starting have passed unchanged.
+    Rewrite { skip: u32 },
+}
+
+/// Where the scan is in the incoming byte stream.
+#[derive(Debug, Clone, Copy)]
+enum Scan {
+    /// In the HTTP upgrade head; `matched` bytes of `\r\n\r\n` seen.
+    Http { matched: u8 },
+    /// The next byte is the first of a frame header.
+    First,
+    /// The second header byte (mask bit, 7-bit length).
+    Second,
+    /// `left` bytes of the extended payload length, read into `len`.
+    Length { left: u8, len: u64, masked: bool },
+    /// `left` bytes of the masking key.
+    Mask { left: u8, len: u64 },
+    /// `left` payload bytes.
+    Payload { left: u64 },
+}
+
+/// An I/O stream that can turn a Go peer's text frames into binary ones on
+/// their way to tungstenite. Writes pass through unchanged.
+#[derive(Debug)]
+pub(crate) struct PeerIo<S> {
+    io: S,
+    scanner: Scanner,
+}
+
+impl<S> PeerIo<S> {
+    pub(crate) fn new(io: S) -> Self {
+        PeerIo {
+            io,
+            scanner: Scanner::new(),
+        }
+    }
+
+    /// The peer is of this project: forward everything from now on.
+    pub(crate) fn peer_is_ours(&mut self) {
+        self.scanner.mode = Mode::Pass;
+    }
+
+    /// The peer is a Go peer: from now on its data messages reach
+    /// tungstenite as binary, except the next `skip` ones (the rest of the
+    /// handshake, valid JSON text).
+    pub(crate) fn peer_is_go(&mut self, skip: u32) {
+        self.scanner.mode = Mode::Rewrite { skip };
+    }
+}
+
+/// The scan state of the incoming bytes.
+#[derive(Debug)]
+struct Scanner {
+    mode: Mode,
+    scan: Scan,
+}
+
+impl Scanner {
+    fn new() -> Self {
+        Scanner {
+            mode: Mode::Watch,
+            scan: Scan::Http { matched: 0 },
+        }
+    }
+
+    /// Follows the header bytes in `buf` (just read), rewriting opcodes as
+    /// the mode says.
+    fn scan(&mut self, buf: &mut [u8]) {
+        let mut i = 0;
+        while i < buf.len() {
+            match self.scan {
+                Scan::Http { matched } => {
+                    let expected = b"\r\n\r\n"[usize::from(matched)];
+                    let matched = if buf[i] == expected {
+                        matched + 1
+                    } else if buf[i] == b'\r' {
+                        1
+                    } else {
+                        0
+                    };
+                    self.scan = if matched == 4 {
+                        Scan::First
+                    } else {
+                        Scan::Http { matched }
+                    };
+                    i += 1;
+                }
+                Scan::First => {
+                    let opcode = buf[i] & 0x0f;
+                    if opcode == OP_TEXT || opcode == OP_BINARY {
+                        match &mut self.mode {
+                            Mode::Rewrite { skip } if *skip > 0 => *skip -= 1,
+                            Mode::Rewrite { .. } if opcode == OP_TEXT => {
+                                buf[i] = (buf[i] & 0xf0) | OP_BINARY;
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.scan = Scan::Second;
+                    i += 1;
+                }
+                Scan::Second => {
+                    let masked = buf[i] & 0x80 != 0;
+                    let len = u64::from(buf[i] & 0x7f);
+                    self.scan = match len {
+                        126 => Scan::Length {
+                            left: 2,
+                            len: 0,
+                            masked,
+                        },
+                        127 => Scan::Length {
+                            left: 8,
+                            len: 0,
+                            masked,
+                        },
+                        len => after_length(len, masked),
+                    };
+                    i += 1;
+                }
+                Scan::Length { left, len, masked } => {
+                    let len = (len << 8) | u64::from(buf[i]);
+                    self.scan = if left == 1 {
+                        after_length(len, masked)
+                    } else {
+                        Scan::Length {
+                            left: left - 1,
+                            len,
+                            masked,
+                        }
+                    };
+                    i += 1;
+                }
+                Scan::Mask { left, len } => {
+                    let take = usize::from(left).min(buf.len() - i);
+                    i += take;
+                    // `take` is at most `left`, a u8.
+                    let left = left - take as u8;
+                    self.scan = if left == 0 {
+                        payload(len)
+                    } else {
+                        Scan::Mask { left, len }
+                    };
+                }
+                Scan::Payload { left } => {
+                    let rest = (buf.len() - i) as u64;
+                    let take = left.min(rest);
+                    // `take` is at most what is left of `buf`.
+                    i += take as usize;
+                    self.scan = payload(left - take);
+                }
+            }
+        }
+    }
+}
+
+fn after_length(len: u64, masked: bool) -> Scan {
+    if masked {
+        Scan::Mask { left: 4, len }
+    } else {
+        payload(len)
+    }
+}
+
+fn payload(len: u64) -> Scan {
+    if len == 0 {
+        Scan::First
+    } else {
+        Scan::Payload { left: len }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for PeerIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.scanner.mode == Mode::Pass {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let start = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.scanner.scan(&mut buf.filled_mut()[start..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for PeerIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One websocket frame as a peer writes it (masked when `mask` is set).
+    fn frame(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+        let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => out.push(mask_bit | n as u8),
+            n if n <= 0xffff => {
+                out.push(mask_bit | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(mask_bit | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        match mask {
+            Some(key) => {
+                out.extend_from_slice(&key);
+                out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+            }
+            None => out.extend_from_slice(payload),
+        }
+        out
+    }
+
+    /// Opcodes of the frames in `bytes` (after the HTTP head), in order.
+    fn opcodes(bytes: &[u8]) -> Vec<u8> {
+        let start = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+        let mut at = start;
+        let mut found = Vec::new();
+        while at < bytes.len() {
+            found.push(bytes[at] & 0x0f);
+            let masked = bytes[at + 1] & 0x80 != 0;
+            let (len, head) = match bytes[at + 1] & 0x7f {
+                126 => (
+                    u64::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
+                    4,
+                ),
+                127 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&bytes[at + 2..at + 10]);
+                    (u64::from_be_bytes(b), 10)
+                }
+                n => (u64::from(n), 2),
+            };
+            at += head + if masked { 4 } else { 0 } + len as usize;
+        }
+        found
+    }
+
+    /// The incoming stream of a connection: an HTTP head, the handshake's
+    /// last text message, then a Go peer's messages (text, binary, a ping
+    /// in the middle of a fragmented text message, lengths of every size).
+    fn stream(mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut s = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+        s.extend(frame(
+            true,
+            OP_TEXT,
+            b"{\"Type\":\"ClientHandshakeAckFrame\"}\n",
+            mask,
+        ));
+        s.extend(frame(true, OP_TEXT, &[0xff, 0xfe, 0x00, 0x80, 0xc3], mask));
+        s.extend(frame(true, OP_BINARY, b"bin", mask));
+        s.extend(frame(false, OP_TEXT, &[0x81; 300], mask));
+        s.extend(frame(true, 0x9, b"ping", mask));
+        s.extend(frame(false, 0x0, &[0xc3; 70_000], mask));
+        s.extend(frame(true, 0x0, b"", mask));
+        s.extend(frame(true, OP_TEXT, b"", mask));
+        s
+    }
+
+    /// Scans `bytes` in pieces of `piece` bytes; `go`: the peer is a Go
+    /// peer, decided before the handshake's last message (`skip` 1).
+    fn run(mut bytes: Vec<u8>, piece: usize, go: Option<u32>) -> Vec<u8> {
+        let mut scanner = Scanner::new();
+        if let Some(skip) = go {
+            scanner.mode = Mode::Rewrite { skip };
+        }
+        let mut at = 0;
+        while at < bytes.len() {
+            let end = at.saturating_add(piece).min(bytes.len());
+            scanner.scan(&mut bytes[at..end]);
+            at = end;
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_go_peers_text_frames_become_binary_after_the_handshake() {
+        for mask in [None, Some([1, 2, 3, 4])] {
+            for piece in [1, 2, 3, 7, 100, 4096, usize::MAX] {
+                let out = run(stream(mask), piece, Some(1));
+                assert_eq!(
+                    opcodes(&out),
+                    [OP_TEXT, OP_BINARY, OP_BINARY, OP_BINARY, 0x9, 0x0, 0x0, OP_BINARY],
+                    "mask {mask:?}, pieces of {piece}"
+                );
+                // Only opcodes change.
+                let original = stream(mask);
+                let changed = out.iter().zip(&original).filter(|(a, b)| a != b).count();
+                assert_eq!(changed, 3);
+            }
+        }
+    }
+
+    #[test]
+    fn other_peers_frames_pass_unchanged() {
+        for piece in [1, 5, usize::MAX] {
+            assert_eq!(run(stream(None), piece, None), stream(None));
+        }
+    }
+}
