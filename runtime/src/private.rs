@@ -248,6 +248,17 @@ pub fn path_param_split<T: DeserializeOwned>(
         .collect()
 }
 
+/// Whether the query of `uri` holds every pair of `fixed` (a query written
+/// in a path key of the document, `beta=true`).
+pub fn query_has(uri: &http::Uri, fixed: &str) -> bool {
+    let pairs: Vec<(String, String)> = uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    form_urlencoded::parse(fixed.as_bytes())
+        .all(|(k, v)| pairs.iter().any(|(pk, pv)| *pk == k && *pv == v))
+}
+
 /// The query string of a request, decoded.
 #[derive(Debug, Default)]
 pub struct Query {
@@ -889,6 +900,14 @@ impl RequestBuilder {
             self.query
                 .push((name.to_owned(), values.join(&separator.to_string())));
         }
+    }
+
+    /// Adds the pairs of a query written in the path key of the document
+    /// (`/responses?beta=true`).
+    pub fn fixed_query(&mut self, query: &str) {
+        self.query.extend(
+            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
     }
 
     /// Makes `value` the query string, form-encoded (3.2 `in:

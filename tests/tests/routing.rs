@@ -32,6 +32,10 @@ async fn the_most_specific_template_wins() {
         ("POST", "/nodes/a/b.html", "postNodeHtml"),
         ("POST", "/nodes/a/b.rw.html", "postNodeRw"),
         ("POST", "/nodes/a/index.html", "postIndex"),
+        ("POST", "/responses", "createResponse"),
+        ("POST", "/responses?beta=false", "createResponse"),
+        ("POST", "/responses?beta=true", "createBetaResponse"),
+        ("POST", "/responses?x=1&beta=true", "createBetaResponse"),
     ] {
         assert_eq!(operation_of(method, uri).await, operation, "{method} {uri}");
     }

@@ -158,7 +158,10 @@ impl Emitter<'_> {
             quote!(__p::http::Method::from_bytes(#m).unwrap_or_default())
         };
         let mut steps = Vec::new();
-        let mut rest = op.path.as_str();
+        // A path key with a query (`/responses?beta=true`, which real
+        // documents use to tell operations apart) sends those pairs too.
+        let (template, fixed_query) = split_fixed_query(&op.path);
+        let mut rest = template;
         while let Some(start) = rest.find('{') {
             let literal = &rest[..start];
             let after = &rest[start + 1..];
@@ -186,6 +189,10 @@ impl Emitter<'_> {
         if !rest.is_empty() {
             let l = lit_str(rest);
             steps.push(quote!(request.path_literal(#l);));
+        }
+        if let Some(fixed) = fixed_query {
+            let l = lit_str(fixed);
+            steps.push(quote!(request.fixed_query(#l);));
         }
         for p in &op.params {
             let n = ident(&p.rust);

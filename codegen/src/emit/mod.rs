@@ -13,7 +13,7 @@ mod server;
 mod types;
 
 use responses::response_stream;
-use router::is_standard_method;
+use router::{is_standard_method, split_fixed_query};
 use server::location_word;
 use types::{alias_cycles, direct_sccs};
 

@@ -16,7 +16,12 @@ impl Emitter<'_> {
                 paths.push(&op.path);
             }
         }
-        paths.sort_by_key(|p| route_key(p));
+        // A path key with a query (`/responses?beta=true`) is its path
+        // with those pairs required, tried before the path without them.
+        paths.sort_by_key(|p| {
+            let (template, fixed) = split_fixed_query(p);
+            (route_key(template), fixed.is_none())
+        });
         let routes = paths.iter().map(|path| {
             let ops: Vec<&Op> = self.ops.iter().filter(|o| o.path == *path).collect();
             let allowed = ops
@@ -37,10 +42,15 @@ impl Emitter<'_> {
                 };
                 quote!(#pattern => return ::std::boxed::Box::pin(#h(api, ctx, request, captures)),)
             });
-            let p = lit_str(path);
+            let (template, fixed) = split_fixed_query(path);
+            let p = lit_str(template);
             let allowed = lit_str(&allowed);
+            let fixed = fixed.map(|fixed| {
+                let f = lit_str(fixed);
+                quote!(.filter(|_| __p::query_has(request.uri(), #f)))
+            });
             quote! {
-                if let ::core::option::Option::Some(captures) = __p::match_path(#p, &path) {
+                if let ::core::option::Option::Some(captures) = __p::match_path(#p, &path) #fixed {
                     match *request.method() {
                         #(#arms)*
                         _ => {
@@ -66,6 +76,14 @@ impl Emitter<'_> {
                 }))
             }
         }
+    }
+}
+
+/// A path key split at its query, if it has one: `/a?b=1` → (`/a`, `b=1`).
+pub(super) fn split_fixed_query(path: &str) -> (&str, Option<&str>) {
+    match path.split_once('?') {
+        Some((template, query)) => (template, Some(query)),
+        None => (path, None),
     }
 }
 
