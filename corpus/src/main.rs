@@ -229,11 +229,7 @@ fn run_one(args: &Args, repo: &Path, scratch: &Path, file: &str, compile: bool) 
             return row;
         }
     };
-    let document: Value = if file.ends_with(".json") {
-        serde_json::from_str(&source).unwrap_or(Value::Null)
-    } else {
-        serde_yaml_ng::from_str(&source).unwrap_or(Value::Null)
-    };
+    let document = sample::parse(&source).unwrap_or(Value::Null);
     let version = document
         .get("openapi")
         .or_else(|| document.get("swagger"))

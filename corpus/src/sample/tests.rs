@@ -416,3 +416,13 @@ fn operations_in_other_files() {
     assert_eq!(c.uri, "/pets/3");
     assert_eq!(body(&c), r#"{"name":"x","owner":{"id":1}}"#);
 }
+
+#[test]
+fn yaml_numbers_json_cannot_hold() {
+    // openai's `seed`: bounds beyond 64 bits; keys YAML reads as numbers.
+    let value =
+        super::parse("minimum: -9223372036854776000\nresponses:\n  200: {description: ok}\n")
+            .expect("parses");
+    assert_eq!(value["minimum"], json!(-9223372036854776000.0));
+    assert_eq!(value["responses"]["200"]["description"], json!("ok"));
+}
