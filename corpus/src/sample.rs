@@ -673,7 +673,10 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// What a path segment keeps as is: unreserved characters, `:`, and `,`
+/// between the items of an array.
 const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b',')
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
