@@ -183,9 +183,11 @@ fn swagger_20_inline_parameters_base_path_and_collection_formats() {
             "Limit": {"name": "limit", "in": "query", "required": true,
                       "type": "integer", "minimum": 10}
         },
-        "paths": {"/pets/{petId}": {
+        "paths": {"/pets/{petId}/{keys}": {
             "parameters": [{"name": "petId", "in": "path", "required": true,
-                            "type": "integer", "format": "int64"}],
+                            "type": "integer", "format": "int64"},
+                           {"name": "keys", "in": "path", "required": true, "type": "array",
+                            "items": {"type": "string"}, "minItems": 2}],
             "get": {"parameters": [
                 {"$ref": "#/parameters/Limit"},
                 {"name": "tags", "in": "query", "required": true, "type": "array",
@@ -202,10 +204,10 @@ fn swagger_20_inline_parameters_base_path_and_collection_formats() {
     let c = request(
         document,
         "GET",
-        "/v1/pets/{petId}",
-        "#/paths/~1pets~1{petId}/get",
+        "/v1/pets/{petId}/{keys}",
+        "#/paths/~1pets~1{petId}~1{keys}/get",
     );
-    assert_eq!(c.uri, "/v1/pets/1?limit=10&tags=a+b%7Ca+b&ids=1");
+    assert_eq!(c.uri, "/v1/pets/1/x,x?limit=10&tags=a+b%7Ca+b&ids=1");
     assert_eq!(header(&c, "X-Trace"), Some("x,x"));
     assert!(c.body.is_empty());
 }
