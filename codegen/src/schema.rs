@@ -82,6 +82,9 @@ pub(crate) enum Kind {
     Tagged {
         tag: String,
         variants: Vec<(String, String, Ty)>,
+        /// The variant of a value whose tag is absent or unknown (3.2
+        /// `defaultMapping`).
+        default: Option<usize>,
     },
     /// `oneOf`/`anyOf` without a discriminator.
     Untagged(Vec<(String, Ty)>),
@@ -884,6 +887,8 @@ impl<'a> TypeSpace<'a> {
     ) -> Option<Kind> {
         let mut scope = Scope::default();
         let mut variants = Vec::new();
+        let default_ref = discriminator.default_mapping.as_deref();
+        let mut default = None;
         for &(i, member) in members {
             let node = self.doc.schema(member);
             let Some(reference) = node.reference.as_ref().filter(|_| node.is_plain_ref()) else {
@@ -898,11 +903,21 @@ impl<'a> TypeSpace<'a> {
             let ty = self.reference(member, &node.loc, diags);
             let tag = self.tag_value(discriminator, reference);
             let name = scope.claim(camel(&tag, "Variant"));
+            if default_ref.is_some_and(|d| same_schema(d, &reference.text)) {
+                default = Some(variants.len());
+            }
             variants.push((name, tag, ty));
+        }
+        if let (Some(d), None) = (default_ref, default) {
+            diags.warn(
+                &join(pointer, "discriminator"),
+                format!("`defaultMapping` {d} is not one of the members; values with other tags are refused"),
+            );
         }
         Some(Kind::Tagged {
             tag: discriminator.property.clone(),
             variants,
+            default,
         })
     }
 
@@ -1071,6 +1086,7 @@ impl<'a> TypeSpace<'a> {
         self.defs[id].kind = match discriminator {
             Some(d) => Kind::Tagged {
                 tag: d.property.clone(),
+                default: None,
                 variants: variants
                     .into_iter()
                     .map(|(variant, tag, ty)| (variant, tag.unwrap_or_default(), ty))
@@ -1407,12 +1423,16 @@ fn all_values(values: &[Value], test: fn(&Value) -> bool) -> bool {
 
 /// The discriminator value naming the schema `reference`: its key in the
 /// mapping, or the schema's name.
+/// Whether a mapping's target (a `$ref` or a bare schema name) names the
+/// schema `reference` names.
+fn same_schema(target: &str, reference: &str) -> bool {
+    target == reference || reference.rsplit('/').next() == Some(target)
+}
+
 fn mapped_tag(discriminator: &Discriminator, reference: &str) -> Option<String> {
     discriminator
         .mapping
         .iter()
-        .find(|(_, target)| {
-            *target == reference || reference.rsplit('/').next() == Some(target.as_str())
-        })
+        .find(|(_, target)| same_schema(target, reference))
         .map(|(value, _)| value.clone())
 }

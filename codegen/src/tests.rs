@@ -193,7 +193,7 @@ fn unions() {
 ",
         |space, _| {
             match def(space, "Tagged") {
-                Kind::Tagged { tag, variants } => {
+                Kind::Tagged { tag, variants, .. } => {
                     assert_eq!(tag, "t");
                     let tags: Vec<&str> = variants.iter().map(|v| v.1.as_str()).collect();
                     assert_eq!(tags, ["a", "B"]);

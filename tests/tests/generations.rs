@@ -751,3 +751,22 @@ async fn openapi_3_2_wire_format() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("query string"), "{body}");
 }
+
+/// 3.2 `defaultMapping`: a value whose tag is absent or unknown is the
+/// default schema's, and keeps its own tag when written back.
+#[test]
+fn openapi_3_2_default_mapping() {
+    use telemetry::types::Sensor;
+    let baro: Sensor =
+        serde_json::from_value(serde_json::json!({"type": "baro", "celsius": 3.5})).unwrap();
+    match &baro {
+        Sensor::Thermo(t) => assert_eq!((t.type_.as_str(), t.celsius), ("baro", 3.5)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(serde_json::to_value(&baro).unwrap()["type"], "baro");
+    let hygro: Sensor =
+        serde_json::from_value(serde_json::json!({"type": "hygro", "humidity": 0.4})).unwrap();
+    assert!(matches!(hygro, Sensor::Hygro(_)), "{hygro:?}");
+    // The default schema still has its own required properties.
+    assert!(serde_json::from_value::<Sensor>(serde_json::json!({"type": "baro"})).is_err());
+}

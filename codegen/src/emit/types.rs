@@ -154,7 +154,11 @@ impl Emitter<'_> {
                     }
                 }
             }
-            Kind::Tagged { tag, variants } => {
+            Kind::Tagged {
+                tag,
+                variants,
+                default,
+            } => {
                 let vs = variants.iter().map(|(rust, _, ty)| {
                     let v = ident(rust);
                     let t = self.ty(ty, false, Some(id));
@@ -172,6 +176,19 @@ impl Emitter<'_> {
                 });
                 let names = variants.iter().map(|(_, wire, _)| lit_str(wire));
                 let tag_lit = lit_str(tag);
+                // 3.2 `defaultMapping`: an absent or unknown tag is the
+                // default variant (which keeps the tag it came with).
+                let (missing, unknown) = match default.and_then(|d| variants.get(d)) {
+                    Some((rust, _, _)) => {
+                        let v = ident(rust);
+                        let decode = quote!(__p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom));
+                        (quote!(return #decode), quote!(_ => #decode,))
+                    }
+                    None => (
+                        quote!(return ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::missing_field(#tag_lit))),
+                        quote!(other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::unknown_variant(other, &[#(#names),*])),),
+                    ),
+                };
                 quote! {
                     #doc
                     #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
@@ -188,11 +205,11 @@ impl Emitter<'_> {
                             let value = <__p::serde_json::Value as __p::serde::Deserialize>::deserialize(deserializer)?;
                             let tag = match value.get(#tag_lit).and_then(__p::serde_json::Value::as_str) {
                                 ::core::option::Option::Some(tag) => tag.to_owned(),
-                                ::core::option::Option::None => return ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::missing_field(#tag_lit)),
+                                ::core::option::Option::None => #missing,
                             };
                             match tag.as_str() {
                                 #(#de)*
-                                other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::unknown_variant(other, &[#(#names),*])),
+                                #unknown
                             }
                         }
                     }

@@ -402,6 +402,7 @@ impl Loader<'_> {
                 s.discriminator = Some(Discriminator {
                     property: property.clone(),
                     mapping: Vec::new(),
+                    default_mapping: None,
                 });
             }
             Some(d @ Value::Object(_)) => {
@@ -422,13 +423,14 @@ impl Loader<'_> {
                         }
                     }
                 }
-                // 3.2 `defaultMapping` is not read: a value with another
-                // tag does not deserialize.
+                // 3.2: the schema of a value with another tag, or none.
+                let default_mapping = self.string(&d_at, d, "defaultMapping").map(str::to_owned);
                 match property {
                     Some(property) => {
                         s.discriminator = Some(Discriminator {
                             property: property.to_owned(),
                             mapping,
+                            default_mapping,
                         });
                     }
                     None => self.bad(&d_at, "a discriminator needs a `propertyName`"),

@@ -132,6 +132,9 @@ pub(crate) struct Discriminator {
     pub(crate) property: String,
     /// Tag value → `$ref` text (or bare schema name) of its schema.
     pub(crate) mapping: Vec<(String, String)>,
+    /// 3.2 `defaultMapping`: the `$ref` text of the schema of a value whose
+    /// tag is absent or not in the mapping.
+    pub(crate) default_mapping: Option<String>,
 }
 
 /// One JSON Schema, in the union of what the generations can say.
