@@ -19,9 +19,9 @@ fn main() {
         std::process::exit(2);
     };
     let print = args.any(|a| a == "--print");
-    let source = std::fs::read_to_string(&path).unwrap();
     let start = Instant::now();
-    let result = swaggersocket_codegen::generate(&source, &Default::default());
+    // Reading the file is part of it: a document may be several files.
+    let result = swaggersocket_codegen::generate_file(&path, &Default::default());
     let elapsed = start.elapsed();
     match result {
         Ok(generated) => {
