@@ -195,7 +195,7 @@ fn unions() {
             match def(space, "Tagged") {
                 Kind::Tagged { tag, variants, .. } => {
                     assert_eq!(tag, "t");
-                    let tags: Vec<&str> = variants.iter().map(|v| v.1.as_str()).collect();
+                    let tags: Vec<&str> = variants.iter().map(|v| v.tag.as_str()).collect();
                     assert_eq!(tags, ["a", "B"]);
                 }
                 other => panic!("{other:?}"),

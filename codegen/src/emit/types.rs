@@ -159,28 +159,28 @@ impl Emitter<'_> {
                 variants,
                 default,
             } => {
-                let vs = variants.iter().map(|(rust, _, ty)| {
-                    let v = ident(rust);
-                    let t = self.ty(ty, false, Some(id));
+                let vs = variants.iter().map(|variant| {
+                    let v = ident(&variant.rust);
+                    let t = self.ty(&variant.ty, false, Some(id));
                     quote!(#v(#t),)
                 });
-                let ser = variants.iter().map(|(rust, wire, _)| {
-                    let v = ident(rust);
-                    let w = lit_str(wire);
+                let ser = variants.iter().map(|variant| {
+                    let v = ident(&variant.rust);
+                    let w = lit_str(&variant.tag);
                     quote!(Self::#v(inner) => (#w, __p::serde_json::to_value(inner)),)
                 });
-                let de = variants.iter().map(|(rust, wire, _)| {
-                    let v = ident(rust);
-                    let w = lit_str(wire);
+                let de = variants.iter().map(|variant| {
+                    let v = ident(&variant.rust);
+                    let w = lit_str(&variant.tag);
                     quote!(#w => __p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom),)
                 });
-                let names = variants.iter().map(|(_, wire, _)| lit_str(wire));
+                let names = variants.iter().map(|variant| lit_str(&variant.tag));
                 let tag_lit = lit_str(tag);
                 // 3.2 `defaultMapping`: an absent or unknown tag is the
                 // default variant (which keeps the tag it came with).
                 let (missing, unknown) = match default.and_then(|d| variants.get(d)) {
-                    Some((rust, _, _)) => {
-                        let v = ident(rust);
+                    Some(variant) => {
+                        let v = ident(&variant.rust);
                         let decode = quote!(__p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom));
                         (quote!(return #decode), quote!(_ => #decode,))
                     }
@@ -524,8 +524,8 @@ pub(super) fn def_edges(def: &TypeDef, direct: bool) -> Vec<TypeId> {
             }
         }
         Kind::Tagged { variants, .. } => {
-            for (_, _, ty) in variants {
-                add(ty);
+            for variant in variants {
+                add(&variant.ty);
             }
         }
         Kind::Untagged(variants) => {

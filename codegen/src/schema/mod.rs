@@ -8,6 +8,13 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::HashMap;
 
+mod enums;
+mod objects;
+mod unions;
+
+use enums::{all_values, scalar_strings};
+use objects::has_object_keywords;
+
 /// Index of a [`TypeDef`] in [`TypeSpace::defs`].
 pub(crate) type TypeId = usize;
 
@@ -78,10 +85,10 @@ pub(crate) enum Kind {
     Struct(StructDef),
     StrEnum(Vec<(String, String)>),
     IntEnum(Vec<(String, i64)>),
-    /// `oneOf` with a discriminator: (variant, tag value, type).
+    /// `oneOf` with a discriminator.
     Tagged {
         tag: String,
-        variants: Vec<(String, String, Ty)>,
+        variants: Vec<TaggedVariant>,
         /// The variant of a value whose tag is absent or unknown (3.2
         /// `defaultMapping`).
         default: Option<usize>,
@@ -89,6 +96,16 @@ pub(crate) enum Kind {
     /// `oneOf`/`anyOf` without a discriminator.
     Untagged(Vec<(String, Ty)>),
     Alias(Ty),
+}
+
+/// One alternative of a discriminated `oneOf`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TaggedVariant {
+    /// The Rust variant name.
+    pub(crate) rust: String,
+    /// The discriminator value naming it on the wire.
+    pub(crate) tag: String,
+    pub(crate) ty: Ty,
 }
 
 impl Kind {
@@ -101,7 +118,7 @@ impl Kind {
                     f(ty);
                 }
             }
-            Kind::Tagged { variants, .. } => variants.iter_mut().for_each(|v| f(&mut v.2)),
+            Kind::Tagged { variants, .. } => variants.iter_mut().for_each(|v| f(&mut v.ty)),
             Kind::Untagged(variants) => variants.iter_mut().for_each(|v| f(&mut v.1)),
             Kind::Alias(ty) => f(ty),
             Kind::Pending | Kind::StrEnum(_) | Kind::IntEnum(_) => {}
@@ -119,7 +136,7 @@ impl Kind {
                     f(ty);
                 }
             }
-            Kind::Tagged { variants, .. } => variants.iter().for_each(|v| f(&v.2)),
+            Kind::Tagged { variants, .. } => variants.iter().for_each(|v| f(&v.ty)),
             Kind::Untagged(variants) => variants.iter().for_each(|v| f(&v.1)),
             Kind::Alias(ty) => f(ty),
             Kind::Pending | Kind::StrEnum(_) | Kind::IntEnum(_) => {}
@@ -259,7 +276,6 @@ pub(crate) struct TypeSpace<'a> {
 }
 
 impl<'a> TypeSpace<'a> {
-    /// Reserves a name for every component schema, then models each one.
     pub(crate) fn new(doc: &'a Document, diags: &mut Diags) -> Self {
         let mut space = TypeSpace {
             doc,
@@ -665,580 +681,6 @@ impl<'a> TypeSpace<'a> {
         }
     }
 
-    fn str_enum(
-        &mut self,
-        values: &[&str],
-        target: Option<TypeId>,
-        hint: &str,
-        doc: Option<String>,
-    ) -> Ty {
-        let mut scope = Scope::default();
-        let mut variants = Vec::with_capacity(values.len());
-        for value in values {
-            if variants.iter().any(|(_, w): &(String, String)| w == value) {
-                continue;
-            }
-            variants.push((scope.claim(camel(value, "Empty")), (*value).to_owned()));
-        }
-        if variants.is_empty() {
-            return Ty::String;
-        }
-        self.define(target, hint, doc, Kind::StrEnum(variants))
-    }
-
-    fn int_enum(
-        &mut self,
-        values: &[i64],
-        target: Option<TypeId>,
-        hint: &str,
-        doc: Option<String>,
-    ) -> Ty {
-        let mut variants: Vec<(String, i64)> = Vec::with_capacity(values.len());
-        for &value in values {
-            if variants.iter().any(|(_, v)| *v == value) {
-                continue;
-            }
-            let name = if value < 0 {
-                format!("Minus{}", value.unsigned_abs())
-            } else {
-                format!("V{value}")
-            };
-            variants.push((name, value));
-        }
-        if variants.is_empty() {
-            return Ty::I64;
-        }
-        self.define(target, hint, doc, Kind::IntEnum(variants))
-    }
-
-    /// A struct from one or more object parts, or a map.
-    fn object(
-        &mut self,
-        parts: Vec<ObjPart<'a>>,
-        hint: &str,
-        target: Option<TypeId>,
-        doc: Option<String>,
-        diags: &mut Diags,
-    ) -> Ty {
-        let no_props = parts.iter().all(|p| p.props.is_empty());
-        if no_props {
-            // A map, or a free-form object.
-            let additional = parts
-                .iter()
-                .rev()
-                .find_map(|p| p.additional.map(|a| (a, &p.pointer)));
-            return match additional {
-                Some((Additional::Schema(schema), _)) => Ty::Map(Box::new(self.ty_for(
-                    *schema,
-                    &format!("{hint}Value"),
-                    diags,
-                ))),
-                Some((Additional::Bool(false), _)) => self.define(
-                    target,
-                    hint,
-                    doc,
-                    Kind::Struct(StructDef {
-                        deny_unknown: true,
-                        ..StructDef::default()
-                    }),
-                ),
-                _ => Ty::Map(Box::new(Ty::Value)),
-            };
-        }
-        let id = self.reserve_for(target, hint, doc);
-        let owner = self.defs[id].name.clone();
-        let mut def = StructDef::default();
-        let mut scope = Scope::default();
-        let mut seen: Vec<&str> = Vec::new();
-        for part in &parts {
-            for (name, &prop) in part.props {
-                if seen.contains(&name.as_str()) {
-                    continue;
-                }
-                seen.push(name);
-                let prop_hint = format!("{owner}{}", camel(name, "Field"));
-                let ty = self.ty_for(prop, &prop_hint, diags);
-                let node = self.doc.schema(prop);
-                // `readOnly` may sit on the schema a `$ref` names
-                // (cloudflare's `tunnel_tunnel_id`): required then holds in
-                // responses only, and `writeOnly` in requests only.
-                let target_node = self.doc.schema(self.doc.deref(prop));
-                let read_only = node.read_only || target_node.read_only;
-                let write_only = node.write_only || target_node.write_only;
-                let required = parts.iter().any(|p| p.required.iter().any(|r| r == name));
-                let default = if node.is_plain_ref() {
-                    None
-                } else {
-                    node.default.clone()
-                };
-                let optional = !required || read_only || write_only;
-                let mut enum_default = None;
-                let (ty, default) = match (optional, default) {
-                    (true, Some(value)) if default_fits(&ty, &value) => (ty, Some(value)),
-                    (true, Some(value)) if matches!(ty, Ty::Named(_)) => {
-                        enum_default = Some(value);
-                        (ty.optional(), None)
-                    }
-                    (true, _) => (ty.optional(), None),
-                    (false, _) => (ty, None),
-                };
-                // go-swagger's `x-go-name` names the field where the
-                // document gives one.
-                let rust_name = node.name_hint.as_deref().unwrap_or(name);
-                let rust = scope.claim(snake(rust_name, "field"));
-                let default = default.map(|value| {
-                    let fn_name = self.default_names.claim(format!(
-                        "{}_{}",
-                        snake(&owner, "type"),
-                        rust.trim_end_matches('_')
-                    ));
-                    self.defaults.push((fn_name.clone(), ty.clone(), value));
-                    Value::String(fn_name)
-                });
-                let field_doc = if node.is_plain_ref() {
-                    None
-                } else {
-                    doc_of(node)
-                };
-                def.fields.push(Field {
-                    rust,
-                    wire: name.clone(),
-                    ty: ty.clone(),
-                    optional: optional && ty.is_option(),
-                    default,
-                    enum_default,
-                    doc: field_doc,
-                    binary: self.is_binary(prop),
-                });
-            }
-        }
-        for part in &parts {
-            match part.additional {
-                Some(Additional::Bool(false)) => def.deny_unknown = true,
-                Some(Additional::Bool(true)) => def.additional = Some(Ty::Value),
-                Some(Additional::Schema(schema)) => {
-                    def.additional = Some(self.ty_for(*schema, &format!("{owner}Value"), diags));
-                }
-                None => {}
-            }
-        }
-        def.additional_name = scope.claim("additional_properties".to_owned());
-        if def.additional.is_some() {
-            // serde cannot deny unknown fields next to a flattened map.
-            def.deny_unknown = false;
-        }
-        self.defs[id].kind = Kind::Struct(def);
-        Ty::Named(id)
-    }
-
-    /// `oneOf` / `anyOf`.
-    #[allow(clippy::too_many_arguments)]
-    fn union(
-        &mut self,
-        members: &'a [SchemaId],
-        discriminator: Option<&'a Discriminator>,
-        pointer: &str,
-        hint: &str,
-        target: Option<TypeId>,
-        doc: Option<String>,
-        diags: &mut Diags,
-    ) -> Ty {
-        let mut nullable = false;
-        let mut kept: Vec<(usize, SchemaId)> = Vec::new();
-        for (i, &member) in members.iter().enumerate() {
-            if is_null_schema(self.doc.schema(member)) {
-                nullable = true;
-            } else {
-                kept.push((i, member));
-            }
-        }
-        let ty = match kept.as_slice() {
-            [] => Ty::Value,
-            [(_, only)] => self.ty_for(*only, hint, diags),
-            _ => {
-                let id = self.reserve_for(target, hint, doc);
-                let owner = self.defs[id].name.clone();
-                let kind = match discriminator {
-                    Some(d) => self.tagged(d, &kept, pointer, &owner, diags),
-                    None => None,
-                };
-                let kind = match kind {
-                    Some(kind) => kind,
-                    None => self.untagged(&kept, &owner, diags),
-                };
-                self.defs[id].kind = kind;
-                Ty::Named(id)
-            }
-        };
-        if nullable {
-            ty.option()
-        } else {
-            ty
-        }
-    }
-
-    fn tagged(
-        &mut self,
-        discriminator: &Discriminator,
-        members: &[(usize, SchemaId)],
-        pointer: &str,
-        owner: &str,
-        diags: &mut Diags,
-    ) -> Option<Kind> {
-        let mut scope = Scope::default();
-        let mut variants = Vec::new();
-        let default_ref = discriminator.default_mapping.as_deref();
-        let mut default = None;
-        for &(i, member) in members {
-            let node = self.doc.schema(member);
-            let Some(reference) = node.reference.as_ref().filter(|_| node.is_plain_ref()) else {
-                diags.warn(
-                    &join(pointer, &i.to_string()),
-                    format!(
-                        "discriminated member of {owner} is not a $ref; using an untagged enum"
-                    ),
-                );
-                return None;
-            };
-            let ty = self.reference(member, &node.loc, diags);
-            let tag = self.tag_value(discriminator, reference);
-            let name = scope.claim(camel(&tag, "Variant"));
-            if default_ref.is_some_and(|d| same_schema(d, &reference.text)) {
-                default = Some(variants.len());
-            }
-            variants.push((name, tag, ty));
-        }
-        if let (Some(d), None) = (default_ref, default) {
-            diags.warn(
-                &join(pointer, "discriminator"),
-                format!("`defaultMapping` {d} is not one of the members; values with other tags are refused"),
-            );
-        }
-        Some(Kind::Tagged {
-            tag: discriminator.property.clone(),
-            variants,
-            default,
-        })
-    }
-
-    fn untagged(&mut self, members: &[(usize, SchemaId)], owner: &str, diags: &mut Diags) -> Kind {
-        let mut scope = Scope::default();
-        let mut variants: Vec<(String, Ty)> = Vec::new();
-        for &(i, member) in members {
-            let ty = self.ty_for(member, &format!("{owner}Variant{i}"), diags);
-            if variants.iter().any(|(_, t)| *t == ty) {
-                continue;
-            }
-            let base = match &ty {
-                Ty::Named(id) => {
-                    let name = &self.defs[*id].name;
-                    name.strip_prefix(owner)
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or(name)
-                        .to_owned()
-                }
-                other => ty_word(other),
-            };
-            variants.push((scope.claim(base), ty));
-        }
-        Kind::Untagged(variants)
-    }
-
-    /// `allOf`: object members merge into one struct.
-    #[allow(clippy::too_many_arguments)]
-    fn all_of(
-        &mut self,
-        members: &'a [SchemaId],
-        own: Option<ObjPart<'a>>,
-        pointer: &str,
-        hint: &str,
-        target: Option<TypeId>,
-        doc: Option<String>,
-        diags: &mut Diags,
-    ) -> Ty {
-        // `allOf: [$ref]` (often with a description beside it) is the type
-        // it refers to.
-        let real: Vec<SchemaId> = members
-            .iter()
-            .copied()
-            .filter(|m| !self.doc.schema(*m).is_decoration())
-            .collect();
-        if let ([only], None) = (real.as_slice(), &own) {
-            if self.doc.schema(*only).is_plain_ref() {
-                return self.ty_for(*only, hint, diags);
-            }
-        }
-        let mut objects: Vec<ObjPart<'a>> = Vec::new();
-        let mut others: Vec<(SchemaId, String)> = Vec::new();
-        for &member in members {
-            match self.part(member, &mut Vec::new(), diags) {
-                Part::Empty => {}
-                Part::Object(parts) => objects.extend(parts),
-                Part::Other(schema, ptr) => others.push((schema, ptr)),
-            }
-        }
-        if let Some(own) = own {
-            objects.push(own);
-        }
-        match (objects.is_empty(), others.as_slice()) {
-            (true, []) => Ty::Value,
-            (true, [(schema, _), ..]) => self.ty_for(*schema, hint, diags),
-            (false, []) => self.object(objects, hint, target, doc, diags),
-            (false, [(schema, _)]) => {
-                match self.distribute(objects, *schema, hint, target, doc, diags) {
-                    Some(ty) => ty,
-                    None => {
-                        diags.fallback(pointer, "allOf mixes object and non-object schemas");
-                        Ty::Value
-                    }
-                }
-            }
-            (false, _) => {
-                diags.fallback(pointer, "allOf mixes object and non-object schemas");
-                Ty::Value
-            }
-        }
-    }
-
-    /// `allOf: [objects…, {oneOf: [objects…]}]` (cloudflare): the common
-    /// properties distribute over the alternatives, giving an untagged enum
-    /// of merged structs (tagged when the `oneOf` has a discriminator; one
-    /// struct when there is one alternative). `None`
-    /// when the alternatives are not all objects.
-    fn distribute(
-        &mut self,
-        common: Vec<ObjPart<'a>>,
-        member: SchemaId,
-        hint: &str,
-        target: Option<TypeId>,
-        doc: Option<String>,
-        diags: &mut Diags,
-    ) -> Option<Ty> {
-        let doc_model = self.doc;
-        let schema = doc_model.schema(doc_model.deref(member));
-        let alternatives = if !schema.one_of.is_empty() {
-            &schema.one_of
-        } else if !schema.any_of.is_empty() {
-            &schema.any_of
-        } else {
-            return None;
-        };
-        if !schema.properties.is_empty() || !schema.all_of.is_empty() {
-            return None;
-        }
-        // With a discriminator (cloudflare's `rulesets_Rule`: 20 rule kinds
-        // and a `position`), each alternative must be a `$ref`, and the
-        // enum is tagged by it.
-        let discriminator = schema
-            .discriminator
-            .as_ref()
-            .filter(|_| !schema.one_of.is_empty());
-        let mut merged = Vec::new();
-        for &alternative in alternatives {
-            let alt = doc_model.schema(alternative);
-            if is_null_schema(alt) {
-                return None;
-            }
-            let mut parts = common.clone();
-            match self.part(alternative, &mut Vec::new(), diags) {
-                Part::Empty => {}
-                Part::Object(more) => parts.extend(more),
-                Part::Other(..) => return None,
-            }
-            let reference = alt.reference.as_ref().filter(|_| alt.is_plain_ref());
-            let tag = match (discriminator, reference) {
-                (None, _) => None,
-                (Some(d), Some(r)) => Some(self.tag_value(d, r)),
-                (Some(_), None) => return None,
-            };
-            let name = match (&tag, reference) {
-                (Some(tag), _) => camel(tag, "Variant"),
-                (None, Some(r)) => camel(
-                    &unescape_token(r.text.rsplit('/').next().unwrap_or_default()),
-                    "",
-                ),
-                (None, None) => alt
-                    .title
-                    .as_deref()
-                    .map(|t| camel(t, ""))
-                    .unwrap_or_default(),
-            };
-            merged.push((name, tag, parts));
-        }
-        if merged.len() == 1 {
-            let (_, _, parts) = merged.pop()?;
-            return Some(self.object(parts, hint, target, doc, diags));
-        }
-        let id = self.reserve_for(target, hint, doc);
-        let owner = self.defs[id].name.clone();
-        let mut scope = Scope::default();
-        let mut variants = Vec::new();
-        for (i, (name, tag, parts)) in merged.into_iter().enumerate() {
-            let variant = scope.claim(if name.is_empty() {
-                format!("Variant{i}")
-            } else {
-                name
-            });
-            let ty = self.object(parts, &format!("{owner}{variant}"), None, None, diags);
-            variants.push((variant, tag, ty));
-        }
-        // With a discriminator every alternative has its tag (see above).
-        self.defs[id].kind = match discriminator {
-            Some(d) => Kind::Tagged {
-                tag: d.property.clone(),
-                default: None,
-                variants: variants
-                    .into_iter()
-                    .map(|(variant, tag, ty)| (variant, tag.unwrap_or_default(), ty))
-                    .collect(),
-            },
-            None => Kind::Untagged(variants.into_iter().map(|(v, _, ty)| (v, ty)).collect()),
-        };
-        Some(Ty::Named(id))
-    }
-
-    /// Classifies an `allOf` member, following `$ref`s and nested `allOf`s.
-    fn part(&self, member: SchemaId, stack: &mut Vec<SchemaId>, diags: &mut Diags) -> Part<'a> {
-        let doc_model = self.doc;
-        let node = doc_model.schema(member);
-        if stack.len() > MAX_DEPTH {
-            diags.error(&node.loc, "allOf nests too deeply");
-            return Part::Empty;
-        }
-        let resolved = if node.is_plain_ref() {
-            let Some(Ref {
-                target: Some(target),
-                text,
-            }) = &node.reference
-            else {
-                return Part::Other(member, node.loc.clone());
-            };
-            let target = doc_model.deref(*target);
-            if stack.contains(&target) {
-                diags.error(&node.loc, format!("allOf cycle: `{text}` includes itself"));
-                return Part::Empty;
-            }
-            target
-        } else {
-            member
-        };
-        stack.push(resolved);
-        let part = self.part_of(member, doc_model.schema(resolved), stack, diags);
-        stack.pop();
-        part
-    }
-
-    fn part_of(
-        &self,
-        member: SchemaId,
-        schema: &'a Schema,
-        stack: &mut Vec<SchemaId>,
-        diags: &mut Diags,
-    ) -> Part<'a> {
-        if !schema.one_of.is_empty() || !schema.any_of.is_empty() || schema.reference.is_some() {
-            return Part::Other(member, schema.loc.clone());
-        }
-        let own = has_object_keywords(schema).then(|| ObjPart::of(schema));
-        if !schema.all_of.is_empty() {
-            return self.parts(&schema.all_of, own, stack, diags);
-        }
-        if let Some(own) = own {
-            return Part::Object(vec![own]);
-        }
-        if schema.ty == Some(Type::Object) {
-            return Part::Object(vec![ObjPart::of(schema)]);
-        }
-        let empty = schema.ty.is_none()
-            && schema.items.is_none()
-            && schema.enumeration.is_none()
-            && schema.not.is_none();
-        if empty {
-            Part::Empty
-        } else {
-            Part::Other(member, schema.loc.clone())
-        }
-    }
-
-    fn parts(
-        &self,
-        all_of: &'a [SchemaId],
-        own: Option<ObjPart<'a>>,
-        stack: &mut Vec<SchemaId>,
-        diags: &mut Diags,
-    ) -> Part<'a> {
-        let mut objects = Vec::new();
-        for &inner in all_of {
-            match self.part(inner, stack, diags) {
-                Part::Empty => {}
-                Part::Object(parts) => objects.extend(parts),
-                Part::Other(schema, ptr) => return Part::Other(schema, ptr),
-            }
-        }
-        objects.extend(own);
-        if objects.is_empty() {
-            Part::Empty
-        } else {
-            Part::Object(objects)
-        }
-    }
-
-    /// Whether a property holds binary text, or an array of it.
-    fn is_binary(&self, schema: SchemaId) -> bool {
-        let node = self.doc.schema(self.doc.deref(schema));
-        let binary = |n: &Schema| {
-            n.ty == Some(Type::String)
-                && (n.format.as_deref() == Some("binary")
-                    || (n.content_media_type.is_some() && n.content_encoding.is_none()))
-        };
-        binary(node)
-            || (node.ty == Some(Type::Array)
-                && node
-                    .items
-                    .is_some_and(|items| binary(self.doc.schema(self.doc.deref(items)))))
-    }
-
-    /// The discriminator value naming the schema `reference` names: its
-    /// key in the mapping; else the one value the schema allows for the
-    /// tag property (a 3.1 `const`, a one-value `enum`); else the schema's
-    /// name, as the specification's implicit mapping has it.
-    fn tag_value(&self, discriminator: &Discriminator, reference: &Ref) -> String {
-        if let Some(tag) = mapped_tag(discriminator, &reference.text) {
-            return tag;
-        }
-        let single = reference.target.and_then(|target| {
-            let node = self.doc.schema(self.doc.deref(target));
-            let prop = *node.properties.get(&discriminator.property)?;
-            match self.doc.schema(self.doc.deref(prop)).enumeration.as_deref() {
-                Some([Value::String(only)]) => Some(only.clone()),
-                _ => None,
-            }
-        });
-        single.unwrap_or_else(|| {
-            unescape_token(reference.text.rsplit('/').next().unwrap_or_default())
-        })
-    }
-
-    /// Makes the binary fields of the struct `ty` files: it is the body of
-    /// a multipart request. `false` when `ty` is not a struct.
-    pub(crate) fn use_files(&mut self, ty: &Ty) -> bool {
-        let id = match ty {
-            Ty::Named(id) => *id,
-            Ty::Option(inner) => match **inner {
-                Ty::Named(id) => id,
-                _ => return false,
-            },
-            _ => return false,
-        };
-        let Kind::Struct(def) = &mut self.defs[id].kind else {
-            return false;
-        };
-        for field in def.fields.iter_mut().filter(|f| f.binary) {
-            field.ty = to_file(&field.ty);
-        }
-        def.multipart = true;
-        true
-    }
-
     /// The definition of the component schema at or around `pointer`, if
     /// the pointer is inside one.
     pub(crate) fn component_at(&self, pointer: &str) -> Option<TypeId> {
@@ -1292,23 +734,6 @@ fn ref_name(reference: &str, loc: &str) -> String {
         }
     };
     camel(&base, "Schema")
-}
-
-/// `String` → `File`, through `Option` and `Vec`.
-fn to_file(ty: &Ty) -> Ty {
-    match ty {
-        Ty::String => Ty::File,
-        Ty::Option(inner) => Ty::Option(Box::new(to_file(inner))),
-        Ty::Vec(inner) => Ty::Vec(Box::new(to_file(inner))),
-        other => other.clone(),
-    }
-}
-
-/// Properties, `additionalProperties` or `required`: what an object part of
-/// an `allOf` contributes (a member with only `required` makes the
-/// properties of the others required).
-fn has_object_keywords(schema: &Schema) -> bool {
-    !schema.properties.is_empty() || schema.additional.is_some() || !schema.required.is_empty()
 }
 
 /// A schema that allows only `null`.
@@ -1399,40 +824,4 @@ pub(crate) fn doc_of(schema: &Schema) -> Option<String> {
         (Some(t), _) if !t.trim().is_empty() => Some(t.trim().to_owned()),
         _ => None,
     }
-}
-
-/// The text of each non-null scalar of a `type: string` enum (`true` →
-/// `"true"`, `3` → `"3"`); `None` when a value is an array or an object.
-fn scalar_strings(values: &[Value]) -> Option<Vec<String>> {
-    values
-        .iter()
-        .filter(|v| !v.is_null())
-        .map(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Bool(b) => Some(b.to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Whether every non-null value of an enum passes `test`.
-fn all_values(values: &[Value], test: fn(&Value) -> bool) -> bool {
-    values.iter().filter(|v| !v.is_null()).all(test)
-}
-
-/// The discriminator value naming the schema `reference`: its key in the
-/// mapping, or the schema's name.
-/// Whether a mapping's target (a `$ref` or a bare schema name) names the
-/// schema `reference` names.
-fn same_schema(target: &str, reference: &str) -> bool {
-    target == reference || reference.rsplit('/').next() == Some(target)
-}
-
-fn mapped_tag(discriminator: &Discriminator, reference: &str) -> Option<String> {
-    discriminator
-        .mapping
-        .iter()
-        .find(|(_, target)| same_schema(target, reference))
-        .map(|(value, _)| value.clone())
 }
