@@ -770,3 +770,24 @@ fn openapi_3_2_default_mapping() {
     // The default schema still has its own required properties.
     assert!(serde_json::from_value::<Sensor>(serde_json::json!({"type": "baro"})).is_err());
 }
+
+/// Members of a discriminated `oneOf` that fix the tag to the same value
+/// are tried in order.
+#[test]
+fn members_sharing_a_tag_are_told_apart_by_their_content() {
+    use shapes::types::Message;
+    let input: Message =
+        serde_json::from_value(serde_json::json!({"type": "message", "input": "hi"})).unwrap();
+    assert!(
+        matches!(&input, Message::Message(m) if m.input == "hi"),
+        "{input:?}"
+    );
+    let output: Message =
+        serde_json::from_value(serde_json::json!({"type": "message", "output": "yo"})).unwrap();
+    assert!(
+        matches!(&output, Message::Message2(m) if m.output == "yo"),
+        "{output:?}"
+    );
+    assert_eq!(serde_json::to_value(&output).unwrap()["type"], "message");
+    assert!(serde_json::from_value::<Message>(serde_json::json!({"type": "message"})).is_err());
+}

@@ -169,12 +169,38 @@ impl Emitter<'_> {
                     let w = lit_str(&variant.tag);
                     quote!(Self::#v(inner) => (#w, __p::serde_json::to_value(inner)),)
                 });
-                let de = variants.iter().map(|variant| {
-                    let v = ident(&variant.rust);
-                    let w = lit_str(&variant.tag);
-                    quote!(#w => __p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom),)
+                // Members that share a tag (openai's input and output
+                // `message`, each fixing `type` to the same value) are tried
+                // in order: the first that decodes is the value.
+                let mut tags: Vec<&str> = Vec::new();
+                for variant in variants {
+                    if !tags.contains(&variant.tag.as_str()) {
+                        tags.push(&variant.tag);
+                    }
+                }
+                let de = tags.iter().map(|tag| {
+                    let w = lit_str(tag);
+                    let same: Vec<Ident> = variants
+                        .iter()
+                        .filter(|v| v.tag == *tag)
+                        .map(|v| ident(&v.rust))
+                        .collect();
+                    let Some((last, first)) = same.split_last() else {
+                        return TokenStream::new();
+                    };
+                    if first.is_empty() {
+                        return quote!(#w => __p::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as __p::serde::de::Error>::custom),);
+                    }
+                    let tries = first.iter().map(|v| {
+                        quote! {
+                            if let ::core::result::Result::Ok(inner) = __p::serde_json::from_value(value.clone()) {
+                                return ::core::result::Result::Ok(Self::#v(inner));
+                            }
+                        }
+                    });
+                    quote!(#w => { #(#tries)* __p::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as __p::serde::de::Error>::custom) },)
                 });
-                let names = variants.iter().map(|variant| lit_str(&variant.tag));
+                let names = tags.iter().map(|tag| lit_str(tag));
                 let tag_lit = lit_str(tag);
                 // 3.2 `defaultMapping`: an absent or unknown tag is the
                 // default variant (which keeps the tag it came with).
