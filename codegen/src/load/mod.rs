@@ -87,7 +87,7 @@ pub(crate) fn load(source: Source<'_>, diags: &mut Diags) -> Result<Document, Er
     }
     let version = version_of(map.get("swagger"), map.get("openapi"))?;
     if version == Version::V30 {
-        v30::check(source.text)?;
+        v30::check(&value)?;
     }
     let mut loader = Loader {
         files: Files::new(value, source.path),

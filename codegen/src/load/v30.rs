@@ -5,24 +5,18 @@ use crate::diag::{Diagnostic, Errors};
 use openapiv3::OpenAPI;
 use serde_json::Value;
 
-/// Types the root document of an OpenAPI 3.0 text with `openapiv3`, the
-/// 3.0 validator: its errors (with their JSON pointers) are the 3.0
-/// document's errors. The model is then read from the parsed value.
-pub(super) fn check(text: &str) -> Result<(), Errors> {
-    let text = text.trim_start_matches('\u{feff}').trim_start();
-    if text.starts_with('{') {
-        typed(&mut serde_json::Deserializer::from_str(text))
-            .map_err(|e| refine(e, || serde_json::from_str(text).ok()))
-    } else {
-        typed(serde_yaml_ng::Deserializer::from_str(text))
-            .map_err(|e| refine(e, || serde_yaml_ng::from_str(text).ok()))
-    }
+/// Types the root document of an OpenAPI 3.0 document, already parsed,
+/// with `openapiv3`, the 3.0 validator: its errors (with their JSON
+/// pointers) are the 3.0 document's errors. The model is then read from the
+/// same value (the text is parsed once).
+pub(super) fn check(document: &Value) -> Result<(), Errors> {
+    typed(document).map_err(|e| refine(e, document))
 }
 
 /// serde cannot follow errors into `#[serde(flatten)]`ed maps (the paths of
 /// `#/paths`, the status codes of a `responses`): find the failing entry
 /// there and type it alone.
-fn refine(errors: Errors, doc: impl FnOnce() -> Option<Value>) -> Errors {
+fn refine(errors: Errors, doc: &Value) -> Errors {
     let Some(first) = errors.0.first() else {
         return errors;
     };
@@ -30,7 +24,6 @@ fn refine(errors: Errors, doc: impl FnOnce() -> Option<Value>) -> Errors {
     if !flattened && !is_parameter(&first.pointer) {
         return errors;
     }
-    let Some(doc) = doc() else { return errors };
     let mut pointer = first.pointer.clone();
     let mut message = first.message.clone();
     for _ in 0..usize::from(flattened) * 4 {
