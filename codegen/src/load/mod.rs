@@ -125,8 +125,50 @@ fn parse_text(text: &str) -> Result<Value, String> {
             )
         })
     } else {
-        serde::de::DeserializeSeed::deserialize(Json, serde_yaml_ng::Deserializer::from_str(text))
-            .map_err(|e| format!("not a valid YAML document: {e}"))
+        let mut value = serde::de::DeserializeSeed::deserialize(
+            Json,
+            serde_yaml_ng::Deserializer::from_str(text),
+        )
+        .map_err(|e| format!("not a valid YAML document: {e}"))?;
+        merge_keys(&mut value, 0);
+        Ok(value)
+    }
+}
+
+/// YAML merge keys (`<<: *defaults`, or a list of aliases): the merged
+/// mappings' entries join the mapping, its own keys winning, as YAML 1.1
+/// defines them; anchors themselves are already expanded by the parser.
+fn merge_keys(value: &mut Value, depth: usize) {
+    // Documents nest far less; this keeps a hostile one from overflowing.
+    if depth > 256 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for child in map.values_mut() {
+                merge_keys(child, depth + 1);
+            }
+            let Some(merged) = map.shift_remove("<<") else {
+                return;
+            };
+            let sources = match merged {
+                Value::Array(items) => items,
+                other => vec![other],
+            };
+            for source in sources {
+                if let Value::Object(source) = source {
+                    for (key, entry) in source {
+                        map.entry(key).or_insert(entry);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                merge_keys(item, depth + 1);
+            }
+        }
+        _ => {}
     }
 }
 

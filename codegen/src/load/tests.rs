@@ -952,3 +952,41 @@ fn corpus_loads() {
     }
     assert!(failed.is_empty(), "{failed:?}");
 }
+
+#[test]
+fn yaml_merge_keys_are_merged() {
+    // An anchor merged into a response (`<<: *ok`), and a list of two
+    // merged into a schema, whose own keys win.
+    let (doc, diags) = ok("openapi: 3.1.0
+info: { title: T, version: '1' }
+x-ok: &ok
+  description: fine
+x-id: &id
+  properties: { id: { type: integer } }
+x-name: &name
+  type: string
+  properties: { name: { type: string } }
+paths:
+  /a:
+    get:
+      responses:
+        '200':
+          <<: *ok
+          content:
+            application/json:
+              schema:
+                <<: [*id, *name]
+                type: object
+");
+    assert!(diags.warnings.is_empty(), "{:?}", diags.warnings);
+    let response = &doc.operations[0].responses[0];
+    assert_eq!(response.description.as_deref(), Some("fine"));
+    let schema = doc.schema(response.content[0].schema.unwrap_or_default());
+    assert_eq!(schema.ty, Some(Type::Object));
+    let names: Vec<&str> = schema.properties.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["id"],
+        "the first merged mapping wins over the second"
+    );
+}
