@@ -8,11 +8,16 @@ use crate::handler::Handler;
 use crate::handshake;
 use crate::peer_io::PeerIo;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::{Request, Response, Uri};
 use rand::Rng;
 use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -105,7 +110,15 @@ pub struct ClientBuilder {
     keep_alive: bool,
     backoff: Backoff,
     handler: Option<Handler>,
+    connector: Option<Connector>,
 }
+
+/// A boxed byte stream, what a [`ClientBuilder::connector`] yields.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Connector =
+    Arc<dyn Fn(Uri) -> BoxFuture<'static, io::Result<Box<dyn Io>>> + Send + Sync + 'static>;
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,11 +129,34 @@ impl fmt::Debug for ClientBuilder {
             .field("keep_alive", &self.keep_alive)
             .field("backoff", &self.backoff)
             .field("handler", &self.handler.is_some())
+            .field("connector", &self.connector.is_some())
             .finish()
     }
 }
 
 impl ClientBuilder {
+    /// Opens the byte stream of every connection (the first and each
+    /// reconnect) with `connector` instead of a TCP connection to the URL's
+    /// host and port, in the spirit of tonic's `connect_with_connector`: a
+    /// Unix socket, a proxy tunnel, an in-memory pipe. It gets the URL;
+    /// the websocket upgrade (with the URL's host and path) and the
+    /// handshake then run over the stream it returns.
+    ///
+    /// The stream is used as it is: no TCP options are set on it, and the
+    /// connection has no [`remote_addr`](crate::Connection::remote_addr).
+    pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
+    where
+        F: Fn(Uri) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.connector = Some(Arc::new(move |uri| {
+            let fut = connector(uri);
+            Box::pin(async move { fut.await.map(|io| Box::new(io) as Box<dyn Io>) })
+        }));
+        self
+    }
+
     /// Metadata sent in the handshake (any JSON value; `null` by default).
     /// The server keeps it with the connection; it is sent again on every
     /// reconnect.
@@ -179,6 +215,7 @@ impl ClientBuilder {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let shared = Arc::new(Shared {
             target,
+            connector: self.connector,
             metadata: self.metadata,
             config,
             backoff: self.backoff,
@@ -203,6 +240,7 @@ impl ClientBuilder {
 
 struct Target {
     url: String,
+    uri: Uri,
     host: String,
     port: u16,
 }
@@ -236,6 +274,7 @@ impl Target {
             .to_owned();
         Ok(Target {
             url: url.to_owned(),
+            uri: uri.clone(),
             host,
             port: uri.port_u16().unwrap_or(80),
         })
@@ -244,6 +283,7 @@ impl Target {
 
 struct Shared {
     target: Target,
+    connector: Option<Connector>,
     metadata: serde_json::Value,
     config: Config,
     backoff: Backoff,
@@ -253,42 +293,64 @@ struct Shared {
 }
 
 impl Shared {
+    fn timed_out(&self) -> Error {
+        Error::new(
+            ErrorKind::Handshake,
+            format!(
+                "connecting to {} took over {} ms",
+                self.target.url,
+                self.config.handshake_timeout.as_millis()
+            ),
+        )
+    }
+
     async fn dial(&self) -> Result<Connection, Error> {
         let limit = self.config.handshake_timeout;
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Handshake,
-                format!(
-                    "connecting to {} took over {} ms",
-                    self.target.url,
-                    limit.as_millis()
-                ),
-            )
-        };
-        let tcp = tokio::time::timeout(
-            limit,
-            TcpStream::connect((self.target.host.as_str(), self.target.port)),
-        )
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| {
+        let connect_failed = |e| {
             Error::with_source(
                 ErrorKind::Io,
                 format!("connecting to {} failed", self.target.url),
                 e,
             )
-        })?;
+        };
+        if let Some(connector) = &self.connector {
+            let io = tokio::time::timeout(limit, connector(self.target.uri.clone()))
+                .await
+                .map_err(|_| self.timed_out())?
+                .map_err(connect_failed)?;
+            return self.dial_over(io, None).await;
+        }
+        let tcp = tokio::time::timeout(
+            limit,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await
+        .map_err(|_| self.timed_out())?
+        .map_err(connect_failed)?;
         let _ = tcp.set_nodelay(true);
         self.config.tune_socket(&tcp);
         let remote_addr = tcp.peer_addr().ok();
+        self.dial_over(tcp, remote_addr).await
+    }
+
+    /// The websocket upgrade and the handshake over a connected stream.
+    async fn dial_over<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let limit = self.config.handshake_timeout;
         let upgrade = tokio_tungstenite::client_async_with_config(
             self.target.url.as_str(),
-            PeerIo::new(tcp),
+            PeerIo::new(io),
             Some(self.config.websocket()),
         );
         let (mut ws, _) = tokio::time::timeout(limit, upgrade)
             .await
-            .map_err(|_| timed_out())?
+            .map_err(|_| self.timed_out())?
             .map_err(|e| {
                 Error::with_source(
                     ErrorKind::WebSocket,
@@ -428,6 +490,7 @@ impl Client {
             keep_alive: true,
             backoff: Backoff::default(),
             handler: None,
+            connector: None,
         }
     }
 

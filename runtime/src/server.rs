@@ -8,15 +8,20 @@ use crate::handler::Handler;
 use crate::handshake::{self, MetadataCheck};
 use crate::peer_io::PeerIo;
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http::{Request, Response};
 use std::collections::HashMap;
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 /// Configures and starts a [`Server`].
@@ -94,10 +99,44 @@ impl ServerBuilder {
     }
 
     /// Starts accepting connections on a listener the caller bound.
+    ///
+    /// Accepted sockets get `TCP_NODELAY` and TCP keepalive (see
+    /// [`Config`]) before the websocket upgrade.
     pub fn listen(self, listener: TcpListener) -> Result<Server, Error> {
         let local_addr = listener.local_addr().map_err(|e| {
             Error::with_source(ErrorKind::Io, "the listener has no local address", e)
         })?;
+        let server = self.start(Some(local_addr));
+        tokio::spawn(accept_loop(server.shared.clone(), listener));
+        Ok(server)
+    }
+
+    /// Starts a server that runs a connection over every stream `incoming`
+    /// yields (in the spirit of tonic's `serve_with_incoming`): a Unix
+    /// socket, a TLS stream accepted elsewhere, an in-memory pipe. Each
+    /// stream carries a client's HTTP upgrade request from its first byte.
+    ///
+    /// An `Err` item is logged and skipped; the server stops taking streams
+    /// when `incoming` ends or the server shuts down. The streams' remote
+    /// addresses are unknown ([`Connection::remote_addr`] is `None`); to
+    /// give one, hand each stream to [`Server::accept_stream`] instead.
+    pub fn serve_with_incoming<I, S>(self, incoming: I) -> Server
+    where
+        I: Stream<Item = io::Result<S>> + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let server = self.start(None);
+        tokio::spawn(incoming_loop(server.shared.clone(), incoming));
+        server
+    }
+
+    /// Starts a server without a listener: streams reach it through
+    /// [`Server::accept_stream`] and [`Server::accept_upgraded`].
+    pub fn build(self) -> Server {
+        self.start(None)
+    }
+
+    fn start(self, local_addr: Option<SocketAddr>) -> Server {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let shared = Arc::new(Shared {
             config: self.config,
@@ -107,8 +146,7 @@ impl ServerBuilder {
             events,
             shutdown: CancellationToken::new(),
         });
-        tokio::spawn(accept_loop(shared.clone(), listener));
-        Ok(Server { shared, local_addr })
+        Server { shared, local_addr }
     }
 }
 
@@ -133,7 +171,7 @@ impl Shared {
 /// [`shutdown`](Server::shutdown) does the same and waits for them to end.
 pub struct Server {
     shared: Arc<Shared>,
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Server {
@@ -151,9 +189,50 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on; `0.0.0.0:0` for a server without
+    /// a listener of its own ([`serve_with_incoming`](ServerBuilder::serve_with_incoming),
+    /// [`build`](ServerBuilder::build)).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Runs a connection over `io`, a stream that carries a client's HTTP
+    /// upgrade request from its first byte (a Unix socket, an in-memory
+    /// pipe, a stream accepted by other code): the upgrade, the handshake,
+    /// then the connection, registered and announced as those the server
+    /// accepts itself. Resolves once the handshake is done.
+    pub async fn accept_stream<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        open(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+    }
+
+    /// Runs a connection over `io`, a stream whose websocket upgrade is
+    /// already done (hyper's `Upgraded` after a `101 Switching Protocols`
+    /// sent by other code): the handshake, then the connection. Whoever did
+    /// the upgrade did any authentication too.
+    pub async fn accept_upgraded<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = self.shared.config.clone();
+        let ws = WebSocketStream::from_raw_socket(
+            PeerIo::upgraded(io),
+            Role::Server,
+            Some(config.websocket()),
+        )
+        .await;
+        finish(Arc::downgrade(&self.shared), ws, Peer::at(remote_addr)).await
     }
 
     /// Subscribes to connection events from now on.
@@ -216,7 +295,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 // A handshake under way finishes (bounded by its timeout) even
                 // if the server shuts down meanwhile; the connection is then
                 // closed with 1001 rather than reset.
-                tokio::spawn(open(Arc::downgrade(&shared), tcp, addr));
+                tokio::spawn(open_tcp(Arc::downgrade(&shared), tcp, addr));
             }
             Err(e) => {
                 // Out of file descriptors and the like: pause instead of spinning.
@@ -227,30 +306,109 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Upgrades, runs the handshake, registers the connection.
-async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
+async fn incoming_loop<I, S>(shared: Arc<Shared>, incoming: I)
+where
+    I: Stream<Item = io::Result<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut incoming = std::pin::pin!(incoming);
+    loop {
+        let next = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            next = incoming.next() => next,
+        };
+        match next {
+            Some(Ok(io)) => {
+                let shared = Arc::downgrade(&shared);
+                tokio::spawn(async move {
+                    let _ = open(shared, io, Peer::at(None)).await;
+                });
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "an incoming stream failed"),
+            None => return,
+        }
+    }
+}
+
+/// What the server knows of a peer before its upgrade.
+#[derive(Debug, Clone, Default)]
+struct Peer {
+    addr: Option<SocketAddr>,
+}
+
+impl Peer {
+    fn at(addr: Option<SocketAddr>) -> Self {
+        Peer { addr }
+    }
+}
+
+/// A TCP socket from the listener: tuned, then served.
+async fn open_tcp(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     let Some(strong) = shared.upgrade() else {
         return;
+    };
+    let config = strong.config.clone();
+    drop(strong);
+    let _ = tcp.set_nodelay(true);
+    config.tune_socket(&tcp);
+    let _ = open(shared, tcp, Peer::at(Some(addr))).await;
+}
+
+/// Upgrades, runs the handshake, registers the connection.
+async fn open<S>(shared: Weak<Shared>, io: S, peer: Peer) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(strong) = shared.upgrade() else {
+        return Err(shutting_down());
+    };
+    let config = strong.config.clone();
+    drop(strong);
+    let addr = DisplayAddr(peer.addr);
+    let upgrade =
+        tokio_tungstenite::accept_async_with_config(PeerIo::new(io), Some(config.websocket()));
+    let ws = match tokio::time::timeout(config.handshake_timeout, upgrade).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "websocket upgrade failed");
+            return Err(Error::with_source(
+                ErrorKind::WebSocket,
+                "the websocket upgrade failed",
+                e,
+            ));
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "websocket upgrade timed out");
+            return Err(Error::new(
+                ErrorKind::Handshake,
+                format!(
+                    "the websocket upgrade took over {} ms",
+                    config.handshake_timeout.as_millis()
+                ),
+            ));
+        }
+    };
+    finish(shared, ws, peer).await
+}
+
+/// The swaggersocket handshake over an upgraded websocket, then the
+/// connection, registered.
+async fn finish<S>(
+    shared: Weak<Shared>,
+    mut ws: WebSocketStream<PeerIo<S>>,
+    peer: Peer,
+) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(strong) = shared.upgrade() else {
+        return Err(shutting_down());
     };
     let config = strong.config.clone();
     let check = strong.check.clone();
     let handler = strong.handler.clone();
     drop(strong);
-    let _ = tcp.set_nodelay(true);
-    config.tune_socket(&tcp);
-    let upgrade =
-        tokio_tungstenite::accept_async_with_config(PeerIo::new(tcp), Some(config.websocket()));
-    let mut ws = match tokio::time::timeout(config.handshake_timeout, upgrade).await {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(%addr, error = %e, "websocket upgrade failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "websocket upgrade timed out");
-            return;
-        }
-    };
+    let addr = DisplayAddr(peer.addr);
     let id = ConnectionId::new_v4();
     let (metadata, negotiated) = match handshake::accept(
         &mut ws,
@@ -265,7 +423,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
         Err(rejection) => {
             tracing::warn!(%addr, error = %rejection.error, "handshake rejected");
             handshake::reject(&mut ws, &rejection).await;
-            return;
+            return Err(rejection.error);
         }
     };
     let conn = Connection::start(
@@ -273,7 +431,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
         Setup {
             id: id.clone(),
             metadata,
-            remote_addr: Some(addr),
+            remote_addr: peer.addr,
             handler,
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,
@@ -282,7 +440,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     );
     let Some(shared) = shared.upgrade() else {
         conn.close_with(CloseCode::Away, "server shutting down");
-        return;
+        return Err(shutting_down());
     };
     shared.registry().insert(id.clone(), conn.clone());
     let _ = shared.events.send(Event::Received(conn.clone()));
@@ -299,5 +457,22 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     });
     if shared.shutdown.is_cancelled() {
         conn.close_with(CloseCode::Away, "server shutting down");
+    }
+    Ok(conn)
+}
+
+fn shutting_down() -> Error {
+    Error::new(ErrorKind::Closed, "the server is shutting down")
+}
+
+/// A remote address for logs, `-` when unknown.
+struct DisplayAddr(Option<SocketAddr>);
+
+impl fmt::Display for DisplayAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
