@@ -111,6 +111,8 @@ pub struct ClientBuilder {
     backoff: Backoff,
     handler: Option<Handler>,
     connector: Option<Connector>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A boxed byte stream, what a [`ClientBuilder::connector`] yields.
@@ -135,6 +137,16 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// The TLS configuration of a `wss://` URL: a private CA, a client
+    /// certificate for mutual TLS. Without it, `wss://` trusts the webpki
+    /// (Mozilla) roots ([`tls::client_config`](crate::tls::client_config)).
+    /// Build it with `builder_with_provider(`[`tls::crypto_provider`](crate::tls::crypto_provider)`())`.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: impl Into<Arc<rustls::ClientConfig>>) -> Self {
+        self.tls = Some(config.into());
+        self
+    }
+
     /// Opens the byte stream of every connection (the first and each
     /// reconnect) with `connector` instead of a TCP connection to the URL's
     /// host and port, in the spirit of tonic's `connect_with_connector`: a
@@ -142,8 +154,9 @@ impl ClientBuilder {
     /// the websocket upgrade (with the URL's host and path) and the
     /// handshake then run over the stream it returns.
     ///
-    /// The stream is used as it is: no TCP options are set on it, and the
-    /// connection has no [`remote_addr`](crate::Connection::remote_addr).
+    /// No TCP options are set on the stream, and the connection has no
+    /// [`remote_addr`](crate::Connection::remote_addr). With a `wss://`
+    /// URL, TLS runs over the stream the connector returns.
     pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
     where
         F: Fn(Uri) -> Fut + Send + Sync + 'static,
@@ -213,9 +226,18 @@ impl ClientBuilder {
             config = config.heartbeat(None);
         }
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        #[cfg(feature = "tls")]
+        let tls = target.tls.then(|| {
+            let config = self
+                .tls
+                .unwrap_or_else(|| Arc::new(crate::tls::client_config()));
+            tokio_rustls::TlsConnector::from(config)
+        });
         let shared = Arc::new(Shared {
             target,
             connector: self.connector,
+            #[cfg(feature = "tls")]
+            tls,
             metadata: self.metadata,
             config,
             backoff: self.backoff,
@@ -241,6 +263,8 @@ impl ClientBuilder {
 struct Target {
     url: String,
     uri: Uri,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls: bool,
     host: String,
     port: u16,
 }
@@ -250,21 +274,24 @@ impl Target {
         let uri: Uri = url.parse().map_err(|e| {
             Error::with_source(ErrorKind::Config, format!("invalid URL {url:?}"), e)
         })?;
-        match uri.scheme_str() {
-            Some("ws") => {}
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            #[cfg(feature = "tls")]
+            Some("wss") => true,
+            #[cfg(not(feature = "tls"))]
             Some("wss") => {
                 return Err(Error::new(
                     ErrorKind::Config,
-                    format!("{url}: wss:// (TLS) is not supported yet; use ws://"),
+                    format!("{url}: wss:// needs the `tls` feature of swaggersocket"),
                 ))
             }
             _ => {
                 return Err(Error::new(
                     ErrorKind::Config,
-                    format!("{url}: the URL must start with ws://"),
+                    format!("{url}: the URL must start with ws:// or wss://"),
                 ))
             }
-        }
+        };
         let host = uri
             .host()
             .ok_or_else(|| Error::new(ErrorKind::Config, format!("{url}: the URL has no host")))?;
@@ -276,7 +303,8 @@ impl Target {
             url: url.to_owned(),
             uri: uri.clone(),
             host,
-            port: uri.port_u16().unwrap_or(80),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+            tls,
         })
     }
 }
@@ -284,6 +312,8 @@ impl Target {
 struct Shared {
     target: Target,
     connector: Option<Connector>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsConnector>,
     metadata: serde_json::Value,
     config: Config,
     backoff: Backoff,
@@ -342,6 +372,52 @@ impl Shared {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        #[cfg(feature = "tls")]
+        if let Some(connector) = &self.tls {
+            let limit = self.config.handshake_timeout;
+            let name =
+                rustls_pki_types::ServerName::try_from(self.target.host.clone()).map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::Config,
+                        format!(
+                            "{}: the host is not a valid TLS server name",
+                            self.target.url
+                        ),
+                        e,
+                    )
+                })?;
+            let tls = tokio::time::timeout(limit, connector.connect(name, io))
+                .await
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| {
+                    let why = crate::tls::describe_failure(&e);
+                    Error::with_source(
+                        ErrorKind::Tls,
+                        format!("the TLS handshake with {} failed: {why}", self.target.url),
+                        e,
+                    )
+                })?;
+            let certificates = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            return self.upgrade(tls, remote_addr, certificates).await;
+        }
+        self.upgrade(io, remote_addr, Vec::new()).await
+    }
+
+    /// The websocket upgrade and the handshake.
+    async fn upgrade<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+        peer_certificates: Vec<crate::CertificateDer<'static>>,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let limit = self.config.handshake_timeout;
         let upgrade = tokio_tungstenite::client_async_with_config(
             self.target.url.as_str(),
@@ -351,13 +427,7 @@ impl Shared {
         let (mut ws, _) = tokio::time::timeout(limit, upgrade)
             .await
             .map_err(|_| self.timed_out())?
-            .map_err(|e| {
-                Error::with_source(
-                    ErrorKind::WebSocket,
-                    format!("the websocket upgrade with {} failed", self.target.url),
-                    e,
-                )
-            })?;
+            .map_err(|e| upgrade_error(&self.target.url, e))?;
         let (id, negotiated) = match handshake::initiate(
             &mut ws,
             &self.metadata,
@@ -383,6 +453,7 @@ impl Shared {
                 id: ConnectionId::from_string(id),
                 metadata: self.metadata.clone(),
                 remote_addr,
+                peer_certificates,
                 handler,
                 streams: negotiated.streams,
                 go_peer: negotiated.go_peer,
@@ -405,6 +476,36 @@ impl Shared {
                 error,
             });
         });
+    }
+}
+
+/// A failed client upgrade; an HTTP answer other than 101 keeps its status
+/// and body.
+fn upgrade_error(url: &str, error: tokio_tungstenite::tungstenite::Error) -> Error {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error {
+        WsError::Http(response) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let body = body.trim();
+            let mut message = format!(
+                "the server at {url} refused the websocket upgrade: {}",
+                response.status()
+            );
+            if !body.is_empty() {
+                message.push_str(": ");
+                message.push_str(body);
+            }
+            Error::new(ErrorKind::Rejected, message)
+        }
+        other => Error::with_source(
+            ErrorKind::WebSocket,
+            format!("the websocket upgrade with {url} failed"),
+            other,
+        ),
     }
 }
 
@@ -491,6 +592,8 @@ impl Client {
             backoff: Backoff::default(),
             handler: None,
             connector: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -605,10 +708,13 @@ mod tests {
             Target::parse("http://x").err().map(|e| e.kind()),
             Some(ErrorKind::Config)
         );
+        #[cfg(not(feature = "tls"))]
         assert_eq!(
             Target::parse("wss://x").err().map(|e| e.kind()),
             Some(ErrorKind::Config)
         );
+        #[cfg(feature = "tls")]
+        assert_eq!(Target::parse("wss://x").ok().map(|t| t.port), Some(443));
         let t = Target::parse("ws://127.0.0.1:9000/api").ok();
         assert_eq!(
             t.map(|t| (t.host, t.port)),

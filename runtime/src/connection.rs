@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
+use rustls_pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -129,6 +130,7 @@ struct Inner {
     id: ConnectionId,
     metadata: serde_json::Value,
     remote_addr: Option<SocketAddr>,
+    peer_certificates: Vec<CertificateDer<'static>>,
     call_timeout: Option<Duration>,
     max_message_size: usize,
     max_in_flight: usize,
@@ -204,6 +206,8 @@ pub(crate) struct Setup {
     pub(crate) id: ConnectionId,
     pub(crate) metadata: serde_json::Value,
     pub(crate) remote_addr: Option<SocketAddr>,
+    /// The certificate chain the peer presented in TLS, leaf first.
+    pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
     pub(crate) handler: Option<Handler>,
     /// Whether the handshake negotiated the streaming extension.
     pub(crate) streams: bool,
@@ -226,6 +230,7 @@ impl Connection {
             id: setup.id,
             metadata: setup.metadata,
             remote_addr: setup.remote_addr,
+            peer_certificates: setup.peer_certificates,
             call_timeout: config.call_timeout,
             max_message_size: config.max_message_size,
             max_in_flight: config.max_in_flight_calls,
@@ -276,6 +281,13 @@ impl Connection {
     /// The peer's socket address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
+    }
+
+    /// The certificate chain the peer presented in TLS, leaf first: on a
+    /// server with mutual TLS, the client's; on a `wss://` client, the
+    /// server's. Empty without TLS or without a client certificate.
+    pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.inner.peer_certificates
     }
 
     /// True once the connection has closed or failed.

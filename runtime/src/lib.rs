@@ -45,6 +45,8 @@ mod handshake;
 mod multipart;
 mod peer_io;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod typed_stream;
 pub mod wire;
 
@@ -60,6 +62,8 @@ pub use connection::{Connection, ConnectionId};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{ClientEvent, Event, Events};
 pub use handler::Handler;
+/// A DER certificate, as [`Connection::peer_certificates`] lists them.
+pub use rustls_pki_types::CertificateDer;
 pub use server::{Server, ServerBuilder};
 pub use tower::service_fn;
 pub use typed_stream::{StreamFormat, TypedStream};

@@ -43,6 +43,8 @@ pub struct ServerBuilder {
     config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -51,11 +53,47 @@ impl fmt::Debug for ServerBuilder {
             .field("config", &self.config)
             .field("handler", &self.handler.is_some())
             .field("check_metadata", &self.check.is_some())
+            .field("tls", &self.has_tls())
             .finish()
     }
 }
 
 impl ServerBuilder {
+    fn has_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Serves `wss://`: every stream the server takes (from its listener,
+    /// [`serve_with_incoming`](ServerBuilder::serve_with_incoming) or
+    /// [`Server::accept_stream`]) starts with a TLS handshake under
+    /// `config`. Ask for client certificates in `config` (a
+    /// `WebPkiClientVerifier`) for mutual TLS; the client's chain is then
+    /// [`Connection::peer_certificates`]. Build `config` with
+    /// `builder_with_provider(`[`tls::crypto_provider`](crate::tls::crypto_provider)`())`.
+    ///
+    /// A plain `ws://` request on a TLS listener is answered `400 Bad
+    /// Request` in plain HTTP, saying to use `wss://`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: impl Into<Arc<rustls::ServerConfig>>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config.into()));
+        self
+    }
+
+    /// Serves `wss://` with a PEM certificate chain and its PEM private key
+    /// (no client certificates); see [`tls`](ServerBuilder::tls).
+    #[cfg(feature = "tls")]
+    pub fn tls_pem_files(
+        self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self, Error> {
+        let config = crate::tls::server_config_from_pem_files(cert, key)?;
+        Ok(self.tls(config))
+    }
+
     /// Limits, timeouts and heartbeat of every connection.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -142,6 +180,8 @@ impl ServerBuilder {
             config: self.config,
             handler: self.handler,
             check: self.check,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             registry: Mutex::new(HashMap::new()),
             events,
             shutdown: CancellationToken::new(),
@@ -154,6 +194,8 @@ struct Shared {
     config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
     registry: Mutex<HashMap<ConnectionId, Connection>>,
     events: broadcast::Sender<Event>,
     shutdown: CancellationToken,
@@ -210,7 +252,7 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        open(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+        open_stream(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
     }
 
     /// Runs a connection over `io`, a stream whose websocket upgrade is
@@ -321,7 +363,7 @@ where
             Some(Ok(io)) => {
                 let shared = Arc::downgrade(&shared);
                 tokio::spawn(async move {
-                    let _ = open(shared, io, Peer::at(None)).await;
+                    let _ = open_stream(shared, io, Peer::at(None)).await;
                 });
             }
             Some(Err(e)) => tracing::warn!(error = %e, "an incoming stream failed"),
@@ -334,11 +376,15 @@ where
 #[derive(Debug, Clone, Default)]
 struct Peer {
     addr: Option<SocketAddr>,
+    certificates: Vec<crate::CertificateDer<'static>>,
 }
 
 impl Peer {
     fn at(addr: Option<SocketAddr>) -> Self {
-        Peer { addr }
+        Peer {
+            addr,
+            certificates: Vec::new(),
+        }
     }
 }
 
@@ -351,7 +397,89 @@ async fn open_tcp(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     drop(strong);
     let _ = tcp.set_nodelay(true);
     config.tune_socket(&tcp);
-    let _ = open(shared, tcp, Peer::at(Some(addr))).await;
+    #[cfg(feature = "tls")]
+    let mut tcp = tcp;
+    #[cfg(feature = "tls")]
+    if has_tls(&shared) && !starts_with_tls(&mut tcp, &config, addr).await {
+        return;
+    }
+    let _ = open_stream(shared, tcp, Peer::at(Some(addr))).await;
+}
+
+#[cfg(feature = "tls")]
+fn has_tls(shared: &Weak<Shared>) -> bool {
+    shared.upgrade().is_some_and(|s| s.tls.is_some())
+}
+
+/// On a TLS listener: waits for the first byte. A plain HTTP request (a
+/// `ws://` client at a `wss://` port) gets a plain `400` that says so,
+/// rather than a TLS alert its client cannot read.
+#[cfg(feature = "tls")]
+async fn starts_with_tls(tcp: &mut TcpStream, config: &Config, addr: SocketAddr) -> bool {
+    use tokio::io::AsyncWriteExt;
+    const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(config.handshake_timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => true,
+        Ok(Ok(1)) if first[0].is_ascii_uppercase() => {
+            tracing::debug!(%addr, "plain HTTP on a TLS listener");
+            let body = "this endpoint speaks TLS: connect with wss://, not ws://\n";
+            let response = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tokio::time::timeout(config.handshake_timeout, async {
+                let _ = tcp.write_all(response.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+            })
+            .await;
+            false
+        }
+        _ => false,
+    }
+}
+
+/// A stream that starts with the HTTP upgrade, or with TLS on a TLS server.
+async fn open_stream<S>(shared: Weak<Shared>, io: S, peer: Peer) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    #[cfg(feature = "tls")]
+    {
+        let acceptor = shared
+            .upgrade()
+            .and_then(|s| s.tls.clone().map(|tls| (tls, s.config.handshake_timeout)));
+        if let Some((acceptor, limit)) = acceptor {
+            let addr = DisplayAddr(peer.addr);
+            let tls = match tokio::time::timeout(limit, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    let why = crate::tls::describe_failure(&e);
+                    tracing::debug!(%addr, error = %why, "TLS handshake failed");
+                    return Err(Error::with_source(ErrorKind::Tls, why, e));
+                }
+                Err(_) => {
+                    tracing::debug!(%addr, "TLS handshake timed out");
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        format!("the TLS handshake took over {} ms", limit.as_millis()),
+                    ));
+                }
+            };
+            let certificates = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            let peer = Peer {
+                certificates,
+                ..peer
+            };
+            return open(shared, tls, peer).await;
+        }
+    }
+    open(shared, io, peer).await
 }
 
 /// Upgrades, runs the handshake, registers the connection.
@@ -432,6 +560,7 @@ where
             id: id.clone(),
             metadata,
             remote_addr: peer.addr,
+            peer_certificates: peer.certificates,
             handler,
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,
