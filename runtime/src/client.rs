@@ -9,7 +9,7 @@ use crate::handshake;
 use crate::peer_io::PeerIo;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use rand::Rng;
 use std::fmt;
 use std::future::Future;
@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 /// How a client waits between reconnect attempts: exponential growth from
@@ -111,9 +112,13 @@ pub struct ClientBuilder {
     backoff: Backoff,
     handler: Option<Handler>,
     connector: Option<Connector>,
+    headers: Option<HeadersFn>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
 }
+
+type HeadersFn =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<HeaderMap, BoxError>> + Send + Sync + 'static>;
 
 /// A boxed byte stream, what a [`ClientBuilder::connector`] yields.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -132,6 +137,7 @@ impl fmt::Debug for ClientBuilder {
             .field("backoff", &self.backoff)
             .field("handler", &self.handler.is_some())
             .field("connector", &self.connector.is_some())
+            .field("headers", &self.headers.is_some())
             .finish()
     }
 }
@@ -145,6 +151,45 @@ impl ClientBuilder {
     pub fn tls_config(mut self, config: impl Into<Arc<rustls::ClientConfig>>) -> Self {
         self.tls = Some(config.into());
         self
+    }
+
+    /// Adds headers to the HTTP upgrade request, produced by `headers`
+    /// anew before every connection (the first and each reconnect), so a
+    /// token refreshed meanwhile is the one sent. A failure fails that
+    /// connection attempt (a reconnect is then retried with backoff).
+    ///
+    /// ```no_run
+    /// # async fn fetch_token() -> Result<String, swaggersocket::BoxError> { Ok(String::new()) }
+    /// let builder = swaggersocket::Client::builder("wss://cloud.example/devices")
+    ///     .headers(|| async {
+    ///         let token = fetch_token().await?;
+    ///         let mut headers = http::HeaderMap::new();
+    ///         headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    ///         Ok(headers)
+    ///     });
+    /// ```
+    pub fn headers<F, Fut>(mut self, headers: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<HeaderMap, BoxError>> + Send + 'static,
+    {
+        self.headers = Some(Arc::new(move || Box::pin(headers())));
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every upgrade request (a
+    /// token that never changes; see [`headers`](ClientBuilder::headers)
+    /// for one that does).
+    pub fn bearer_token(self, token: impl Into<String>) -> Self {
+        let token: String = token.into();
+        self.headers(move || {
+            let value = HeaderValue::try_from(format!("Bearer {token}"));
+            async move {
+                let mut headers = HeaderMap::new();
+                headers.insert(http::header::AUTHORIZATION, value?);
+                Ok(headers)
+            }
+        })
     }
 
     /// Opens the byte stream of every connection (the first and each
@@ -236,6 +281,7 @@ impl ClientBuilder {
         let shared = Arc::new(Shared {
             target,
             connector: self.connector,
+            headers: self.headers,
             #[cfg(feature = "tls")]
             tls,
             metadata: self.metadata,
@@ -312,6 +358,7 @@ impl Target {
 struct Shared {
     target: Target,
     connector: Option<Connector>,
+    headers: Option<HeadersFn>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsConnector>,
     metadata: serde_json::Value,
@@ -336,6 +383,19 @@ impl Shared {
 
     async fn dial(&self) -> Result<Connection, Error> {
         let limit = self.config.handshake_timeout;
+        let headers = match &self.headers {
+            Some(make) => tokio::time::timeout(limit, make())
+                .await
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::Handshake,
+                        format!("the upgrade headers for {} failed", self.target.url),
+                        e,
+                    )
+                })?,
+            None => HeaderMap::new(),
+        };
         let connect_failed = |e| {
             Error::with_source(
                 ErrorKind::Io,
@@ -348,7 +408,7 @@ impl Shared {
                 .await
                 .map_err(|_| self.timed_out())?
                 .map_err(connect_failed)?;
-            return self.dial_over(io, None).await;
+            return self.dial_over(io, None, headers).await;
         }
         let tcp = tokio::time::timeout(
             limit,
@@ -360,7 +420,7 @@ impl Shared {
         let _ = tcp.set_nodelay(true);
         self.config.tune_socket(&tcp);
         let remote_addr = tcp.peer_addr().ok();
-        self.dial_over(tcp, remote_addr).await
+        self.dial_over(tcp, remote_addr, headers).await
     }
 
     /// The websocket upgrade and the handshake over a connected stream.
@@ -368,6 +428,7 @@ impl Shared {
         &self,
         io: S,
         remote_addr: Option<SocketAddr>,
+        headers: HeaderMap,
     ) -> Result<Connection, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -403,9 +464,9 @@ impl Shared {
                 .peer_certificates()
                 .map(<[_]>::to_vec)
                 .unwrap_or_default();
-            return self.upgrade(tls, remote_addr, certificates).await;
+            return self.upgrade(tls, remote_addr, certificates, headers).await;
         }
-        self.upgrade(io, remote_addr, Vec::new()).await
+        self.upgrade(io, remote_addr, Vec::new(), headers).await
     }
 
     /// The websocket upgrade and the handshake.
@@ -414,13 +475,27 @@ impl Shared {
         io: S,
         remote_addr: Option<SocketAddr>,
         peer_certificates: Vec<crate::CertificateDer<'static>>,
+        headers: HeaderMap,
     ) -> Result<Connection, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let limit = self.config.handshake_timeout;
+        let mut request = self
+            .target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| {
+                Error::with_source(
+                    ErrorKind::Config,
+                    format!("{}: not a websocket URL", self.target.url),
+                    e,
+                )
+            })?;
+        request.headers_mut().extend(headers);
         let upgrade = tokio_tungstenite::client_async_with_config(
-            self.target.url.as_str(),
+            request,
             PeerIo::new(io),
             Some(self.config.websocket()),
         );
@@ -454,6 +529,7 @@ impl Shared {
                 metadata: self.metadata.clone(),
                 remote_addr,
                 peer_certificates,
+                identity: None,
                 handler,
                 streams: negotiated.streams,
                 go_peer: negotiated.go_peer,
@@ -592,6 +668,7 @@ impl Client {
             backoff: Backoff::default(),
             handler: None,
             connector: None,
+            headers: None,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -1,5 +1,6 @@
 //! One websocket after its handshake: calls out, requests in, heartbeat.
 
+use crate::auth::Identity;
 use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, StreamFeed};
 use crate::config::Config;
 use crate::error::{BoxError, Error, ErrorKind};
@@ -131,6 +132,7 @@ struct Inner {
     metadata: serde_json::Value,
     remote_addr: Option<SocketAddr>,
     peer_certificates: Vec<CertificateDer<'static>>,
+    identity: Option<Identity>,
     call_timeout: Option<Duration>,
     max_message_size: usize,
     max_in_flight: usize,
@@ -208,6 +210,8 @@ pub(crate) struct Setup {
     pub(crate) remote_addr: Option<SocketAddr>,
     /// The certificate chain the peer presented in TLS, leaf first.
     pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
+    /// What the server's authentication hook accepted the peer as.
+    pub(crate) identity: Option<Identity>,
     pub(crate) handler: Option<Handler>,
     /// Whether the handshake negotiated the streaming extension.
     pub(crate) streams: bool,
@@ -231,6 +235,7 @@ impl Connection {
             metadata: setup.metadata,
             remote_addr: setup.remote_addr,
             peer_certificates: setup.peer_certificates,
+            identity: setup.identity,
             call_timeout: config.call_timeout,
             max_message_size: config.max_message_size,
             max_in_flight: config.max_in_flight_calls,
@@ -288,6 +293,13 @@ impl Connection {
     /// server's. Empty without TLS or without a client certificate.
     pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
         &self.inner.peer_certificates
+    }
+
+    /// What the server's [`authenticate`](crate::ServerBuilder::authenticate)
+    /// hook accepted this client as, if it is a `T`. `None` on a client,
+    /// on a server without the hook, or for another type.
+    pub fn identity<T: std::any::Any>(&self) -> Option<&T> {
+        self.inner.identity.as_deref()?.downcast_ref()
     }
 
     /// True once the connection has closed or failed.

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod body;
 mod client;
 mod config;
@@ -55,6 +56,7 @@ pub mod wire;
 pub mod __private;
 pub mod api;
 
+pub use auth::{Reject, UpgradeRequest};
 pub use body::{Body, BodySender, BodyStream};
 pub use client::{Backoff, Client, ClientBuilder};
 pub use config::{Config, HeartbeatHook};

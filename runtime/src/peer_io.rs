@@ -76,6 +76,15 @@ impl<S> PeerIo<S> {
         }
     }
 
+    /// As [`new`](PeerIo::new), with `replay` (bytes already read from the
+    /// start of `io`) read again first.
+    pub(crate) fn with_replay(io: S, replay: bytes::Bytes) -> Self {
+        PeerIo {
+            replay,
+            ..PeerIo::new(io)
+        }
+    }
+
     /// Over a stream whose HTTP upgrade is over (hyper's `Upgraded`): its
     /// next byte starts a frame header.
     pub(crate) fn upgraded(io: S) -> Self {

@@ -1,5 +1,6 @@
 //! The websocket server: listener, upgrade, handshake, registry, events.
 
+use crate::auth::{self, Authenticator, Identity, Reject, UpgradeRequest};
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, End, Setup};
 use crate::error::{BoxError, Error, ErrorKind};
@@ -12,6 +13,7 @@ use futures_util::{Stream, StreamExt};
 use http::{Request, Response};
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -19,6 +21,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse, Request as UpgradeHttpRequest, Response as UpgradeHttpResponse,
+};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
@@ -43,8 +48,34 @@ pub struct ServerBuilder {
     config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
+    upgrade: UpgradePolicy,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// What the server checks in the HTTP upgrade request.
+#[derive(Clone, Default)]
+struct UpgradePolicy {
+    authenticate: Option<Authenticator>,
+    origins: Option<Vec<String>>,
+    subprotocols: Vec<String>,
+}
+
+impl UpgradePolicy {
+    /// Whether the request head must be read before the upgrade.
+    fn reads_head(&self) -> bool {
+        self.authenticate.is_some() || self.origins.is_some()
+    }
+}
+
+impl fmt::Debug for UpgradePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpgradePolicy")
+            .field("authenticate", &self.authenticate.is_some())
+            .field("origins", &self.origins)
+            .field("subprotocols", &self.subprotocols)
+            .finish()
+    }
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -53,6 +84,7 @@ impl fmt::Debug for ServerBuilder {
             .field("config", &self.config)
             .field("handler", &self.handler.is_some())
             .field("check_metadata", &self.check.is_some())
+            .field("upgrade", &self.upgrade)
             .field("tls", &self.has_tls())
             .finish()
     }
@@ -128,6 +160,82 @@ impl ServerBuilder {
         self
     }
 
+    /// Authenticates every client at its HTTP upgrade, before any websocket
+    /// exists. The hook (async: it may ask a remote service) sees the
+    /// request's method, URI with its query, headers (`Authorization`,
+    /// `Origin`, cookies), the remote address and the TLS client
+    /// certificates. `Ok(identity)` accepts: the identity, of any type, is
+    /// then [`Connection::identity`] (and `Context::identity` in generated
+    /// handlers). `Err(Reject)` answers with its HTTP status and body (401,
+    /// 403, 429, …) and closes the socket.
+    ///
+    /// The hook runs within the handshake timeout (past it the client gets
+    /// a 503). [`check_metadata`](ServerBuilder::check_metadata) still runs
+    /// after it, on the handshake's metadata.
+    ///
+    /// ```no_run
+    /// use swaggersocket::{Reject, Server};
+    /// # async fn run() -> Result<(), swaggersocket::Error> {
+    /// #[derive(Debug)]
+    /// struct Device(String);
+    /// let server = Server::builder()
+    ///     .authenticate(|req| async move {
+    ///         match req.bearer_token() {
+    ///             Some("secret-of-sensor-7") => Ok(Device("sensor-7".into())),
+    ///             _ => Err(Reject::unauthorized("a valid bearer token is required")),
+    ///         }
+    ///     })
+    ///     .bind("0.0.0.0:8443")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn authenticate<F, Fut, T>(mut self, hook: F) -> Self
+    where
+        F: Fn(UpgradeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, Reject>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.upgrade.authenticate = Some(Arc::new(move |request| {
+            let verdict = hook(request);
+            Box::pin(async move { verdict.await.map(|id| Arc::new(id) as Identity) })
+        }));
+        self
+    }
+
+    /// Accepts browsers only from these origins (`https://app.example`,
+    /// compared exactly): an upgrade whose `Origin` header is not listed is
+    /// answered `403 Forbidden`. A request without `Origin` (devices, the
+    /// Go client, any non-browser) is not affected; authenticate those.
+    /// Checked before [`authenticate`](ServerBuilder::authenticate).
+    pub fn allow_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.upgrade
+            .origins
+            .get_or_insert_with(Vec::new)
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Websocket subprotocols the server speaks: when a client offers some
+    /// in `Sec-WebSocket-Protocol`, the first it offers that is in this
+    /// list is selected in the upgrade response. A browser can only pass a
+    /// token in that header, next to a protocol name the server selects
+    /// (see the README); the authentication hook reads the offer with
+    /// [`UpgradeRequest::protocols`].
+    pub fn subprotocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.upgrade
+            .subprotocols
+            .extend(protocols.into_iter().map(Into::into));
+        self
+    }
+
     /// Binds `addr` and starts accepting connections.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
         let listener = TcpListener::bind(addr)
@@ -180,6 +288,7 @@ impl ServerBuilder {
             config: self.config,
             handler: self.handler,
             check: self.check,
+            upgrade: self.upgrade,
             #[cfg(feature = "tls")]
             tls: self.tls,
             registry: Mutex::new(HashMap::new()),
@@ -194,6 +303,7 @@ struct Shared {
     config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
+    upgrade: UpgradePolicy,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     registry: Mutex<HashMap<ConnectionId, Connection>>,
@@ -377,6 +487,7 @@ where
 struct Peer {
     addr: Option<SocketAddr>,
     certificates: Vec<crate::CertificateDer<'static>>,
+    identity: Option<Identity>,
 }
 
 impl Peer {
@@ -384,6 +495,7 @@ impl Peer {
         Peer {
             addr,
             certificates: Vec::new(),
+            identity: None,
         }
     }
 }
@@ -483,7 +595,7 @@ where
 }
 
 /// Upgrades, runs the handshake, registers the connection.
-async fn open<S>(shared: Weak<Shared>, io: S, peer: Peer) -> Result<Connection, Error>
+async fn open<S>(shared: Weak<Shared>, mut io: S, mut peer: Peer) -> Result<Connection, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -491,11 +603,71 @@ where
         return Err(shutting_down());
     };
     let config = strong.config.clone();
+    let policy = strong.upgrade.clone();
     drop(strong);
     let addr = DisplayAddr(peer.addr);
-    let upgrade =
-        tokio_tungstenite::accept_async_with_config(PeerIo::new(io), Some(config.websocket()));
-    let ws = match tokio::time::timeout(config.handshake_timeout, upgrade).await {
+    let limit = config.handshake_timeout;
+    let replay = if policy.reads_head() {
+        let verdict = match tokio::time::timeout(limit, admit(&policy, &mut io, &peer)).await {
+            Ok(verdict) => verdict,
+            Err(_) => Err(Refusal::Reject(Reject::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "the upgrade request was not authenticated in time",
+            ))),
+        };
+        match verdict {
+            Ok((replay, identity)) => {
+                peer.identity = identity;
+                replay
+            }
+            Err(Refusal::Gone) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "the peer left before its upgrade request was complete",
+                ))
+            }
+            Err(Refusal::Reject(reject)) => {
+                tracing::debug!(%addr, %reject, "upgrade refused");
+                let _ = tokio::time::timeout(limit, reject.send(&mut io)).await;
+                return Err(Error::new(
+                    ErrorKind::Rejected,
+                    format!("the upgrade was refused: {reject}"),
+                ));
+            }
+        }
+    } else {
+        Bytes::new()
+    };
+    let subprotocols = policy.subprotocols;
+    // The callback's signature is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    let select = move |request: &UpgradeHttpRequest,
+                       mut response: UpgradeHttpResponse|
+          -> Result<UpgradeHttpResponse, ErrorResponse> {
+        let offered = request
+            .headers()
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim);
+        if let Some(chosen) = offered
+            .into_iter()
+            .find(|p| subprotocols.iter().any(|s| s == p))
+            .and_then(|p| http::HeaderValue::from_str(p).ok())
+        {
+            response
+                .headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_PROTOCOL, chosen);
+        }
+        Ok(response)
+    };
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(
+        PeerIo::with_replay(io, replay),
+        select,
+        Some(config.websocket()),
+    );
+    let ws = match tokio::time::timeout(limit, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%addr, error = %e, "websocket upgrade failed");
@@ -509,14 +681,63 @@ where
             tracing::debug!(%addr, "websocket upgrade timed out");
             return Err(Error::new(
                 ErrorKind::Handshake,
-                format!(
-                    "the websocket upgrade took over {} ms",
-                    config.handshake_timeout.as_millis()
-                ),
+                format!("the websocket upgrade took over {} ms", limit.as_millis()),
             ));
         }
     };
     finish(shared, ws, peer).await
+}
+
+/// Why an upgrade request was not admitted.
+enum Refusal {
+    /// The peer closed (or failed) before its request head was complete.
+    Gone,
+    /// Answered with this HTTP response.
+    Reject(Reject),
+}
+
+/// Reads the upgrade request's head and runs the `Origin` check and the
+/// authentication hook on it. Returns the bytes read (for the upgrade to
+/// read again) and the identity.
+async fn admit<S>(
+    policy: &UpgradePolicy,
+    io: &mut S,
+    peer: &Peer,
+) -> Result<(Bytes, Option<Identity>), Refusal>
+where
+    S: AsyncRead + Unpin,
+{
+    let (parts, replay) = auth::read_head(io)
+        .await
+        .map_err(Refusal::Reject)?
+        .ok_or(Refusal::Gone)?;
+    if let (Some(allowed), Some(origin)) =
+        (&policy.origins, parts.headers.get(http::header::ORIGIN))
+    {
+        let listed = origin
+            .to_str()
+            .is_ok_and(|o| allowed.iter().any(|a| a == o));
+        if !listed {
+            let shown = String::from_utf8_lossy(origin.as_bytes());
+            return Err(Refusal::Reject(Reject::forbidden(format!(
+                "origin {shown} is not allowed"
+            ))));
+        }
+    }
+    let identity = match &policy.authenticate {
+        Some(hook) => {
+            let request = UpgradeRequest {
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                remote_addr: peer.addr,
+                peer_certificates: peer.certificates.clone(),
+            };
+            Some(hook(request).await.map_err(Refusal::Reject)?)
+        }
+        None => None,
+    };
+    Ok((replay, identity))
 }
 
 /// The swaggersocket handshake over an upgraded websocket, then the
@@ -561,6 +782,7 @@ where
             metadata,
             remote_addr: peer.addr,
             peer_certificates: peer.certificates,
+            identity: peer.identity,
             handler,
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,
