@@ -451,10 +451,10 @@ impl Shared {
                 .await
                 .map_err(|_| self.timed_out())?
                 .map_err(|e| {
-                    let why = crate::tls::describe_failure(&e);
+                    let hint = crate::tls::failure_hint(&e);
                     Error::with_source(
                         ErrorKind::Tls,
-                        format!("the TLS handshake with {} failed: {why}", self.target.url),
+                        format!("the TLS handshake with {} failed{hint}", self.target.url),
                         e,
                     )
                 })?;

@@ -566,9 +566,13 @@ where
             let tls = match tokio::time::timeout(limit, acceptor.accept(io)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    let why = crate::tls::describe_failure(&e);
-                    tracing::debug!(%addr, error = %why, "TLS handshake failed");
-                    return Err(Error::with_source(ErrorKind::Tls, why, e));
+                    let hint = crate::tls::failure_hint(&e);
+                    tracing::debug!(%addr, error = %e, hint, "TLS handshake failed");
+                    return Err(Error::with_source(
+                        ErrorKind::Tls,
+                        format!("the TLS handshake failed{hint}"),
+                        e,
+                    ));
                 }
                 Err(_) => {
                     tracing::debug!(%addr, "TLS handshake timed out");

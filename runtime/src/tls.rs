@@ -118,11 +118,11 @@ fn client_config_with_roots(roots: RootCertStore) -> ClientConfig {
     builder.with_root_certificates(roots).with_no_client_auth()
 }
 
-/// Words for a failed TLS handshake, with what to check where rustls says
-/// which certificate check failed.
-pub(crate) fn describe_failure(error: &io::Error) -> String {
+/// What to check after a failed TLS handshake, where rustls says which
+/// check failed (an empty string otherwise).
+pub(crate) fn failure_hint(error: &io::Error) -> &'static str {
     use rustls::CertificateError as C;
-    let hint = match error
+    match error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
@@ -141,6 +141,5 @@ pub(crate) fn describe_failure(error: &io::Error) -> String {
             " (the peer does not speak TLS: is it a plain ws:// endpoint?)"
         }
         _ => "",
-    };
-    format!("{error}{hint}")
+    }
 }
