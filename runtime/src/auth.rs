@@ -138,6 +138,11 @@ impl Reject {
         self.status
     }
 
+    /// The headers added to the response.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     /// The body of the response.
     pub fn body(&self) -> &str {
         &self.body

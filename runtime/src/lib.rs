@@ -49,6 +49,8 @@ mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod typed_stream;
+#[cfg(feature = "axum")]
+mod upgrade;
 pub mod wire;
 
 #[doc(hidden)]
@@ -69,6 +71,8 @@ pub use rustls_pki_types::CertificateDer;
 pub use server::{Server, ServerBuilder};
 pub use tower::service_fn;
 pub use typed_stream::{StreamFormat, TypedStream};
+#[cfg(feature = "axum")]
+pub use upgrade::UpgradeService;
 
 #[cfg(feature = "macros")]
 pub use swaggersocket_macros::openapi_socket;

@@ -55,10 +55,10 @@ pub struct ServerBuilder {
 
 /// What the server checks in the HTTP upgrade request.
 #[derive(Clone, Default)]
-struct UpgradePolicy {
+pub(crate) struct UpgradePolicy {
     authenticate: Option<Authenticator>,
     origins: Option<Vec<String>>,
-    subprotocols: Vec<String>,
+    pub(crate) subprotocols: Vec<String>,
 }
 
 impl UpgradePolicy {
@@ -299,16 +299,16 @@ impl ServerBuilder {
     }
 }
 
-struct Shared {
-    config: Config,
+pub(crate) struct Shared {
+    pub(crate) config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
-    upgrade: UpgradePolicy,
+    pub(crate) upgrade: UpgradePolicy,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     registry: Mutex<HashMap<ConnectionId, Connection>>,
     events: broadcast::Sender<Event>,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Shared {
@@ -377,14 +377,17 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let config = self.shared.config.clone();
-        let ws = WebSocketStream::from_raw_socket(
-            PeerIo::upgraded(io),
-            Role::Server,
-            Some(config.websocket()),
-        )
-        .await;
-        finish(Arc::downgrade(&self.shared), ws, Peer::at(remote_addr)).await
+        upgraded(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+    }
+
+    /// A route of an axum (or hyper) server that upgrades into a
+    /// connection of this server: `Router::new().route_service("/ws",
+    /// server.upgrade_service())`. See [`UpgradeService`](crate::UpgradeService).
+    #[cfg(feature = "axum")]
+    pub fn upgrade_service(&self) -> crate::UpgradeService {
+        crate::UpgradeService {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Subscribes to connection events from now on.
@@ -484,14 +487,14 @@ where
 
 /// What the server knows of a peer before its upgrade.
 #[derive(Debug, Clone, Default)]
-struct Peer {
+pub(crate) struct Peer {
     addr: Option<SocketAddr>,
     certificates: Vec<crate::CertificateDer<'static>>,
-    identity: Option<Identity>,
+    pub(crate) identity: Option<Identity>,
 }
 
 impl Peer {
-    fn at(addr: Option<SocketAddr>) -> Self {
+    pub(crate) fn at(addr: Option<SocketAddr>) -> Self {
         Peer {
             addr,
             certificates: Vec::new(),
@@ -648,18 +651,7 @@ where
     let select = move |request: &UpgradeHttpRequest,
                        mut response: UpgradeHttpResponse|
           -> Result<UpgradeHttpResponse, ErrorResponse> {
-        let offered = request
-            .headers()
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim);
-        if let Some(chosen) = offered
-            .into_iter()
-            .find(|p| subprotocols.iter().any(|s| s == p))
-            .and_then(|p| http::HeaderValue::from_str(p).ok())
-        {
+        if let Some(chosen) = select_subprotocol(request.headers(), &subprotocols) {
             response
                 .headers_mut()
                 .insert(http::header::SEC_WEBSOCKET_PROTOCOL, chosen);
@@ -692,6 +684,29 @@ where
     finish(shared, ws, peer).await
 }
 
+/// The handshake over a stream whose HTTP upgrade is done.
+pub(crate) async fn upgraded<S>(
+    shared: Weak<Shared>,
+    io: S,
+    peer: Peer,
+) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(strong) = shared.upgrade() else {
+        return Err(shutting_down());
+    };
+    let config = strong.config.clone();
+    drop(strong);
+    let ws = WebSocketStream::from_raw_socket(
+        PeerIo::upgraded(io),
+        Role::Server,
+        Some(config.websocket()),
+    )
+    .await;
+    finish(shared, ws, peer).await
+}
+
 /// Why an upgrade request was not admitted.
 enum Refusal {
     /// The peer closed (or failed) before its request head was complete.
@@ -715,33 +730,58 @@ where
         .await
         .map_err(Refusal::Reject)?
         .ok_or(Refusal::Gone)?;
-    if let (Some(allowed), Some(origin)) =
-        (&policy.origins, parts.headers.get(http::header::ORIGIN))
-    {
+    let identity = judge(policy, parts.method, parts.uri, parts.headers, peer)
+        .await
+        .map_err(Refusal::Reject)?;
+    Ok((replay, identity))
+}
+
+/// The `Origin` check and the authentication hook.
+pub(crate) async fn judge(
+    policy: &UpgradePolicy,
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    peer: &Peer,
+) -> Result<Option<Identity>, Reject> {
+    if let (Some(allowed), Some(origin)) = (&policy.origins, headers.get(http::header::ORIGIN)) {
         let listed = origin
             .to_str()
             .is_ok_and(|o| allowed.iter().any(|a| a == o));
         if !listed {
             let shown = String::from_utf8_lossy(origin.as_bytes());
-            return Err(Refusal::Reject(Reject::forbidden(format!(
-                "origin {shown} is not allowed"
-            ))));
+            return Err(Reject::forbidden(format!("origin {shown} is not allowed")));
         }
     }
-    let identity = match &policy.authenticate {
+    match &policy.authenticate {
         Some(hook) => {
             let request = UpgradeRequest {
-                method: parts.method,
-                uri: parts.uri,
-                headers: parts.headers,
+                method,
+                uri,
+                headers,
                 remote_addr: peer.addr,
                 peer_certificates: peer.certificates.clone(),
             };
-            Some(hook(request).await.map_err(Refusal::Reject)?)
+            Ok(Some(hook(request).await?))
         }
-        None => None,
-    };
-    Ok((replay, identity))
+        None => Ok(None),
+    }
+}
+
+/// The websocket subprotocol to select: the first the client offers that
+/// the server speaks.
+pub(crate) fn select_subprotocol(
+    offered: &http::HeaderMap,
+    spoken: &[String],
+) -> Option<http::HeaderValue> {
+    offered
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| spoken.iter().any(|s| s == p))
+        .and_then(|p| http::HeaderValue::from_str(p).ok())
 }
 
 /// The swaggersocket handshake over an upgraded websocket, then the
