@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo run -p swaggersocket --example echo_client -- --url ws://127.0.0.1:9000/
+//! cargo run -p swaggersocket --example echo_client -- --url wss://localhost:9443/ \
+//!     --ca ca.pem --token s3cret
 //! ```
+//!
+//! `--ca PEM` trusts only that CA for `wss://` (default: the webpki roots);
+//! `--token TOKEN` sends `Authorization: Bearer TOKEN` with the upgrade.
 //!
 //! Sends a few requests, 100 of them concurrently, checks every echo and
 //! prints what it saw.
@@ -11,29 +16,46 @@ use bytes::Bytes;
 use http::Request;
 use swaggersocket::Client;
 
-fn url_arg() -> Result<String, String> {
+const USAGE: &str = "usage: echo_client [--url ws://HOST:PORT/ | wss://HOST:PORT/] [--ca PEM] \
+[--token TOKEN] (default --url ws://127.0.0.1:9000/)";
+
+#[derive(Debug)]
+struct Options {
+    url: String,
+    ca: Option<String>,
+    token: Option<String>,
+}
+
+fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let mut url = "ws://127.0.0.1:9000/".to_owned();
+    let mut options = Options {
+        url: "ws://127.0.0.1:9000/".to_owned(),
+        ca: None,
+        token: None,
+    };
     while let Some(arg) = args.next() {
+        let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
         match arg.as_str() {
-            "--url" => url = args.next().ok_or("--url needs a ws:// URL")?,
-            "-h" | "--help" => {
-                return Err(
-                    "usage: echo_client [--url ws://HOST:PORT/] (default ws://127.0.0.1:9000/)"
-                        .into(),
-                )
-            }
+            "--url" => options.url = value("a ws:// or wss:// URL")?,
+            "--ca" => options.ca = Some(value("a PEM CA certificate file")?),
+            "--token" => options.token = Some(value("a token")?),
+            "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
     }
-    Ok(url)
+    Ok(options)
 }
 
-async fn run(url: String) -> Result<(), Box<dyn std::error::Error>> {
-    let client = Client::builder(url)
-        .metadata(serde_json::json!({ "example": "echo_client" }))
-        .connect()
-        .await?;
+async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder =
+        Client::builder(options.url).metadata(serde_json::json!({ "example": "echo_client" }));
+    if let Some(ca) = &options.ca {
+        builder = builder.tls_config(swaggersocket::tls::client_config_with_ca_pem_file(ca)?);
+    }
+    if let Some(token) = options.token {
+        builder = builder.bearer_token(token);
+    }
+    let client = builder.connect().await?;
     let conn = client.connection();
     println!("connected, connection id {}", conn.id());
 
@@ -88,14 +110,14 @@ async fn run(url: String) -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let url = match url_arg() {
-        Ok(url) => url,
+    let options = match options() {
+        Ok(options) => options,
         Err(message) => {
             eprintln!("{message}");
             return std::process::ExitCode::from(2);
         }
     };
-    match run(url).await {
+    match run(options).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("echo_client: {error}");

@@ -2,7 +2,17 @@
 //!
 //! ```text
 //! cargo run -p swaggersocket --example echo_server -- --listen 127.0.0.1:9000
+//! cargo run -p swaggersocket --example echo_server -- --listen 127.0.0.1:9443 \
+//!     --tls-cert server.pem --tls-key server.key --auth-token s3cret \
+//!     --allow-origin https://app.example
 //! ```
+//!
+//! - `--tls-cert PEM --tls-key PEM`: serve `wss://` (a PEM certificate
+//!   chain and its PEM private key);
+//! - `--auth-token TOKEN`: require `Authorization: Bearer TOKEN` on the
+//!   websocket upgrade, anything else gets a plain HTTP 401;
+//! - `--allow-origin ORIGIN` (repeatable): a browser upgrade from any other
+//!   `Origin` gets 403.
 //!
 //! Every request is answered 200 with the request body as the body, and the
 //! request's method and path-and-query in `X-Echo-Method` and `X-Echo-Path`.
@@ -13,7 +23,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use std::convert::Infallible;
 use std::time::Duration;
-use swaggersocket::{service_fn, Body, Event, Server};
+use swaggersocket::{service_fn, Body, Event, Reject, Server};
 
 /// `n` and `interval_ms` from the query string (defaults 10 and 250).
 fn stream_params(request: &Request<Bytes>) -> (u64, u64) {
@@ -71,19 +81,70 @@ async fn echo(request: Request<Bytes>) -> Result<Response<Bytes>, Infallible> {
     Ok(response)
 }
 
-fn listen_arg() -> Result<String, String> {
+const USAGE: &str = "usage: echo_server [--listen ADDR] [--tls-cert PEM --tls-key PEM] \
+[--auth-token TOKEN] [--allow-origin ORIGIN]... (default --listen 127.0.0.1:9000)";
+
+#[derive(Debug)]
+struct Options {
+    listen: String,
+    tls: Option<(String, String)>,
+    token: Option<String>,
+    origins: Vec<String>,
+}
+
+fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mut listen = "127.0.0.1:9000".to_owned();
+    let (mut cert, mut key, mut token, mut origins) = (None, None, None, Vec::new());
     while let Some(arg) = args.next() {
+        let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
         match arg.as_str() {
-            "--listen" => listen = args.next().ok_or("--listen needs an address")?,
-            "-h" | "--help" => {
-                return Err("usage: echo_server [--listen ADDR] (default 127.0.0.1:9000)".into())
-            }
+            "--listen" => listen = value("an address")?,
+            "--tls-cert" => cert = Some(value("a PEM certificate file")?),
+            "--tls-key" => key = Some(value("a PEM private key file")?),
+            "--auth-token" => token = Some(value("a token")?),
+            "--allow-origin" => origins.push(value("an origin")?),
+            "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
     }
-    Ok(listen)
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    Ok(Options {
+        listen,
+        tls,
+        token,
+        origins,
+    })
+}
+
+async fn start(options: Options) -> Result<Server, swaggersocket::Error> {
+    let mut builder = Server::builder().serve(service_fn(handle));
+    if let Some((cert, key)) = &options.tls {
+        builder = builder.tls_pem_files(cert, key)?;
+    }
+    if !options.origins.is_empty() {
+        builder = builder.allow_origins(options.origins);
+    }
+    if let Some(token) = options.token {
+        let token = std::sync::Arc::new(token);
+        builder = builder.authenticate(move |req| {
+            let ok = req.bearer_token() == Some(token.as_str());
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Reject::unauthorized(
+                        "this server requires Authorization: Bearer <token>\n",
+                    ))
+                }
+            }
+        });
+    }
+    builder.bind(&options.listen).await
 }
 
 #[tokio::main]
@@ -94,18 +155,14 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let listen = match listen_arg() {
-        Ok(listen) => listen,
+    let options = match options() {
+        Ok(options) => options,
         Err(message) => {
             eprintln!("{message}");
             return std::process::ExitCode::from(2);
         }
     };
-    let server = match Server::builder()
-        .serve(service_fn(handle))
-        .bind(&listen)
-        .await
-    {
+    let server = match start(options).await {
         Ok(server) => server,
         Err(error) => {
             eprintln!("echo_server: {error}");

@@ -63,6 +63,13 @@ impl Context {
         self.connection.as_ref().map_or(&NULL, Connection::metadata)
     }
 
+    /// What the server's authentication hook accepted the client as (see
+    /// [`ServerBuilder::authenticate`](crate::ServerBuilder::authenticate)),
+    /// if it is a `T`.
+    pub fn identity<T: std::any::Any>(&self) -> Option<&T> {
+        self.connection.as_ref()?.identity()
+    }
+
     /// The peer's address, when known.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.connection.as_ref().and_then(Connection::remote_addr)

@@ -8,13 +8,19 @@ use crate::handler::Handler;
 use crate::handshake;
 use crate::peer_io::PeerIo;
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use rand::Rng;
 use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 /// How a client waits between reconnect attempts: exponential growth from
@@ -105,7 +111,21 @@ pub struct ClientBuilder {
     keep_alive: bool,
     backoff: Backoff,
     handler: Option<Handler>,
+    connector: Option<Connector>,
+    headers: Option<HeadersFn>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
+
+type HeadersFn =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<HeaderMap, BoxError>> + Send + Sync + 'static>;
+
+/// A boxed byte stream, what a [`ClientBuilder::connector`] yields.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Connector =
+    Arc<dyn Fn(Uri) -> BoxFuture<'static, io::Result<Box<dyn Io>>> + Send + Sync + 'static>;
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,11 +136,85 @@ impl fmt::Debug for ClientBuilder {
             .field("keep_alive", &self.keep_alive)
             .field("backoff", &self.backoff)
             .field("handler", &self.handler.is_some())
+            .field("connector", &self.connector.is_some())
+            .field("headers", &self.headers.is_some())
             .finish()
     }
 }
 
 impl ClientBuilder {
+    /// The TLS configuration of a `wss://` URL: a private CA, a client
+    /// certificate for mutual TLS. Without it, `wss://` trusts the webpki
+    /// (Mozilla) roots ([`tls::client_config`](crate::tls::client_config)).
+    /// Build it with `builder_with_provider(`[`tls::crypto_provider`](crate::tls::crypto_provider)`())`.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: impl Into<Arc<rustls::ClientConfig>>) -> Self {
+        self.tls = Some(config.into());
+        self
+    }
+
+    /// Adds headers to the HTTP upgrade request, produced by `headers`
+    /// anew before every connection (the first and each reconnect), so a
+    /// token refreshed meanwhile is the one sent. A failure fails that
+    /// connection attempt (a reconnect is then retried with backoff).
+    ///
+    /// ```no_run
+    /// # async fn fetch_token() -> Result<String, swaggersocket::BoxError> { Ok(String::new()) }
+    /// let builder = swaggersocket::Client::builder("wss://cloud.example/devices")
+    ///     .headers(|| async {
+    ///         let token = fetch_token().await?;
+    ///         let mut headers = http::HeaderMap::new();
+    ///         headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    ///         Ok(headers)
+    ///     });
+    /// ```
+    pub fn headers<F, Fut>(mut self, headers: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<HeaderMap, BoxError>> + Send + 'static,
+    {
+        self.headers = Some(Arc::new(move || Box::pin(headers())));
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every upgrade request (a
+    /// token that never changes; see [`headers`](ClientBuilder::headers)
+    /// for one that does).
+    pub fn bearer_token(self, token: impl Into<String>) -> Self {
+        let token: String = token.into();
+        self.headers(move || {
+            let value = HeaderValue::try_from(format!("Bearer {token}"));
+            async move {
+                let mut headers = HeaderMap::new();
+                headers.insert(http::header::AUTHORIZATION, value?);
+                Ok(headers)
+            }
+        })
+    }
+
+    /// Opens the byte stream of every connection (the first and each
+    /// reconnect) with `connector` instead of a TCP connection to the URL's
+    /// host and port, in the spirit of tonic's `connect_with_connector`: a
+    /// Unix socket, a proxy tunnel, an in-memory pipe. It gets the URL;
+    /// the websocket upgrade (with the URL's host and path) and the
+    /// handshake then run over the stream it returns.
+    ///
+    /// No TCP options are set on the stream, and the connection has no
+    /// [`remote_addr`](crate::Connection::remote_addr). With a `wss://`
+    /// URL, TLS runs over the stream the connector returns.
+    pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
+    where
+        F: Fn(Uri) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.connector = Some(Arc::new(move |uri| {
+            let fut = connector(uri);
+            Box::pin(async move { fut.await.map(|io| Box::new(io) as Box<dyn Io>) })
+        }));
+        self
+    }
+
     /// Metadata sent in the handshake (any JSON value; `null` by default).
     /// The server keeps it with the connection; it is sent again on every
     /// reconnect.
@@ -177,8 +271,19 @@ impl ClientBuilder {
             config = config.heartbeat(None);
         }
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        #[cfg(feature = "tls")]
+        let tls = target.tls.then(|| {
+            let config = self
+                .tls
+                .unwrap_or_else(|| Arc::new(crate::tls::client_config()));
+            tokio_rustls::TlsConnector::from(config)
+        });
         let shared = Arc::new(Shared {
             target,
+            connector: self.connector,
+            headers: self.headers,
+            #[cfg(feature = "tls")]
+            tls,
             metadata: self.metadata,
             config,
             backoff: self.backoff,
@@ -203,6 +308,9 @@ impl ClientBuilder {
 
 struct Target {
     url: String,
+    uri: Uri,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls: bool,
     host: String,
     port: u16,
 }
@@ -212,21 +320,24 @@ impl Target {
         let uri: Uri = url.parse().map_err(|e| {
             Error::with_source(ErrorKind::Config, format!("invalid URL {url:?}"), e)
         })?;
-        match uri.scheme_str() {
-            Some("ws") => {}
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            #[cfg(feature = "tls")]
+            Some("wss") => true,
+            #[cfg(not(feature = "tls"))]
             Some("wss") => {
                 return Err(Error::new(
                     ErrorKind::Config,
-                    format!("{url}: wss:// (TLS) is not supported yet; use ws://"),
+                    format!("{url}: wss:// needs the `tls` feature of swaggersocket"),
                 ))
             }
             _ => {
                 return Err(Error::new(
                     ErrorKind::Config,
-                    format!("{url}: the URL must start with ws://"),
+                    format!("{url}: the URL must start with ws:// or wss://"),
                 ))
             }
-        }
+        };
         let host = uri
             .host()
             .ok_or_else(|| Error::new(ErrorKind::Config, format!("{url}: the URL has no host")))?;
@@ -236,14 +347,20 @@ impl Target {
             .to_owned();
         Ok(Target {
             url: url.to_owned(),
+            uri: uri.clone(),
             host,
-            port: uri.port_u16().unwrap_or(80),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+            tls,
         })
     }
 }
 
 struct Shared {
     target: Target,
+    connector: Option<Connector>,
+    headers: Option<HeadersFn>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsConnector>,
     metadata: serde_json::Value,
     config: Config,
     backoff: Backoff,
@@ -253,49 +370,139 @@ struct Shared {
 }
 
 impl Shared {
+    fn timed_out(&self) -> Error {
+        Error::new(
+            ErrorKind::Handshake,
+            format!(
+                "connecting to {} took over {} ms",
+                self.target.url,
+                self.config.handshake_timeout.as_millis()
+            ),
+        )
+    }
+
     async fn dial(&self) -> Result<Connection, Error> {
         let limit = self.config.handshake_timeout;
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Handshake,
-                format!(
-                    "connecting to {} took over {} ms",
-                    self.target.url,
-                    limit.as_millis()
-                ),
-            )
+        let headers = match &self.headers {
+            Some(make) => tokio::time::timeout(limit, make())
+                .await
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::Handshake,
+                        format!("the upgrade headers for {} failed", self.target.url),
+                        e,
+                    )
+                })?,
+            None => HeaderMap::new(),
         };
-        let tcp = tokio::time::timeout(
-            limit,
-            TcpStream::connect((self.target.host.as_str(), self.target.port)),
-        )
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| {
+        let connect_failed = |e| {
             Error::with_source(
                 ErrorKind::Io,
                 format!("connecting to {} failed", self.target.url),
                 e,
             )
-        })?;
+        };
+        if let Some(connector) = &self.connector {
+            let io = tokio::time::timeout(limit, connector(self.target.uri.clone()))
+                .await
+                .map_err(|_| self.timed_out())?
+                .map_err(connect_failed)?;
+            return self.dial_over(io, None, headers).await;
+        }
+        let tcp = tokio::time::timeout(
+            limit,
+            TcpStream::connect((self.target.host.as_str(), self.target.port)),
+        )
+        .await
+        .map_err(|_| self.timed_out())?
+        .map_err(connect_failed)?;
         let _ = tcp.set_nodelay(true);
         self.config.tune_socket(&tcp);
         let remote_addr = tcp.peer_addr().ok();
+        self.dial_over(tcp, remote_addr, headers).await
+    }
+
+    /// The websocket upgrade and the handshake over a connected stream.
+    async fn dial_over<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+        headers: HeaderMap,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        #[cfg(feature = "tls")]
+        if let Some(connector) = &self.tls {
+            let limit = self.config.handshake_timeout;
+            let name =
+                rustls_pki_types::ServerName::try_from(self.target.host.clone()).map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::Config,
+                        format!(
+                            "{}: the host is not a valid TLS server name",
+                            self.target.url
+                        ),
+                        e,
+                    )
+                })?;
+            let tls = tokio::time::timeout(limit, connector.connect(name, io))
+                .await
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| {
+                    let hint = crate::tls::failure_hint(&e);
+                    Error::with_source(
+                        ErrorKind::Tls,
+                        format!("the TLS handshake with {} failed{hint}", self.target.url),
+                        e,
+                    )
+                })?;
+            let certificates = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            return self.upgrade(tls, remote_addr, certificates, headers).await;
+        }
+        self.upgrade(io, remote_addr, Vec::new(), headers).await
+    }
+
+    /// The websocket upgrade and the handshake.
+    async fn upgrade<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+        peer_certificates: Vec<crate::CertificateDer<'static>>,
+        headers: HeaderMap,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let limit = self.config.handshake_timeout;
+        let mut request = self
+            .target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| {
+                Error::with_source(
+                    ErrorKind::Config,
+                    format!("{}: not a websocket URL", self.target.url),
+                    e,
+                )
+            })?;
+        request.headers_mut().extend(headers);
         let upgrade = tokio_tungstenite::client_async_with_config(
-            self.target.url.as_str(),
-            PeerIo::new(tcp),
+            request,
+            PeerIo::new(io),
             Some(self.config.websocket()),
         );
         let (mut ws, _) = tokio::time::timeout(limit, upgrade)
             .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| {
-                Error::with_source(
-                    ErrorKind::WebSocket,
-                    format!("the websocket upgrade with {} failed", self.target.url),
-                    e,
-                )
-            })?;
+            .map_err(|_| self.timed_out())?
+            .map_err(|e| upgrade_error(&self.target.url, e))?;
         let (id, negotiated) = match handshake::initiate(
             &mut ws,
             &self.metadata,
@@ -321,6 +528,8 @@ impl Shared {
                 id: ConnectionId::from_string(id),
                 metadata: self.metadata.clone(),
                 remote_addr,
+                peer_certificates,
+                identity: None,
                 handler,
                 streams: negotiated.streams,
                 go_peer: negotiated.go_peer,
@@ -343,6 +552,36 @@ impl Shared {
                 error,
             });
         });
+    }
+}
+
+/// A failed client upgrade; an HTTP answer other than 101 keeps its status
+/// and body.
+fn upgrade_error(url: &str, error: tokio_tungstenite::tungstenite::Error) -> Error {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error {
+        WsError::Http(response) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let body = body.trim();
+            let mut message = format!(
+                "the server at {url} refused the websocket upgrade: {}",
+                response.status()
+            );
+            if !body.is_empty() {
+                message.push_str(": ");
+                message.push_str(body);
+            }
+            Error::new(ErrorKind::Rejected, message)
+        }
+        other => Error::with_source(
+            ErrorKind::WebSocket,
+            format!("the websocket upgrade with {url} failed"),
+            other,
+        ),
     }
 }
 
@@ -428,6 +667,10 @@ impl Client {
             keep_alive: true,
             backoff: Backoff::default(),
             handler: None,
+            connector: None,
+            headers: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -542,10 +785,13 @@ mod tests {
             Target::parse("http://x").err().map(|e| e.kind()),
             Some(ErrorKind::Config)
         );
+        #[cfg(not(feature = "tls"))]
         assert_eq!(
             Target::parse("wss://x").err().map(|e| e.kind()),
             Some(ErrorKind::Config)
         );
+        #[cfg(feature = "tls")]
+        assert_eq!(Target::parse("wss://x").ok().map(|t| t.port), Some(443));
         let t = Target::parse("ws://127.0.0.1:9000/api").ok();
         assert_eq!(
             t.map(|t| (t.host, t.port)),

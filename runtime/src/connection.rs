@@ -1,5 +1,6 @@
 //! One websocket after its handshake: calls out, requests in, heartbeat.
 
+use crate::auth::Identity;
 use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, StreamFeed};
 use crate::config::Config;
 use crate::error::{BoxError, Error, ErrorKind};
@@ -10,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
+use rustls_pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -129,6 +131,8 @@ struct Inner {
     id: ConnectionId,
     metadata: serde_json::Value,
     remote_addr: Option<SocketAddr>,
+    peer_certificates: Vec<CertificateDer<'static>>,
+    identity: Option<Identity>,
     call_timeout: Option<Duration>,
     max_message_size: usize,
     max_in_flight: usize,
@@ -204,6 +208,10 @@ pub(crate) struct Setup {
     pub(crate) id: ConnectionId,
     pub(crate) metadata: serde_json::Value,
     pub(crate) remote_addr: Option<SocketAddr>,
+    /// The certificate chain the peer presented in TLS, leaf first.
+    pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
+    /// What the server's authentication hook accepted the peer as.
+    pub(crate) identity: Option<Identity>,
     pub(crate) handler: Option<Handler>,
     /// Whether the handshake negotiated the streaming extension.
     pub(crate) streams: bool,
@@ -226,6 +234,8 @@ impl Connection {
             id: setup.id,
             metadata: setup.metadata,
             remote_addr: setup.remote_addr,
+            peer_certificates: setup.peer_certificates,
+            identity: setup.identity,
             call_timeout: config.call_timeout,
             max_message_size: config.max_message_size,
             max_in_flight: config.max_in_flight_calls,
@@ -276,6 +286,20 @@ impl Connection {
     /// The peer's socket address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
+    }
+
+    /// The certificate chain the peer presented in TLS, leaf first: on a
+    /// server with mutual TLS, the client's; on a `wss://` client, the
+    /// server's. Empty without TLS or without a client certificate.
+    pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.inner.peer_certificates
+    }
+
+    /// What the server's [`authenticate`](crate::ServerBuilder::authenticate)
+    /// hook accepted this client as, if it is a `T`. `None` on a client,
+    /// on a server without the hook, or for another type.
+    pub fn identity<T: std::any::Any>(&self) -> Option<&T> {
+        self.inner.identity.as_deref()?.downcast_ref()
     }
 
     /// True once the connection has closed or failed.

@@ -37,6 +37,13 @@ pub enum ErrorKind {
     InvalidRequest,
     /// A URL, address or option given to a builder is not usable.
     Config,
+    /// The TLS handshake failed (an untrusted or misnamed certificate, a
+    /// peer that does not speak TLS); the message says which check failed.
+    Tls,
+    /// The server answered the websocket upgrade with an HTTP error (401,
+    /// 403, 429, …) instead of switching protocols; the message carries the
+    /// status and the body.
+    Rejected,
 }
 
 impl ErrorKind {
@@ -53,6 +60,8 @@ impl ErrorKind {
             ErrorKind::TooManyInFlight => "too many calls in flight",
             ErrorKind::InvalidRequest => "invalid request",
             ErrorKind::Config => "invalid configuration",
+            ErrorKind::Tls => "TLS handshake failed",
+            ErrorKind::Rejected => "connection refused by the server",
         }
     }
 }

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod body;
 mod client;
 mod config;
@@ -45,7 +46,11 @@ mod handshake;
 mod multipart;
 mod peer_io;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod typed_stream;
+#[cfg(feature = "axum")]
+mod upgrade;
 pub mod wire;
 
 #[doc(hidden)]
@@ -53,6 +58,7 @@ pub mod wire;
 pub mod __private;
 pub mod api;
 
+pub use auth::{Reject, UpgradeRequest};
 pub use body::{Body, BodySender, BodyStream};
 pub use client::{Backoff, Client, ClientBuilder};
 pub use config::{Config, HeartbeatHook};
@@ -60,9 +66,13 @@ pub use connection::{Connection, ConnectionId};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{ClientEvent, Event, Events};
 pub use handler::Handler;
+/// A DER certificate, as [`Connection::peer_certificates`] lists them.
+pub use rustls_pki_types::CertificateDer;
 pub use server::{Server, ServerBuilder};
 pub use tower::service_fn;
 pub use typed_stream::{StreamFormat, TypedStream};
+#[cfg(feature = "axum")]
+pub use upgrade::UpgradeService;
 
 #[cfg(feature = "macros")]
 pub use swaggersocket_macros::openapi_socket;

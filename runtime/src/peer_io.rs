@@ -61,14 +61,36 @@ enum Scan {
 pub(crate) struct PeerIo<S> {
     io: S,
     scanner: Scanner,
+    /// Bytes already read from `io` (an HTTP head read to authenticate
+    /// it), handed out before anything else is read.
+    replay: bytes::Bytes,
 }
 
 impl<S> PeerIo<S> {
+    /// Over a stream whose first byte is the first of the HTTP upgrade.
     pub(crate) fn new(io: S) -> Self {
         PeerIo {
             io,
             scanner: Scanner::new(),
+            replay: bytes::Bytes::new(),
         }
+    }
+
+    /// As [`new`](PeerIo::new), with `replay` (bytes already read from the
+    /// start of `io`) read again first.
+    pub(crate) fn with_replay(io: S, replay: bytes::Bytes) -> Self {
+        PeerIo {
+            replay,
+            ..PeerIo::new(io)
+        }
+    }
+
+    /// Over a stream whose HTTP upgrade is over (hyper's `Upgraded`): its
+    /// next byte starts a frame header.
+    pub(crate) fn upgraded(io: S) -> Self {
+        let mut io = PeerIo::new(io);
+        io.scanner.scan = Scan::First;
+        io
     }
 
     /// The peer is of this project: forward everything from now on.
@@ -212,6 +234,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for PeerIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.replay.is_empty() {
+            let start = buf.filled().len();
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay.split_to(n));
+            this.scanner.scan(&mut buf.filled_mut()[start..]);
+            return Poll::Ready(Ok(()));
+        }
         if this.scanner.mode == Mode::Pass {
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }

@@ -1,5 +1,6 @@
 //! The websocket server: listener, upgrade, handshake, registry, events.
 
+use crate::auth::{self, Authenticator, Identity, Reject, UpgradeRequest};
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, End, Setup};
 use crate::error::{BoxError, Error, ErrorKind};
@@ -8,15 +9,24 @@ use crate::handler::Handler;
 use crate::handshake::{self, MetadataCheck};
 use crate::peer_io::PeerIo;
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http::{Request, Response};
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse, Request as UpgradeHttpRequest, Response as UpgradeHttpResponse,
+};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 /// Configures and starts a [`Server`].
@@ -38,6 +48,34 @@ pub struct ServerBuilder {
     config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
+    upgrade: UpgradePolicy,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// What the server checks in the HTTP upgrade request.
+#[derive(Clone, Default)]
+pub(crate) struct UpgradePolicy {
+    authenticate: Option<Authenticator>,
+    origins: Option<Vec<String>>,
+    pub(crate) subprotocols: Vec<String>,
+}
+
+impl UpgradePolicy {
+    /// Whether the request head must be read before the upgrade.
+    fn reads_head(&self) -> bool {
+        self.authenticate.is_some() || self.origins.is_some()
+    }
+}
+
+impl fmt::Debug for UpgradePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpgradePolicy")
+            .field("authenticate", &self.authenticate.is_some())
+            .field("origins", &self.origins)
+            .field("subprotocols", &self.subprotocols)
+            .finish()
+    }
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -46,11 +84,48 @@ impl fmt::Debug for ServerBuilder {
             .field("config", &self.config)
             .field("handler", &self.handler.is_some())
             .field("check_metadata", &self.check.is_some())
+            .field("upgrade", &self.upgrade)
+            .field("tls", &self.has_tls())
             .finish()
     }
 }
 
 impl ServerBuilder {
+    fn has_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Serves `wss://`: every stream the server takes (from its listener,
+    /// [`serve_with_incoming`](ServerBuilder::serve_with_incoming) or
+    /// [`Server::accept_stream`]) starts with a TLS handshake under
+    /// `config`. Ask for client certificates in `config` (a
+    /// `WebPkiClientVerifier`) for mutual TLS; the client's chain is then
+    /// [`Connection::peer_certificates`]. Build `config` with
+    /// `builder_with_provider(`[`tls::crypto_provider`](crate::tls::crypto_provider)`())`.
+    ///
+    /// A plain `ws://` request on a TLS listener is answered `400 Bad
+    /// Request` in plain HTTP, saying to use `wss://`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: impl Into<Arc<rustls::ServerConfig>>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config.into()));
+        self
+    }
+
+    /// Serves `wss://` with a PEM certificate chain and its PEM private key
+    /// (no client certificates); see [`tls`](ServerBuilder::tls).
+    #[cfg(feature = "tls")]
+    pub fn tls_pem_files(
+        self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self, Error> {
+        let config = crate::tls::server_config_from_pem_files(cert, key)?;
+        Ok(self.tls(config))
+    }
+
     /// Limits, timeouts and heartbeat of every connection.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -85,6 +160,82 @@ impl ServerBuilder {
         self
     }
 
+    /// Authenticates every client at its HTTP upgrade, before any websocket
+    /// exists. The hook (async: it may ask a remote service) sees the
+    /// request's method, URI with its query, headers (`Authorization`,
+    /// `Origin`, cookies), the remote address and the TLS client
+    /// certificates. `Ok(identity)` accepts: the identity, of any type, is
+    /// then [`Connection::identity`] (and `Context::identity` in generated
+    /// handlers). `Err(Reject)` answers with its HTTP status and body (401,
+    /// 403, 429, …) and closes the socket.
+    ///
+    /// The hook runs within the handshake timeout (past it the client gets
+    /// a 503). [`check_metadata`](ServerBuilder::check_metadata) still runs
+    /// after it, on the handshake's metadata.
+    ///
+    /// ```no_run
+    /// use swaggersocket::{Reject, Server};
+    /// # async fn run() -> Result<(), swaggersocket::Error> {
+    /// #[derive(Debug)]
+    /// struct Device(String);
+    /// let server = Server::builder()
+    ///     .authenticate(|req| async move {
+    ///         match req.bearer_token() {
+    ///             Some("secret-of-sensor-7") => Ok(Device("sensor-7".into())),
+    ///             _ => Err(Reject::unauthorized("a valid bearer token is required")),
+    ///         }
+    ///     })
+    ///     .bind("0.0.0.0:8443")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn authenticate<F, Fut, T>(mut self, hook: F) -> Self
+    where
+        F: Fn(UpgradeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, Reject>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.upgrade.authenticate = Some(Arc::new(move |request| {
+            let verdict = hook(request);
+            Box::pin(async move { verdict.await.map(|id| Arc::new(id) as Identity) })
+        }));
+        self
+    }
+
+    /// Accepts browsers only from these origins (`https://app.example`,
+    /// compared exactly): an upgrade whose `Origin` header is not listed is
+    /// answered `403 Forbidden`. A request without `Origin` (devices, the
+    /// Go client, any non-browser) is not affected; authenticate those.
+    /// Checked before [`authenticate`](ServerBuilder::authenticate).
+    pub fn allow_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.upgrade
+            .origins
+            .get_or_insert_with(Vec::new)
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Websocket subprotocols the server speaks: when a client offers some
+    /// in `Sec-WebSocket-Protocol`, the first it offers that is in this
+    /// list is selected in the upgrade response. A browser can only pass a
+    /// token in that header, next to a protocol name the server selects
+    /// (see the README); the authentication hook reads the offer with
+    /// [`UpgradeRequest::protocols`].
+    pub fn subprotocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.upgrade
+            .subprotocols
+            .extend(protocols.into_iter().map(Into::into));
+        self
+    }
+
     /// Binds `addr` and starts accepting connections.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
         let listener = TcpListener::bind(addr)
@@ -94,31 +245,70 @@ impl ServerBuilder {
     }
 
     /// Starts accepting connections on a listener the caller bound.
+    ///
+    /// Accepted sockets get `TCP_NODELAY` and TCP keepalive (see
+    /// [`Config`]) before the websocket upgrade.
     pub fn listen(self, listener: TcpListener) -> Result<Server, Error> {
         let local_addr = listener.local_addr().map_err(|e| {
             Error::with_source(ErrorKind::Io, "the listener has no local address", e)
         })?;
+        let server = self.start(Some(local_addr));
+        tokio::spawn(accept_loop(server.shared.clone(), listener));
+        Ok(server)
+    }
+
+    /// Starts a server that runs a connection over every stream `incoming`
+    /// yields (in the spirit of tonic's `serve_with_incoming`): a Unix
+    /// socket, a TLS stream accepted elsewhere, an in-memory pipe. Each
+    /// stream carries a client's HTTP upgrade request from its first byte.
+    ///
+    /// An `Err` item is logged and skipped; the server stops taking streams
+    /// when `incoming` ends or the server shuts down. The streams' remote
+    /// addresses are unknown ([`Connection::remote_addr`] is `None`); to
+    /// give one, hand each stream to [`Server::accept_stream`] instead.
+    pub fn serve_with_incoming<I, S>(self, incoming: I) -> Server
+    where
+        I: Stream<Item = io::Result<S>> + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let server = self.start(None);
+        tokio::spawn(incoming_loop(server.shared.clone(), incoming));
+        server
+    }
+
+    /// Starts a server without a listener: streams reach it through
+    /// [`Server::accept_stream`] and [`Server::accept_upgraded`].
+    pub fn build(self) -> Server {
+        self.start(None)
+    }
+
+    fn start(self, local_addr: Option<SocketAddr>) -> Server {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let shared = Arc::new(Shared {
             config: self.config,
             handler: self.handler,
             check: self.check,
+            upgrade: self.upgrade,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             registry: Mutex::new(HashMap::new()),
             events,
             shutdown: CancellationToken::new(),
         });
-        tokio::spawn(accept_loop(shared.clone(), listener));
-        Ok(Server { shared, local_addr })
+        Server { shared, local_addr }
     }
 }
 
-struct Shared {
-    config: Config,
+pub(crate) struct Shared {
+    pub(crate) config: Config,
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
+    pub(crate) upgrade: UpgradePolicy,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
     registry: Mutex<HashMap<ConnectionId, Connection>>,
     events: broadcast::Sender<Event>,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Shared {
@@ -133,7 +323,7 @@ impl Shared {
 /// [`shutdown`](Server::shutdown) does the same and waits for them to end.
 pub struct Server {
     shared: Arc<Shared>,
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Server {
@@ -151,9 +341,53 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on; `0.0.0.0:0` for a server without
+    /// a listener of its own ([`serve_with_incoming`](ServerBuilder::serve_with_incoming),
+    /// [`build`](ServerBuilder::build)).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Runs a connection over `io`, a stream that carries a client's HTTP
+    /// upgrade request from its first byte (a Unix socket, an in-memory
+    /// pipe, a stream accepted by other code): the upgrade, the handshake,
+    /// then the connection, registered and announced as those the server
+    /// accepts itself. Resolves once the handshake is done.
+    pub async fn accept_stream<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        open_stream(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+    }
+
+    /// Runs a connection over `io`, a stream whose websocket upgrade is
+    /// already done (hyper's `Upgraded` after a `101 Switching Protocols`
+    /// sent by other code): the handshake, then the connection. Whoever did
+    /// the upgrade did any authentication too.
+    pub async fn accept_upgraded<S>(
+        &self,
+        io: S,
+        remote_addr: Option<SocketAddr>,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        upgraded(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+    }
+
+    /// A route of an axum (or hyper) server that upgrades into a
+    /// connection of this server: `Router::new().route_service("/ws",
+    /// server.upgrade_service())`. See [`UpgradeService`](crate::UpgradeService).
+    #[cfg(feature = "axum")]
+    pub fn upgrade_service(&self) -> crate::UpgradeService {
+        crate::UpgradeService {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Subscribes to connection events from now on.
@@ -216,7 +450,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 // A handshake under way finishes (bounded by its timeout) even
                 // if the server shuts down meanwhile; the connection is then
                 // closed with 1001 rather than reset.
-                tokio::spawn(open(Arc::downgrade(&shared), tcp, addr));
+                tokio::spawn(open_tcp(Arc::downgrade(&shared), tcp, addr));
             }
             Err(e) => {
                 // Out of file descriptors and the like: pause instead of spinning.
@@ -227,30 +461,347 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Upgrades, runs the handshake, registers the connection.
-async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
+async fn incoming_loop<I, S>(shared: Arc<Shared>, incoming: I)
+where
+    I: Stream<Item = io::Result<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut incoming = std::pin::pin!(incoming);
+    loop {
+        let next = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            next = incoming.next() => next,
+        };
+        match next {
+            Some(Ok(io)) => {
+                let shared = Arc::downgrade(&shared);
+                tokio::spawn(async move {
+                    let _ = open_stream(shared, io, Peer::at(None)).await;
+                });
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "an incoming stream failed"),
+            None => return,
+        }
+    }
+}
+
+/// What the server knows of a peer before its upgrade.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Peer {
+    addr: Option<SocketAddr>,
+    certificates: Vec<crate::CertificateDer<'static>>,
+    pub(crate) identity: Option<Identity>,
+}
+
+impl Peer {
+    pub(crate) fn at(addr: Option<SocketAddr>) -> Self {
+        Peer {
+            addr,
+            certificates: Vec::new(),
+            identity: None,
+        }
+    }
+}
+
+/// A TCP socket from the listener: tuned, then served.
+async fn open_tcp(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     let Some(strong) = shared.upgrade() else {
         return;
+    };
+    let config = strong.config.clone();
+    drop(strong);
+    let _ = tcp.set_nodelay(true);
+    config.tune_socket(&tcp);
+    #[cfg(feature = "tls")]
+    let mut tcp = tcp;
+    #[cfg(feature = "tls")]
+    if has_tls(&shared) && !starts_with_tls(&mut tcp, &config, addr).await {
+        return;
+    }
+    let _ = open_stream(shared, tcp, Peer::at(Some(addr))).await;
+}
+
+#[cfg(feature = "tls")]
+fn has_tls(shared: &Weak<Shared>) -> bool {
+    shared.upgrade().is_some_and(|s| s.tls.is_some())
+}
+
+/// On a TLS listener: waits for the first byte. A plain HTTP request (a
+/// `ws://` client at a `wss://` port) gets a plain `400` that says so,
+/// rather than a TLS alert its client cannot read.
+#[cfg(feature = "tls")]
+async fn starts_with_tls(tcp: &mut TcpStream, config: &Config, addr: SocketAddr) -> bool {
+    use tokio::io::AsyncWriteExt;
+    const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(config.handshake_timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => true,
+        Ok(Ok(1)) if first[0].is_ascii_uppercase() => {
+            tracing::debug!(%addr, "plain HTTP on a TLS listener");
+            let body = "this endpoint speaks TLS: connect with wss://, not ws://\n";
+            let response = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tokio::time::timeout(config.handshake_timeout, async {
+                let _ = tcp.write_all(response.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+            })
+            .await;
+            false
+        }
+        _ => false,
+    }
+}
+
+/// A stream that starts with the HTTP upgrade, or with TLS on a TLS server.
+async fn open_stream<S>(shared: Weak<Shared>, io: S, peer: Peer) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    #[cfg(feature = "tls")]
+    {
+        let acceptor = shared
+            .upgrade()
+            .and_then(|s| s.tls.clone().map(|tls| (tls, s.config.handshake_timeout)));
+        if let Some((acceptor, limit)) = acceptor {
+            let addr = DisplayAddr(peer.addr);
+            let tls = match tokio::time::timeout(limit, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    let hint = crate::tls::failure_hint(&e);
+                    tracing::debug!(%addr, error = %e, hint, "TLS handshake failed");
+                    return Err(Error::with_source(
+                        ErrorKind::Tls,
+                        format!("the TLS handshake failed{hint}"),
+                        e,
+                    ));
+                }
+                Err(_) => {
+                    tracing::debug!(%addr, "TLS handshake timed out");
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        format!("the TLS handshake took over {} ms", limit.as_millis()),
+                    ));
+                }
+            };
+            let certificates = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            let peer = Peer {
+                certificates,
+                ..peer
+            };
+            return open(shared, tls, peer).await;
+        }
+    }
+    open(shared, io, peer).await
+}
+
+/// Upgrades, runs the handshake, registers the connection.
+async fn open<S>(shared: Weak<Shared>, mut io: S, mut peer: Peer) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(strong) = shared.upgrade() else {
+        return Err(shutting_down());
+    };
+    let config = strong.config.clone();
+    let policy = strong.upgrade.clone();
+    drop(strong);
+    let addr = DisplayAddr(peer.addr);
+    let limit = config.handshake_timeout;
+    let replay = if policy.reads_head() {
+        let verdict = match tokio::time::timeout(limit, admit(&policy, &mut io, &peer)).await {
+            Ok(verdict) => verdict,
+            Err(_) => Err(Refusal::Reject(Reject::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "the upgrade request was not authenticated in time",
+            ))),
+        };
+        match verdict {
+            Ok((replay, identity)) => {
+                peer.identity = identity;
+                replay
+            }
+            Err(Refusal::Gone) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "the peer left before its upgrade request was complete",
+                ))
+            }
+            Err(Refusal::Reject(reject)) => {
+                tracing::debug!(%addr, %reject, "upgrade refused");
+                let _ = tokio::time::timeout(limit, reject.send(&mut io)).await;
+                return Err(Error::new(
+                    ErrorKind::Rejected,
+                    format!("the upgrade was refused: {reject}"),
+                ));
+            }
+        }
+    } else {
+        Bytes::new()
+    };
+    let subprotocols = policy.subprotocols;
+    // The callback's signature is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    let select = move |request: &UpgradeHttpRequest,
+                       mut response: UpgradeHttpResponse|
+          -> Result<UpgradeHttpResponse, ErrorResponse> {
+        if let Some(chosen) = select_subprotocol(request.headers(), &subprotocols) {
+            response
+                .headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_PROTOCOL, chosen);
+        }
+        Ok(response)
+    };
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(
+        PeerIo::with_replay(io, replay),
+        select,
+        Some(config.websocket()),
+    );
+    let ws = match tokio::time::timeout(limit, upgrade).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "websocket upgrade failed");
+            return Err(Error::with_source(
+                ErrorKind::WebSocket,
+                "the websocket upgrade failed",
+                e,
+            ));
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "websocket upgrade timed out");
+            return Err(Error::new(
+                ErrorKind::Handshake,
+                format!("the websocket upgrade took over {} ms", limit.as_millis()),
+            ));
+        }
+    };
+    finish(shared, ws, peer).await
+}
+
+/// The handshake over a stream whose HTTP upgrade is done.
+pub(crate) async fn upgraded<S>(
+    shared: Weak<Shared>,
+    io: S,
+    peer: Peer,
+) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(strong) = shared.upgrade() else {
+        return Err(shutting_down());
+    };
+    let config = strong.config.clone();
+    drop(strong);
+    let ws = WebSocketStream::from_raw_socket(
+        PeerIo::upgraded(io),
+        Role::Server,
+        Some(config.websocket()),
+    )
+    .await;
+    finish(shared, ws, peer).await
+}
+
+/// Why an upgrade request was not admitted.
+enum Refusal {
+    /// The peer closed (or failed) before its request head was complete.
+    Gone,
+    /// Answered with this HTTP response.
+    Reject(Reject),
+}
+
+/// Reads the upgrade request's head and runs the `Origin` check and the
+/// authentication hook on it. Returns the bytes read (for the upgrade to
+/// read again) and the identity.
+async fn admit<S>(
+    policy: &UpgradePolicy,
+    io: &mut S,
+    peer: &Peer,
+) -> Result<(Bytes, Option<Identity>), Refusal>
+where
+    S: AsyncRead + Unpin,
+{
+    let (parts, replay) = auth::read_head(io)
+        .await
+        .map_err(Refusal::Reject)?
+        .ok_or(Refusal::Gone)?;
+    let identity = judge(policy, parts.method, parts.uri, parts.headers, peer)
+        .await
+        .map_err(Refusal::Reject)?;
+    Ok((replay, identity))
+}
+
+/// The `Origin` check and the authentication hook.
+pub(crate) async fn judge(
+    policy: &UpgradePolicy,
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    peer: &Peer,
+) -> Result<Option<Identity>, Reject> {
+    if let (Some(allowed), Some(origin)) = (&policy.origins, headers.get(http::header::ORIGIN)) {
+        let listed = origin
+            .to_str()
+            .is_ok_and(|o| allowed.iter().any(|a| a == o));
+        if !listed {
+            let shown = String::from_utf8_lossy(origin.as_bytes());
+            return Err(Reject::forbidden(format!("origin {shown} is not allowed")));
+        }
+    }
+    match &policy.authenticate {
+        Some(hook) => {
+            let request = UpgradeRequest {
+                method,
+                uri,
+                headers,
+                remote_addr: peer.addr,
+                peer_certificates: peer.certificates.clone(),
+            };
+            Ok(Some(hook(request).await?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The websocket subprotocol to select: the first the client offers that
+/// the server speaks.
+pub(crate) fn select_subprotocol(
+    offered: &http::HeaderMap,
+    spoken: &[String],
+) -> Option<http::HeaderValue> {
+    offered
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| spoken.iter().any(|s| s == p))
+        .and_then(|p| http::HeaderValue::from_str(p).ok())
+}
+
+/// The swaggersocket handshake over an upgraded websocket, then the
+/// connection, registered.
+async fn finish<S>(
+    shared: Weak<Shared>,
+    mut ws: WebSocketStream<PeerIo<S>>,
+    peer: Peer,
+) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(strong) = shared.upgrade() else {
+        return Err(shutting_down());
     };
     let config = strong.config.clone();
     let check = strong.check.clone();
     let handler = strong.handler.clone();
     drop(strong);
-    let _ = tcp.set_nodelay(true);
-    config.tune_socket(&tcp);
-    let upgrade =
-        tokio_tungstenite::accept_async_with_config(PeerIo::new(tcp), Some(config.websocket()));
-    let mut ws = match tokio::time::timeout(config.handshake_timeout, upgrade).await {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(%addr, error = %e, "websocket upgrade failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "websocket upgrade timed out");
-            return;
-        }
-    };
+    let addr = DisplayAddr(peer.addr);
     let id = ConnectionId::new_v4();
     let (metadata, negotiated) = match handshake::accept(
         &mut ws,
@@ -265,7 +816,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
         Err(rejection) => {
             tracing::warn!(%addr, error = %rejection.error, "handshake rejected");
             handshake::reject(&mut ws, &rejection).await;
-            return;
+            return Err(rejection.error);
         }
     };
     let conn = Connection::start(
@@ -273,7 +824,9 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
         Setup {
             id: id.clone(),
             metadata,
-            remote_addr: Some(addr),
+            remote_addr: peer.addr,
+            peer_certificates: peer.certificates,
+            identity: peer.identity,
             handler,
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,
@@ -282,7 +835,7 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     );
     let Some(shared) = shared.upgrade() else {
         conn.close_with(CloseCode::Away, "server shutting down");
-        return;
+        return Err(shutting_down());
     };
     shared.registry().insert(id.clone(), conn.clone());
     let _ = shared.events.send(Event::Received(conn.clone()));
@@ -299,5 +852,22 @@ async fn open(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     });
     if shared.shutdown.is_cancelled() {
         conn.close_with(CloseCode::Away, "server shutting down");
+    }
+    Ok(conn)
+}
+
+fn shutting_down() -> Error {
+    Error::new(ErrorKind::Closed, "the server is shutting down")
+}
+
+/// A remote address for logs, `-` when unknown.
+struct DisplayAddr(Option<SocketAddr>);
+
+impl fmt::Display for DisplayAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }

@@ -616,3 +616,53 @@ async fn adapter_rejects_malformed_requests() {
     .await;
     assert_eq!(status, 201, "{text}");
 }
+
+/// Who the server's authentication hook accepted the client as.
+#[derive(Debug)]
+struct Tenant(String);
+
+/// Names the authenticated tenant in every pet it shows.
+struct TenantPets;
+
+impl petstore::Api for TenantPets {
+    async fn show_pet_by_id(
+        &self,
+        ctx: Context,
+        pet_id: String,
+    ) -> Result<petstore::ShowPetByIdResponse, ServerError> {
+        let Some(Tenant(tenant)) = ctx.identity::<Tenant>() else {
+            return Err(ServerError::new(StatusCode::FORBIDDEN, "no tenant"));
+        };
+        Ok(petstore::ShowPetByIdResponse::Ok(petstore::types::Pet {
+            id: pet_id.parse().unwrap_or(0),
+            name: "rex".to_owned(),
+            tag: Some(tenant.clone()),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_handler_reads_the_authenticated_identity_from_its_context() {
+    let server = Server::builder()
+        .authenticate(|req| async move {
+            match req.bearer_token() {
+                Some(token) => Ok(Tenant(format!("tenant of {token}"))),
+                None => Err(swaggersocket::Reject::unauthorized("token required")),
+            }
+        })
+        .serve(petstore::ApiService::new(TenantPets))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = swaggersocket::Client::builder(format!("ws://{}/", server.local_addr()))
+        .bearer_token("acme")
+        .connect()
+        .await
+        .unwrap();
+    let pets = petstore::Client::from(client.connection());
+    let petstore::ShowPetByIdResponse::Ok(pet) = pets.show_pet_by_id("7".into()).await.unwrap()
+    else {
+        panic!("expected 200")
+    };
+    assert_eq!(pet.tag.as_deref(), Some("tenant of acme"));
+}
