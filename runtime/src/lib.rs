@@ -43,6 +43,8 @@ mod event;
 mod fields;
 mod handler;
 mod handshake;
+#[cfg(feature = "axum")]
+mod http_service;
 mod multipart;
 mod peer_io;
 mod server;
@@ -66,6 +68,8 @@ pub use connection::{Connection, ConnectionId};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{ClientEvent, Event, Events};
 pub use handler::Handler;
+#[cfg(feature = "axum")]
+pub use http_service::HttpService;
 /// A DER certificate, as [`Connection::peer_certificates`] lists them.
 pub use rustls_pki_types::CertificateDer;
 pub use server::{Server, ServerBuilder};

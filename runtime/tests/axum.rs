@@ -104,3 +104,87 @@ async fn rest_and_devices_share_one_port() {
         .await
         .ends_with("hello from REST"));
 }
+
+/// An axum API as a device might already have one.
+fn device_api() -> axum::Router {
+    use axum::extract::Path;
+    axum::Router::new()
+        .route(
+            "/pets/{id}",
+            axum::routing::get(|Path(id): Path<u32>| async move {
+                axum::Json(serde_json::json!({ "id": id, "name": "rex" }))
+            }),
+        )
+        .route(
+            "/echo",
+            axum::routing::post(|body: bytes::Bytes| async move { body }),
+        )
+        .route(
+            "/feed",
+            axum::routing::get(|| async {
+                let chunks = futures_util::stream::iter(
+                    ["one\n", "two\n", "three\n"].map(Ok::<_, std::io::Error>),
+                );
+                axum::body::Body::from_stream(chunks)
+            }),
+        )
+}
+
+#[tokio::test]
+async fn an_axum_router_served_by_a_websocket_client_is_called_by_the_server() {
+    init_tracing();
+    let server = echo_server().await;
+    let mut events = server.events();
+    let _device = Client::builder(url(server.local_addr()))
+        .serve(swaggersocket::HttpService::new(device_api()))
+        .connect()
+        .await
+        .unwrap();
+    let device = next_received(&mut events).await;
+
+    let pet = within("GET /pets/7", device.call(get("/pets/7")))
+        .await
+        .unwrap();
+    assert_eq!(pet.status(), http::StatusCode::OK);
+    assert_eq!(pet.headers()["content-type"], "application/json");
+    let pet: serde_json::Value = serde_json::from_slice(pet.body()).unwrap();
+    assert_eq!(pet, serde_json::json!({ "id": 7, "name": "rex" }));
+
+    let echo = device.call(post("/echo", "as is")).await.unwrap();
+    assert_eq!(echo.body(), "as is");
+    let missing = device.call(get("/nothing")).await.unwrap();
+    assert_eq!(missing.status(), http::StatusCode::NOT_FOUND);
+    let bad = device.call(get("/pets/not-a-number")).await.unwrap();
+    assert_eq!(bad.status(), http::StatusCode::BAD_REQUEST);
+
+    // A streamed axum body arrives chunk by chunk.
+    let mut feed = within("GET /feed", device.call_streaming(get("/feed")))
+        .await
+        .unwrap()
+        .into_body();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = within("a chunk", feed.chunk()).await {
+        chunks.push(chunk.unwrap());
+    }
+    assert_eq!(chunks.concat(), b"one\ntwo\nthree\n");
+}
+
+#[tokio::test]
+async fn a_server_serves_an_axum_router_to_its_clients() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(swaggersocket::HttpService::new(device_api()))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::builder(url(server.local_addr()))
+        .connect()
+        .await
+        .unwrap();
+    let echo = client
+        .connection()
+        .call(post("/echo", "hello"))
+        .await
+        .unwrap();
+    assert_eq!(echo.body(), "hello");
+}
