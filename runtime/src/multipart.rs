@@ -129,6 +129,16 @@ struct Part {
     body: Bytes,
 }
 
+impl Part {
+    fn to_file(&self) -> File {
+        File {
+            name: self.filename.clone(),
+            content_type: self.content_type.clone(),
+            bytes: self.body.clone(),
+        }
+    }
+}
+
 /// The parts of a received `multipart/form-data` body.
 #[derive(Debug, Default)]
 pub struct MultipartParts {
@@ -236,11 +246,7 @@ impl MultipartParts {
 
     /// A file part; `None` when absent.
     pub fn file(&self, name: &str) -> Option<File> {
-        self.named(name).next().map(|part| File {
-            name: part.filename.clone(),
-            content_type: part.content_type.clone(),
-            bytes: part.body.clone(),
-        })
+        self.named(name).next().map(Part::to_file)
     }
 
     fn decode<T: DeserializeOwned>(name: &str, part: &Part) -> Result<T, DecodeError> {
@@ -326,13 +332,7 @@ impl MultipartParts {
 
     /// Every file part named `name`.
     pub fn files(&self, name: &str) -> Vec<File> {
-        self.named(name)
-            .map(|part| File {
-                name: part.filename.clone(),
-                content_type: part.content_type.clone(),
-                bytes: part.body.clone(),
-            })
-            .collect()
+        self.named(name).map(Part::to_file).collect()
     }
 }
 

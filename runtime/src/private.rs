@@ -251,12 +251,8 @@ pub fn path_param_split<T: DeserializeOwned>(
 /// Whether the query of `uri` holds every pair of `fixed` (a query written
 /// in a path key of the document, `beta=true`).
 pub fn query_has(uri: &http::Uri, fixed: &str) -> bool {
-    let pairs: Vec<(String, String)> = uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    form_urlencoded::parse(fixed.as_bytes())
-        .all(|(k, v)| pairs.iter().any(|(pk, pv)| *pk == k && *pv == v))
+    let query = Query::parse(uri);
+    form_urlencoded::parse(fixed.as_bytes()).all(|(k, v)| query.values(&k).any(|pv| pv == v))
 }
 
 /// The query string of a request, decoded.
