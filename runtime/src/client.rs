@@ -508,6 +508,7 @@ impl Shared {
             &self.metadata,
             limit,
             self.config.streaming,
+            self.config.max_handshake_size,
         )
         .await
         {
@@ -533,6 +534,7 @@ impl Shared {
                 handler,
                 streams: negotiated.streams,
                 go_peer: negotiated.go_peer,
+                counters: Default::default(),
             },
             &self.config,
         );

@@ -26,6 +26,17 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB |
 /// | [`stream_window`](Config::stream_window) | 256 KiB per streamed body |
 /// | [`concurrent_calls_to_go_peers`](Config::concurrent_calls_to_go_peers) | off: one call at a time to a Go peer |
+/// | [`max_queued_bytes`](Config::max_queued_bytes) | 8 MiB queued to the peer per connection |
+/// | [`write_stall_timeout`](Config::write_stall_timeout) | 30 s |
+/// | [`max_inbound_bytes`](Config::max_inbound_bytes) | 32 MiB of requests in progress per connection |
+/// | [`max_pings_per_second`](Config::max_pings_per_second) | 10 |
+/// | [`max_handshake_size`](Config::max_handshake_size) | 64 KiB |
+///
+/// Together they bound what one connection can make this side hold,
+/// whatever the peer does: about `max_inbound_bytes + max_queued_bytes`
+/// plus one message of each direction and the websocket buffers. The
+/// server's own limits (connections, handshakes in progress) are on
+/// [`ServerBuilder`](crate::ServerBuilder).
 ///
 /// A *Go peer* is one whose handshake carried no `Features` (the Go
 /// original, or anything that speaks only its protocol). Toward it the
@@ -52,6 +63,11 @@ pub struct Config {
     pub(crate) stream_window: usize,
     pub(crate) streaming: bool,
     pub(crate) concurrent_calls_to_go_peers: bool,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) write_stall_timeout: Duration,
+    pub(crate) max_inbound_bytes: usize,
+    pub(crate) max_pings_per_second: u32,
+    pub(crate) max_handshake_size: usize,
 }
 
 impl Default for Config {
@@ -72,6 +88,11 @@ impl Default for Config {
             stream_window: 256 << 10,
             streaming: true,
             concurrent_calls_to_go_peers: false,
+            max_queued_bytes: 8 << 20,
+            write_stall_timeout: Duration::from_secs(30),
+            max_inbound_bytes: 32 << 20,
+            max_pings_per_second: 10,
+            max_handshake_size: 64 << 10,
         }
     }
 }
@@ -210,6 +231,64 @@ impl Config {
         self
     }
 
+    /// How many bytes may wait to be written to the peer on one connection
+    /// (default 8 MiB): messages are counted by their size, not their
+    /// number. Past it a handler's response waits for room (backpressure on
+    /// the handler, not memory), the connection's own answers (fast
+    /// answers, 503, 400) make its reader wait, so it stops reading the
+    /// peer's requests, and a new [`Connection::call`](crate::Connection::call)
+    /// fails at once with [`ErrorKind::PeerNotReading`](crate::ErrorKind::PeerNotReading).
+    /// One message larger than the limit still goes, alone. The default
+    /// leaves a fast peer room to stream while keeping a peer that never
+    /// reads to a few megabytes.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes.clamp(1024, u32::MAX as usize);
+        self
+    }
+
+    /// A peer that takes nothing of what is queued to it for this long
+    /// (default 30 s) is closed with code 1008 and the reason "peer is not
+    /// reading": a write of at most one message plus 256 KiB must finish
+    /// within it. While writes progress, the peer counts as alive for the
+    /// [`heartbeat_timeout`](Config::heartbeat_timeout) too, so a peer busy
+    /// reading a backlog is not declared dead. 30 s lets a slow link
+    /// (about 600 KB/s) take a 16 MiB message.
+    pub fn write_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.write_stall_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How many bytes of the peer's requests may be in progress (queued for
+    /// a handler or being handled) on one connection (default 32 MiB). A
+    /// request beyond that is answered `503 Service Unavailable` at once,
+    /// with a body that names the limit; one request larger than the limit
+    /// is still taken when nothing else is in progress. With
+    /// [`max_concurrent_handlers`](Config::max_concurrent_handlers) and
+    /// [`max_queued_requests`](Config::max_queued_requests), this bounds
+    /// what a flooding peer can make a connection hold.
+    pub fn max_inbound_bytes(mut self, bytes: usize) -> Self {
+        self.max_inbound_bytes = bytes.clamp(1024, u32::MAX as usize);
+        self
+    }
+
+    /// How many Pings per second a peer may send (default 10, with a burst
+    /// of as many). Every Ping is answered with a Pong, and Pongs that the
+    /// peer does not read are coalesced into one; a peer that pings faster
+    /// than this is closed with code 1008 ("ping flood"), so a ping flood
+    /// cannot take the writer. Honest peers ping every few seconds.
+    pub fn max_pings_per_second(mut self, n: u32) -> Self {
+        self.max_pings_per_second = n.max(1);
+        self
+    }
+
+    /// The largest handshake message (the client's metadata, the server's
+    /// reply) accepted (default 64 KiB). A larger one ends the handshake
+    /// with close code 1009 before it is parsed, and nothing of it is kept.
+    pub fn max_handshake_size(mut self, bytes: usize) -> Self {
+        self.max_handshake_size = bytes.max(1024);
+        self
+    }
+
     /// TCP keepalive (and, on Linux, `TCP_USER_TIMEOUT`) on a connection's
     /// socket, best effort: this is what notices a vanished peer when the
     /// heartbeat sets no deadline.
@@ -236,8 +315,14 @@ impl Config {
     }
 
     pub(crate) fn websocket(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+        // tungstenite writes out its buffer past `write_buffer_size` (our
+        // writer flushes each batch anyway) and never holds more than that
+        // plus one frame, as the sink is not fed while it is full.
+        let write_buffer = 64 << 10;
         tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(write_buffer)
+            .max_write_buffer_size(self.max_message_size.saturating_add(4 * write_buffer))
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
     }
@@ -264,6 +349,11 @@ impl fmt::Debug for Config {
                 "concurrent_calls_to_go_peers",
                 &self.concurrent_calls_to_go_peers,
             )
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .field("write_stall_timeout", &self.write_stall_timeout)
+            .field("max_inbound_bytes", &self.max_inbound_bytes)
+            .field("max_pings_per_second", &self.max_pings_per_second)
+            .field("max_handshake_size", &self.max_handshake_size)
             .finish()
     }
 }

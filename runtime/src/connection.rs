@@ -5,6 +5,7 @@ use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, Stream
 use crate::config::Config;
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::handler::Handler;
+use crate::stats::{Counters, Reason};
 use crate::typed_stream::support::StreamSlot;
 use crate::wire::{self, Decode, Decoded, Frame, Message, StreamKind};
 use bytes::{Bytes, BytesMut};
@@ -18,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -137,7 +138,23 @@ struct Inner {
     max_message_size: usize,
     max_in_flight: usize,
     max_admitted: usize,
-    outbound: mpsc::Sender<WsMessage>,
+    /// Messages to the writer; what they weigh is held in `room`.
+    outbound: mpsc::UnboundedSender<Queued>,
+    /// Bytes that may still be queued to the peer (of `max_queued`).
+    room: Arc<Semaphore>,
+    max_queued: usize,
+    /// Bytes of the peer's requests that may still be admitted (of
+    /// `max_inbound`).
+    inbound_room: Arc<Semaphore>,
+    max_inbound: usize,
+    /// Liveness, in milliseconds since `born`: the last frame read, the
+    /// last batch of data written.
+    born: Instant,
+    last_inbound: AtomicU64,
+    last_progress: AtomicU64,
+    /// The peer has answered a Ping at least once.
+    answers_pings: AtomicBool,
+    counters: Arc<Counters>,
     pending: Mutex<Pending>,
     next_call: AtomicU64,
     handler: RwLock<Option<Handler>>,
@@ -167,6 +184,13 @@ struct Inner {
     /// The peer's requests being served (extension only), by its id: their
     /// cancellation and the flow-control credit of a streamed answer.
     serving: Mutex<HashMap<String, Serving>>,
+}
+
+/// A message on its way to the writer, with the room it takes in the
+/// queue (released once it is written). Control frames take none.
+struct Queued {
+    message: WsMessage,
+    room: Option<OwnedSemaphorePermit>,
 }
 
 /// One of the peer's requests that is being served.
@@ -217,10 +241,13 @@ pub(crate) struct Setup {
     pub(crate) streams: bool,
     /// Whether the peer is a Go peer (its handshake listed no features).
     pub(crate) go_peer: bool,
+    /// Where the limits this connection enforces are counted.
+    pub(crate) counters: Arc<Counters>,
 }
 
-const OUTBOUND_QUEUE: usize = 1024;
 const MAX_BATCH: usize = 128;
+/// A batch stops taking further messages at this many bytes.
+const BATCH_BYTES: usize = 256 << 10;
 
 impl Connection {
     /// Starts the reader and writer tasks over a websocket whose handshake is done.
@@ -228,7 +255,7 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         let (end, _) = watch::channel(None);
         let inner = Arc::new(Inner {
             id: setup.id,
@@ -241,6 +268,15 @@ impl Connection {
             max_in_flight: config.max_in_flight_calls,
             max_admitted: config.max_concurrent_handlers + config.max_queued_requests,
             outbound: tx,
+            room: Arc::new(Semaphore::new(config.max_queued_bytes)),
+            max_queued: config.max_queued_bytes,
+            inbound_room: Arc::new(Semaphore::new(config.max_inbound_bytes)),
+            max_inbound: config.max_inbound_bytes,
+            born: Instant::now(),
+            last_inbound: AtomicU64::new(0),
+            last_progress: AtomicU64::new(0),
+            answers_pings: AtomicBool::new(false),
+            counters: setup.counters,
             pending: Mutex::new(Pending {
                 ended: None,
                 calls: HashMap::new(),
@@ -268,7 +304,7 @@ impl Connection {
         });
         let conn = Connection { inner };
         let (sink, stream) = ws.split();
-        tokio::spawn(write_loop(conn.inner.clone(), sink, rx));
+        tokio::spawn(write_loop(conn.inner.clone(), sink, rx, config.clone()));
         tokio::spawn(read_loop(conn.clone(), stream, config.clone()));
         conn
     }
@@ -300,6 +336,15 @@ impl Connection {
     /// on a server without the hook, or for another type.
     pub fn identity<T: std::any::Any>(&self) -> Option<&T> {
         self.inner.identity.as_deref()?.downcast_ref()
+    }
+
+    /// The bytes queued to the peer and not yet written, at most about
+    /// [`Config::max_queued_bytes`] (plus one message): what a peer that
+    /// does not read costs this side.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner
+            .max_queued
+            .saturating_sub(self.inner.room.available_permits())
     }
 
     /// True once the connection has closed or failed.
@@ -399,6 +444,31 @@ impl Connection {
             Some(turn) => Some(self.wait_for_turn(turn).await?),
             None => None,
         };
+        // A peer that does not read gets no more calls: fail now rather
+        // than queue without bound.
+        let room = match inner
+            .room
+            .clone()
+            .try_acquire_many_owned(inner.room_for(frame.len()))
+        {
+            Ok(room) => room,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(self.ended_error()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let queued = self.queued_bytes();
+                inner.counters.hit(
+                    Reason::CallRefused,
+                    format_args!("connection {}: {queued} bytes already queued", inner.id),
+                );
+                return Err(Error::new(
+                    ErrorKind::PeerNotReading,
+                    format!(
+                        "the call was not sent: {queued} bytes are already queued to the peer \
+                         (limit {}), it is not reading",
+                        inner.max_queued
+                    ),
+                ));
+            }
+        };
         let (tx, rx) = oneshot::channel();
         {
             let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
@@ -416,7 +486,11 @@ impl Connection {
             call_id,
             armed: true,
         };
-        if inner.send_data(to_ws_message(frame)).await.is_err() {
+        if inner
+            .send_reserved(to_ws_message(frame), room)
+            .await
+            .is_err()
+        {
             return Err(self.ended_error());
         }
         let result = rx.await;
@@ -657,6 +731,8 @@ impl Inner {
         if let Some(turn) = &self.turn {
             turn.close();
         }
+        // Whoever waits for room in the queue gives up.
+        self.room.close();
         for (_, waiter) in calls {
             let _ = waiter.tx.send(Err(error.clone()));
         }
@@ -686,7 +762,13 @@ impl Inner {
     /// Takes the waiting call `correlation_id` answers out of the table.
     fn take_call(&self, correlation_id: Option<&str>) -> Option<(u64, Waiter)> {
         let Some(text) = correlation_id else {
-            tracing::warn!(id = %self.id, "dropped a response without X-Correlation-Id");
+            self.counters.hit(
+                Reason::Malformed,
+                format_args!(
+                    "connection {}: dropped a response without X-Correlation-Id",
+                    self.id
+                ),
+            );
             return None;
         };
         let found = text.parse::<u64>().ok().and_then(|call_id| {
@@ -698,9 +780,10 @@ impl Inner {
                 .map(|tx| (call_id, tx))
         });
         if found.is_none() {
-            tracing::warn!(
+            // Late answers to calls that timed out are normal.
+            tracing::debug!(
                 id = %self.id,
-                correlation_id = %text,
+                correlation_id = ?text.get(..64).unwrap_or(text),
                 "dropped a response that matches no call in flight"
             );
         }
@@ -773,32 +856,76 @@ impl Inner {
             .remove(&call_id)
     }
 
-    /// Sends a data message; without the extension it waits while a streamed
-    /// response owns the outbound direction.
+    /// The permits a message of `len` bytes takes in the queue: one larger
+    /// than the whole queue waits for it to be empty.
+    fn room_for(&self, len: usize) -> u32 {
+        u32::try_from(len.min(self.max_queued)).unwrap_or(u32::MAX)
+    }
+
+    /// Queues a message once there is room for it (backpressure: this is
+    /// where a sender waits for a peer that reads slowly).
+    async fn queue(&self, message: WsMessage) -> Result<(), ()> {
+        let room = self
+            .room
+            .clone()
+            .acquire_many_owned(self.room_for(message.len()))
+            .await
+            .map_err(drop)?;
+        self.push(message, Some(room))
+    }
+
+    fn push(&self, message: WsMessage, room: Option<OwnedSemaphorePermit>) -> Result<(), ()> {
+        self.outbound.send(Queued { message, room }).map_err(drop)
+    }
+
+    /// Sends a data message once there is room; without the extension it
+    /// also waits while a streamed response owns the outbound direction.
     async fn send_data(&self, message: WsMessage) -> Result<(), ()> {
         if self.streams {
-            self.outbound.send(message).await.map_err(drop)
+            self.queue(message).await
         } else {
             let _order = self.go_order.lock().await;
-            self.outbound.send(message).await.map_err(drop)
+            self.queue(message).await
         }
     }
 
-    /// Queues an extension control frame without waiting; if the queue is
-    /// full it is sent from a task of its own, so that no credit is lost.
+    /// Sends a data message whose room is already taken.
+    async fn send_reserved(
+        &self,
+        message: WsMessage,
+        room: OwnedSemaphorePermit,
+    ) -> Result<(), ()> {
+        if self.streams {
+            self.push(message, Some(room))
+        } else {
+            let _order = self.go_order.lock().await;
+            self.push(message, Some(room))
+        }
+    }
+
+    /// Queues an extension control frame without waiting: these are a few
+    /// dozen bytes each, one per window of data or per cancelled call, so
+    /// they are not held to the byte limit and no credit is ever lost.
     fn send_frame(&self, frame: &Frame) {
         let message = to_ws_message(wire::encode_frame(frame));
-        match self.outbound.try_send(message) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let outbound = self.outbound.clone();
-                    runtime.spawn(async move {
-                        let _ = outbound.send(message).await;
-                    });
-                }
-            }
-        }
+        let _ = self.push(message, None);
+    }
+
+    fn touch(&self, clock: &AtomicU64) {
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        clock.store(now, Ordering::Relaxed);
+    }
+
+    /// How long since the peer last showed it is alive: a frame read, or a
+    /// batch of data it took.
+    fn silent_for(&self) -> Duration {
+        let last = self
+            .last_inbound
+            .load(Ordering::Relaxed)
+            .max(self.last_progress.load(Ordering::Relaxed));
+        self.born
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last))
     }
 
     async fn respond(
@@ -823,15 +950,21 @@ impl Inner {
         }
     }
 
-    /// Queues a whole answer without waiting (extension only: no Go-form
-    /// ordering to respect); if the queue is full, a task sends it.
-    fn respond_now(&self, response: Response<Bytes>, correlation_id: String) {
-        let message = to_ws_message(self.encode_answer(&response, &correlation_id));
-        if let Err(mpsc::error::TrySendError::Full(message)) = self.outbound.try_send(message) {
-            let outbound = self.outbound.clone();
-            tokio::spawn(async move {
-                let _ = outbound.send(message).await;
-            });
+    /// Queues a whole answer if there is room (extension only: no Go-form
+    /// ordering to respect); otherwise returns it for the reader to queue,
+    /// waiting: no task per answer, and the reader stops reading meanwhile.
+    fn respond_now(&self, response: &Response<Bytes>, correlation_id: &str) -> Option<WsMessage> {
+        let message = to_ws_message(self.encode_answer(response, correlation_id));
+        match self
+            .room
+            .clone()
+            .try_acquire_many_owned(self.room_for(message.len()))
+        {
+            Ok(room) => {
+                let _ = self.push(message, Some(room));
+                None
+            }
+            Err(_) => Some(message),
         }
     }
 
@@ -855,6 +988,11 @@ impl Inner {
             &plain_response(StatusCode::INTERNAL_SERVER_ERROR, text),
             Some(correlation_id),
         )
+    }
+
+    /// A whole answer as the message to queue.
+    fn answer_message(&self, response: &Response<Bytes>, correlation_id: &str) -> WsMessage {
+        to_ws_message(self.encode_answer(response, correlation_id))
     }
 
     async fn respond_full(&self, response: Response<Bytes>, correlation_id: &str) {
@@ -972,7 +1110,7 @@ impl Inner {
                 }
             };
             first = false;
-            if self.outbound.send(to_ws_message(out)).await.is_err() || last {
+            if self.queue(to_ws_message(out)).await.is_err() || last {
                 return;
             }
         }
@@ -1004,16 +1142,20 @@ pub(crate) fn plain_response(status: StatusCode, text: String) -> Response<Bytes
 async fn write_loop<S>(
     inner: Arc<Inner>,
     mut sink: SplitSink<WebSocketStream<S>, WsMessage>,
-    mut rx: mpsc::Receiver<WsMessage>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    config: Config,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Sends one batch: feed while more is queued, flush when the queue is empty.
+    // Sends one batch: feed while more is queued, flush when the queue is
+    // empty or the batch is big enough. The room the messages took is
+    // released (into `written`, cleared by the caller) once they are out.
     async fn batch<S>(
         sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
-        rx: &mut mpsc::Receiver<WsMessage>,
-        first: WsMessage,
+        rx: &mut mpsc::UnboundedReceiver<Queued>,
+        first: Queued,
         busy: bool,
+        written: &mut Vec<OwnedSemaphorePermit>,
     ) -> Result<(), WsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -1026,36 +1168,103 @@ async fn write_loop<S>(
         if busy {
             tokio::task::yield_now().await;
         }
-        sink.feed(first).await?;
+        let mut bytes = first.message.len();
+        written.extend(first.room);
+        sink.feed(first.message).await?;
         for _ in 1..MAX_BATCH {
+            if bytes >= BATCH_BYTES {
+                break;
+            }
             let Ok(next) = rx.try_recv() else { break };
-            sink.feed(next).await?;
+            bytes += next.message.len();
+            written.extend(next.room);
+            sink.feed(next.message).await?;
         }
         sink.flush().await
     }
 
+    let conn = Connection {
+        inner: inner.clone(),
+    };
+    // The heartbeat runs here, between batches: a Ping is never skipped for
+    // a full queue, and waits at most one batch.
+    let period = config.heartbeat.unwrap_or(Duration::from_secs(3600));
+    let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stall = config.write_stall_timeout;
+    let mut written = Vec::new();
+    let mut stalled = false;
     let failure = loop {
-        let first = tokio::select! {
+        let next = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => break None,
-            msg = rx.recv() => msg,
+            _ = ticker.tick(), if config.heartbeat.is_some() => None,
+            msg = rx.recv() => match msg {
+                Some(msg) => Some(msg),
+                None => break None,
+            },
         };
-        let Some(first) = first else { break None };
+        let data = next.is_some();
+        if !data
+            && inner.answers_pings.load(Ordering::Relaxed)
+            && !inner.go_peer
+            && inner.silent_for() >= config.heartbeat_timeout
+        {
+            // The deadline holds a peer to answering Pings only once it
+            // has shown that it does, and never a Go peer, which answers
+            // only while something on its side reads (docs/PROTOCOL.md,
+            // "Go peers in practice"). Those are watched by write failures
+            // and TCP keepalive instead.
+            let error = Error::new(
+                ErrorKind::HeartbeatTimeout,
+                format!(
+                    "nothing received from the peer, and nothing taken by it, for {} ms",
+                    inner.silent_for().as_millis()
+                ),
+            );
+            fail_with_close(&conn, error, CloseCode::Error, "heartbeat timeout");
+            break None;
+        }
+        let work = async {
+            match next {
+                Some(first) => batch(&mut sink, &mut rx, first, inner.busy(), &mut written).await,
+                None => sink.send(WsMessage::Ping(config.app_data.clone())).await,
+            }
+        };
         // tungstenite buffers whole frames, so abandoning a batch when the
         // connection ends leaves the stream consistent for a close frame.
         let sent = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => break None,
-            sent = batch(&mut sink, &mut rx, first, inner.busy()) => sent,
+            sent = tokio::time::timeout(stall, work) => sent,
         };
-        if let Err(e) = sent {
-            break Some(e);
+        match sent {
+            Ok(Ok(())) => {
+                written.clear();
+                // Pings do not count: the kernel takes them whether the
+                // peer is there or not.
+                if data {
+                    inner.touch(&inner.last_progress);
+                }
+            }
+            Ok(Err(e)) => break Some(e),
+            Err(_) => {
+                inner.counters.hit(
+                    Reason::PeerNotReading,
+                    format_args!(
+                        "connection {}: nothing written for {} ms with {} bytes queued; closing with 1008",
+                        inner.id,
+                        stall.as_millis(),
+                        conn.queued_bytes()
+                    ),
+                );
+                conn.close_with(CloseCode::Policy, "peer is not reading");
+                stalled = true;
+                break None;
+            }
         }
     };
     if let Some(e) = failure {
-        let conn = Connection {
-            inner: inner.clone(),
-        };
         conn.fail(Error::from(e));
     } else {
         let frame = inner
@@ -1068,8 +1277,10 @@ async fn write_loop<S>(
             Some(End::Closed { by_peer: true, .. })
         );
         if frame.is_some() || by_peer {
-            // Send our close frame (or flush the reply to the peer's), best effort.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            // Send our close frame (or flush the reply to the peer's), best
+            // effort; a stalled peer gets a little longer to take it.
+            let linger = Duration::from_secs(if stalled { 3 } else { 1 });
+            let _ = tokio::time::timeout(linger, async {
                 if let Some(frame) = frame {
                     sink.send(WsMessage::Close(Some(frame))).await?;
                 }
@@ -1086,17 +1297,23 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let inner = &conn.inner;
-    let mut last_seen = Instant::now();
-    // The deadline holds a peer to answering Pings only once it has shown
-    // that it does, and never a Go peer, which answers only while something
-    // on its side reads (docs/PROTOCOL.md, "Go peers in practice"). Those
-    // are watched by write failures and TCP keepalive instead.
-    let mut answers_pings = false;
-    let period = config.heartbeat.unwrap_or(Duration::from_secs(3600));
-    let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut continuation: Option<Continuation> = None;
+    // An answer of the connection's own (a fast handler's, a 503, a 400)
+    // that found the queue full: the reader queues it, waiting, before it
+    // reads on, so a peer that does not read stops being read.
+    let mut deferred: Option<WsMessage> = None;
+    let mut pings = PingBudget::new(config.max_pings_per_second);
     loop {
+        if let Some(answer) = deferred.take() {
+            tokio::select! {
+                biased;
+                _ = inner.shutdown.cancelled() => {
+                    drain_until_close_reply(&conn, &mut stream).await;
+                    return;
+                }
+                _ = inner.send_data(answer) => {}
+            }
+        }
         let item = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => {
@@ -1104,24 +1321,8 @@ where
                 return;
             }
             item = stream.next() => item,
-            _ = ticker.tick(), if config.heartbeat.is_some() => {
-                if answers_pings && !inner.go_peer && last_seen.elapsed() >= config.heartbeat_timeout {
-                    let error = Error::new(
-                        ErrorKind::HeartbeatTimeout,
-                        format!(
-                            "nothing received from the peer for {} ms",
-                            last_seen.elapsed().as_millis()
-                        ),
-                    );
-                    fail_with_close(&conn, error, CloseCode::Error, "heartbeat timeout");
-                    return;
-                }
-                // A full queue means data is flowing; the ping can wait.
-                let _ = inner.outbound.try_send(WsMessage::Ping(config.app_data.clone()));
-                continue;
-            }
         };
-        last_seen = Instant::now();
+        inner.touch(&inner.last_inbound);
         let message = match item {
             None => {
                 conn.fail(Error::new(
@@ -1138,7 +1339,17 @@ where
                 let close = close_for(&e);
                 let error = Error::from(e);
                 match close {
-                    Some((code, reason)) => fail_with_close(&conn, error, code, reason),
+                    Some((code, reason)) => {
+                        inner.counters.hit(
+                            Reason::ProtocolError,
+                            format_args!(
+                                "connection {}: {error}; closing with {}",
+                                inner.id,
+                                u16::from(code)
+                            ),
+                        );
+                        fail_with_close(&conn, error, code, reason)
+                    }
                     None => conn.fail(error),
                 }
                 return;
@@ -1149,13 +1360,31 @@ where
             WsMessage::Text(text) => text.into(),
             WsMessage::Binary(bytes) => bytes,
             WsMessage::Ping(data) => {
+                if !pings.take() {
+                    inner.counters.hit(
+                        Reason::PingFlood,
+                        format_args!(
+                            "connection {}: more than {} Pings a second; closing with 1008",
+                            inner.id, config.max_pings_per_second
+                        ),
+                    );
+                    let error = Error::new(
+                        ErrorKind::Protocol,
+                        format!(
+                            "the peer sent more than {} Pings a second",
+                            config.max_pings_per_second
+                        ),
+                    );
+                    fail_with_close(&conn, error, CloseCode::Policy, "ping flood");
+                    return;
+                }
                 if let Some(hook) = &config.on_ping {
                     hook(&data);
                 }
                 continue;
             }
             WsMessage::Pong(data) => {
-                answers_pings = true;
+                inner.answers_pings.store(true, Ordering::Relaxed);
                 if let Some(hook) = &config.on_pong {
                     hook(&data);
                 }
@@ -1188,11 +1417,11 @@ where
             // Go's form: this message carries further chunks of the last one.
             match open.feed(&conn, &data) {
                 Ok(Fed::More) => continuation = Some(open),
-                Ok(Fed::Done) => {}
+                Ok(Fed::Done(answer)) => deferred = answer,
                 Ok(Fed::Backlog(shared)) => {
                     shared.wait_below(inner.stream_window).await;
                     // Waiting on the consumer is not the peer's silence.
-                    last_seen = Instant::now();
+                    inner.touch(&inner.last_inbound);
                     continuation = Some(open);
                 }
                 Err(FedError::TooLarge(total)) => {
@@ -1216,7 +1445,7 @@ where
             continue;
         }
         match wire::decode(&data) {
-            Ok(Decode::Complete(decoded)) => dispatch(&conn, decoded),
+            Ok(Decode::Complete(decoded)) => deferred = dispatch(&conn, decoded),
             Ok(Decode::Partial { head, rest }) => {
                 let mut open = match head.message {
                     Message::Response(response) => {
@@ -1256,15 +1485,15 @@ where
                 };
                 match open.feed(&conn, &rest) {
                     Ok(Fed::More) | Ok(Fed::Backlog(_)) => continuation = Some(open),
-                    Ok(Fed::Done) => {}
+                    Ok(Fed::Done(answer)) => deferred = answer,
                     Err(FedError::TooLarge(total)) => {
                         too_large(&conn, total, inner.max_message_size);
                         return;
                     }
-                    Err(FedError::Bad(e)) => malformed(&conn, &data, e),
+                    Err(FedError::Bad(e)) => deferred = malformed(&conn, &data, e),
                 }
             }
-            Err(e) => malformed(&conn, &data, e),
+            Err(e) => deferred = malformed(&conn, &data, e),
         }
     }
 }
@@ -1291,7 +1520,8 @@ enum Continuation {
 /// What feeding a continuation did.
 enum Fed {
     More,
-    Done,
+    /// The message is whole; with an answer for the reader to queue.
+    Done(Option<WsMessage>),
     /// The consumer is behind: wait before reading on.
     Backlog(Arc<crate::body::StreamShared>),
 }
@@ -1329,7 +1559,7 @@ impl Continuation {
                     if let Some(feed) = feed.take() {
                         feed.finish();
                     }
-                    return Ok(Fed::Done);
+                    return Ok(Fed::Done(None));
                 }
                 match feed {
                     Some(f) if f.shared.buffered() > conn.inner.stream_window => {
@@ -1360,14 +1590,13 @@ impl Continuation {
                 *request.uri_mut() = head.uri().clone();
                 *request.version_mut() = head.version();
                 *request.headers_mut() = std::mem::take(head.headers_mut());
-                dispatch(
+                Ok(Fed::Done(dispatch(
                     conn,
                     Decoded {
                         correlation_id: correlation_id.take(),
                         message: Message::Request(request),
                     },
-                );
-                Ok(Fed::Done)
+                )))
             }
         }
     }
@@ -1502,7 +1731,10 @@ fn too_large(conn: &Connection, size: usize, max: usize) {
         ErrorKind::MessageTooLarge,
         format!("a message of {size} bytes exceeds the maximum of {max} bytes"),
     );
-    tracing::warn!(id = %conn.id(), %error, "closing with 1009");
+    conn.inner.counters.hit(
+        Reason::ProtocolError,
+        format_args!("connection {}: {error}; closing with 1009", conn.inner.id),
+    );
     conn.inner.terminate(
         conn,
         End::Failed(error),
@@ -1515,12 +1747,14 @@ fn too_large(conn: &Connection, size: usize, max: usize) {
 
 /// An undecodable message: fail the call it answers, or answer 400 to the
 /// request it was, when its correlation id can be found; log it either way.
-fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) {
+/// Returns the 400 answer for the reader to queue.
+fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) -> Option<WsMessage> {
     let correlation_id = wire::sniff_correlation_id(buf);
-    tracing::warn!(id = %conn.id(), %error, ?correlation_id, "undecodable message");
-    let Some(correlation_id) = correlation_id else {
-        return;
-    };
+    conn.inner.counters.hit(
+        Reason::Malformed,
+        format_args!("connection {}: undecodable message: {error}", conn.inner.id),
+    );
+    let correlation_id = correlation_id?;
     if wire::is_response(buf) {
         conn.inner.complete_call(
             Some(&correlation_id),
@@ -1529,17 +1763,51 @@ fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) {
                 format!("the peer's response could not be decoded: {error}"),
             )),
         );
+        None
     } else {
-        let inner = conn.inner.clone();
         let response = plain_response(
             StatusCode::BAD_REQUEST,
             format!("malformed request: {error}"),
         );
-        tokio::spawn(async move { inner.respond_full(response, &correlation_id).await });
+        Some(conn.inner.answer_message(&response, &correlation_id))
     }
 }
 
-fn dispatch(conn: &Connection, decoded: Decoded) {
+/// A budget of Pings: a burst of `rate`, refilled at `rate` a second.
+struct PingBudget {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl PingBudget {
+    fn new(rate: u32) -> Self {
+        PingBudget {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one Ping from the budget; false when it is spent.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Hands a request to the handler (or a response to its call). Returns an
+/// answer the reader must queue itself, waiting for room: a fast handler's
+/// that found the queue full, a 503 or a 409.
+fn dispatch(conn: &Connection, decoded: Decoded) -> Option<WsMessage> {
     let Decoded {
         correlation_id,
         message,
@@ -1548,20 +1816,48 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
         Message::Response(response) => {
             conn.inner
                 .complete_call(correlation_id.as_deref(), Ok(response));
-            return;
+            return None;
         }
         Message::Request(request) => request,
     };
-    let Some(correlation_id) = correlation_id else {
-        tracing::warn!(
-            id = %conn.id(),
-            method = %request.method(),
-            uri = %request.uri(),
-            "dropped a request without X-Correlation-Id: its sender could not match an answer"
-        );
-        return;
-    };
     let inner = conn.inner.clone();
+    let Some(correlation_id) = correlation_id else {
+        inner.counters.hit(
+            Reason::Malformed,
+            format_args!(
+                "connection {}: dropped a request without X-Correlation-Id \
+                 (its sender could not match an answer)",
+                inner.id
+            ),
+        );
+        return None;
+    };
+    let refuse = |status: StatusCode, reason: Reason, text: String| {
+        inner.counters.hit(
+            reason,
+            format_args!(
+                "connection {}: answered {}: {text}",
+                inner.id,
+                status.as_u16()
+            ),
+        );
+        Some(inner.answer_message(&plain_response(status, text), &correlation_id))
+    };
+    // Two requests in progress under one id would answer, cancel and
+    // credit each other.
+    if inner.streams
+        && inner
+            .serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&correlation_id)
+    {
+        return refuse(
+            StatusCode::CONFLICT,
+            Reason::DuplicateId,
+            "this X-Correlation-Id belongs to a request still in progress".to_owned(),
+        );
+    }
     let handler = inner
         .handler
         .read()
@@ -1572,20 +1868,34 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
             StatusCode::SERVICE_UNAVAILABLE,
             "no handler is attached to this connection".to_owned(),
         );
-        tokio::spawn(async move { inner.respond_full(response, &correlation_id).await });
-        return;
+        return Some(inner.answer_message(&response, &correlation_id));
     };
-    let Ok(admission) = inner.admitted.clone().try_acquire_owned() else {
-        let response = plain_response(
+    let Ok(admitted) = inner.admitted.clone().try_acquire_owned() else {
+        return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
+            Reason::RequestRefused,
             format!(
                 "too many requests in progress on this connection (limit {})",
                 inner.max_admitted
             ),
         );
-        tokio::spawn(async move { inner.respond_full(response, &correlation_id).await });
-        return;
     };
+    let size = request_size(&request).min(inner.max_inbound);
+    let Ok(bytes) = inner
+        .inbound_room
+        .clone()
+        .try_acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+    else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Reason::RequestRefused,
+            format!(
+                "too many request bytes in progress on this connection (limit {} bytes)",
+                inner.max_inbound
+            ),
+        );
+    };
+    let admission = (admitted, bytes);
     request.extensions_mut().insert(conn.clone());
     // Fast path: most handlers answer without waiting. Poll the handler once
     // here; if it is done, answer without a task of its own. A handler that
@@ -1600,8 +1910,8 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
                     drop(running);
                     let response = handler_response(&inner, outcome);
                     if !response.body().is_stream() && inner.streams {
-                        inner.respond_now(response.map(|b| b.into_full()), correlation_id);
-                        return;
+                        return inner
+                            .respond_now(&response.map(|b| b.into_full()), &correlation_id);
                     }
                     // Streamed answers, and Go-form ordering, need a task.
                     let serving = register_serving(&inner, &correlation_id);
@@ -1615,7 +1925,7 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
                             .respond(response, &correlation_id, serving.as_ref())
                             .await;
                     });
-                    return;
+                    return None;
                 }
                 Poll::Pending => Ok((work, running)),
             }
@@ -1652,6 +1962,17 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
             .respond(response, &correlation_id, serving.as_ref())
             .await;
     });
+    None
+}
+
+/// What a request weighs while it is in progress: its body and headers.
+fn request_size(request: &Request<Bytes>) -> usize {
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    request.body().len() + headers + 64
 }
 
 /// Registers a request being served so that the caller can cancel it and

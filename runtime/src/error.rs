@@ -44,6 +44,10 @@ pub enum ErrorKind {
     /// 403, 429, …) instead of switching protocols; the message carries the
     /// status and the body.
     Rejected,
+    /// The peer is not reading: the bytes queued to it are at the
+    /// connection's limit ([`Config::max_queued_bytes`](crate::Config::max_queued_bytes)),
+    /// so the call was not sent. Retry later or on another connection.
+    PeerNotReading,
 }
 
 impl ErrorKind {
@@ -62,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Config => "invalid configuration",
             ErrorKind::Tls => "TLS handshake failed",
             ErrorKind::Rejected => "connection refused by the server",
+            ErrorKind::PeerNotReading => "the peer is not reading",
         }
     }
 }

@@ -78,6 +78,8 @@ impl Incoming {
 pub(crate) struct Rejection {
     pub(crate) code: CloseCode,
     pub(crate) error: Error,
+    /// The handshake did not finish in time (rather than failed).
+    pub(crate) timed_out: bool,
 }
 
 impl Rejection {
@@ -85,6 +87,7 @@ impl Rejection {
         Rejection {
             code: CloseCode::Protocol,
             error: Error::new(ErrorKind::Handshake, message),
+            timed_out: false,
         }
     }
 
@@ -92,6 +95,7 @@ impl Rejection {
         Rejection {
             code: CloseCode::Policy,
             error: Error::new(ErrorKind::Handshake, message),
+            timed_out: false,
         }
     }
 
@@ -112,8 +116,13 @@ impl Rejection {
     }
 }
 
-/// Reads the next data message of the handshake, skipping control frames.
-async fn next_json<S>(ws: &mut WebSocketStream<S>, step: &str) -> Result<Incoming, Rejection>
+/// Reads the next data message of the handshake, skipping control frames;
+/// one over `max` bytes is refused (1009) before it is parsed.
+async fn next_json<S>(
+    ws: &mut WebSocketStream<S>,
+    step: &str,
+    max: usize,
+) -> Result<Incoming, Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -132,10 +141,24 @@ where
                         format!("reading the {step} message failed"),
                         e,
                     ),
+                    timed_out: false,
                 })
             }
             Some(Ok(m)) => m,
         };
+        if msg.len() > max {
+            return Err(Rejection {
+                code: CloseCode::Size,
+                error: Error::new(
+                    ErrorKind::Handshake,
+                    format!(
+                        "the {step} message is {} bytes, over the limit of {max}",
+                        msg.len()
+                    ),
+                ),
+                timed_out: false,
+            });
+        }
         match msg {
             WsMessage::Text(text) => {
                 return serde_json::from_str::<Incoming>(text.as_str()).map_err(|e| {
@@ -187,6 +210,7 @@ where
             format!("sending the {step} message failed"),
             e,
         ),
+        timed_out: false,
     })
 }
 
@@ -204,19 +228,21 @@ pub(crate) struct Negotiated {
 pub(crate) type MetadataCheck =
     std::sync::Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
 
-/// Server side: reads the metadata, assigns `id`, waits for the ack.
+/// Server side: reads the metadata, assigns `id`, waits for the ack, by
+/// `deadline` (the end of the `timeout` that began at the upgrade).
 pub(crate) async fn accept<S>(
     ws: &mut WebSocketStream<PeerIo<S>>,
     id: &str,
-    timeout: Duration,
+    (deadline, timeout): (tokio::time::Instant, Duration),
     check: Option<&MetadataCheck>,
     streaming: bool,
+    max_size: usize,
 ) -> Result<(serde_json::Value, Negotiated), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let steps = async {
-        let hello = next_json(ws, CLIENT_META).await?;
+        let hello = next_json(ws, CLIENT_META, max_size).await?;
         expect_type(&hello, CLIENT_META)?;
         if let Some(check) = check {
             check(&hello.meta)
@@ -240,16 +266,13 @@ where
             ws.get_mut().peer_is_ours();
         }
         send_json(ws, &reply, SERVER_ID).await?;
-        let ack = next_json(ws, CLIENT_ACK).await?;
+        let ack = next_json(ws, CLIENT_ACK, max_size).await?;
         expect_type(&ack, CLIENT_ACK)?;
         Ok((hello.meta, Negotiated { streams, go_peer }))
     };
-    match tokio::time::timeout(timeout, steps).await {
+    match tokio::time::timeout_at(deadline, steps).await {
         Ok(result) => result,
-        Err(_) => Err(Rejection::policy(format!(
-            "handshake not completed within {} ms",
-            timeout.as_millis()
-        ))),
+        Err(_) => Err(timed_out(timeout)),
     }
 }
 
@@ -259,6 +282,7 @@ pub(crate) async fn initiate<S>(
     meta: &serde_json::Value,
     timeout: Duration,
     streaming: bool,
+    max_size: usize,
 ) -> Result<(String, Negotiated), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -270,7 +294,7 @@ where
             features: if streaming { &[STREAMING] } else { &[] },
         };
         send_json(ws, &hello, CLIENT_META).await?;
-        let reply = next_json(ws, SERVER_ID).await?;
+        let reply = next_json(ws, SERVER_ID, max_size).await?;
         expect_type(&reply, SERVER_ID)?;
         let go_peer = reply.is_go_peer();
         let streams = streaming && reply.offers(STREAMING);
@@ -289,10 +313,7 @@ where
     };
     match tokio::time::timeout(timeout, steps).await {
         Ok(result) => result,
-        Err(_) => Err(Rejection::policy(format!(
-            "handshake not completed within {} ms",
-            timeout.as_millis()
-        ))),
+        Err(_) => Err(timed_out(timeout)),
     }
 }
 
@@ -303,4 +324,14 @@ where
 {
     let frame = rejection.close_frame();
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+fn timed_out(timeout: Duration) -> Rejection {
+    Rejection {
+        timed_out: true,
+        ..Rejection::policy(format!(
+            "handshake not completed within {} ms",
+            timeout.as_millis()
+        ))
+    }
 }

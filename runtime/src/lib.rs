@@ -48,6 +48,7 @@ mod http_service;
 mod multipart;
 mod peer_io;
 mod server;
+mod stats;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod typed_stream;
@@ -73,6 +74,7 @@ pub use http_service::HttpService;
 /// A DER certificate, as [`Connection::peer_certificates`] lists them.
 pub use rustls_pki_types::CertificateDer;
 pub use server::{Server, ServerBuilder};
+pub use stats::Stats;
 pub use tower::service_fn;
 pub use typed_stream::{StreamFormat, TypedStream};
 #[cfg(feature = "axum")]

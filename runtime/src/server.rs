@@ -8,6 +8,7 @@ use crate::event::{Event, Events, EVENT_CAPACITY};
 use crate::handler::Handler;
 use crate::handshake::{self, MetadataCheck};
 use crate::peer_io::PeerIo;
+use crate::stats::{Counters, Reason, Stats};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{Request, Response};
@@ -16,11 +17,13 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{
     ErrorResponse, Request as UpgradeHttpRequest, Response as UpgradeHttpResponse,
 };
@@ -49,9 +52,16 @@ pub struct ServerBuilder {
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
     upgrade: UpgradePolicy,
+    max_connections: Option<usize>,
+    max_handshakes: Option<usize>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+/// The default of [`ServerBuilder::max_connections`].
+const MAX_CONNECTIONS: usize = 10_000;
+/// The default of [`ServerBuilder::max_handshakes`].
+const MAX_HANDSHAKES: usize = 1_024;
 
 /// What the server checks in the HTTP upgrade request.
 #[derive(Clone, Default)]
@@ -85,6 +95,8 @@ impl fmt::Debug for ServerBuilder {
             .field("handler", &self.handler.is_some())
             .field("check_metadata", &self.check.is_some())
             .field("upgrade", &self.upgrade)
+            .field("max_connections", &self.max_connections)
+            .field("max_handshakes", &self.max_handshakes)
             .field("tls", &self.has_tls())
             .finish()
     }
@@ -129,6 +141,28 @@ impl ServerBuilder {
     /// Limits, timeouts and heartbeat of every connection.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// How many connections the server holds at once, counting those still
+    /// in their upgrade and handshake (default 10,000). Past it, an upgrade
+    /// request is answered with a plain `HTTP/1.1 503 Service Unavailable`
+    /// and the socket closed; see [`Server::stats`]. The default is far
+    /// beyond what one client needs and keeps memory bounded (each idle
+    /// connection costs tens of kilobytes).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = Some(n.max(1));
+        self
+    }
+
+    /// How many sockets may be in their TLS handshake, HTTP upgrade and
+    /// swaggersocket handshake at once (default 1,024). Past it a new socket
+    /// is closed at once, unread: stalled handshakes (slowloris) cost at
+    /// most this many sockets for at most the
+    /// [`handshake_timeout`](Config::handshake_timeout), which covers the
+    /// TLS handshake, the HTTP upgrade and the three messages together.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.max_handshakes = Some(n.max(1));
         self
     }
 
@@ -289,6 +323,9 @@ impl ServerBuilder {
             handler: self.handler,
             check: self.check,
             upgrade: self.upgrade,
+            max_connections: self.max_connections.unwrap_or(MAX_CONNECTIONS),
+            max_handshakes: self.max_handshakes.unwrap_or(MAX_HANDSHAKES),
+            counters: Arc::new(Counters::default()),
             #[cfg(feature = "tls")]
             tls: self.tls,
             registry: Mutex::new(HashMap::new()),
@@ -304,6 +341,9 @@ pub(crate) struct Shared {
     handler: Option<Handler>,
     check: Option<MetadataCheck>,
     pub(crate) upgrade: UpgradePolicy,
+    max_connections: usize,
+    max_handshakes: usize,
+    pub(crate) counters: Arc<Counters>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     registry: Mutex<HashMap<ConnectionId, Connection>>,
@@ -315,6 +355,125 @@ impl Shared {
     fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, Connection>> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Takes a handshake slot and a connection slot for a new socket, or
+    /// says which limit refused it (counted and logged).
+    pub(crate) fn admit(&self, addr: Option<SocketAddr>) -> Result<Admission, Refused> {
+        let addr = DisplayAddr(addr);
+        let handshake = Slot::take(&self.counters, Gauge::Handshakes, self.max_handshakes)
+            .ok_or_else(|| {
+                self.counters.hit(
+                    Reason::TooManyHandshakes,
+                    format_args!(
+                        "{addr}: {} handshakes already in progress; socket dropped",
+                        self.max_handshakes
+                    ),
+                );
+                Refused::Handshakes
+            })?;
+        let connection = Slot::take(&self.counters, Gauge::Connections, self.max_connections)
+            .ok_or_else(|| {
+                self.counters.hit(
+                    Reason::TooManyConnections,
+                    format_args!(
+                        "{addr}: {} connections already open; answered 503",
+                        self.max_connections
+                    ),
+                );
+                Refused::Connections {
+                    _handshake: Slot::take(&self.counters, Gauge::Handshakes, usize::MAX),
+                    deadline: handshake_deadline(&self.config),
+                }
+            })?;
+        Ok(Admission {
+            _connection: connection,
+            handshake: Some(handshake),
+            deadline: handshake_deadline(&self.config),
+        })
+    }
+}
+
+fn handshake_deadline(config: &Config) -> Instant {
+    Instant::now() + config.handshake_timeout
+}
+
+/// Which of the server's limits refused a new socket.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Too many handshakes in progress: drop the socket.
+    Handshakes,
+    /// Too many connections: answer the upgrade 503 by the deadline,
+    /// counted as a handshake meanwhile.
+    Connections {
+        _handshake: Option<Slot>,
+        deadline: Instant,
+    },
+}
+
+impl Refused {
+    fn error(&self) -> Error {
+        match self {
+            Refused::Handshakes => Error::new(
+                ErrorKind::Rejected,
+                "too many handshakes in progress; the socket was dropped",
+            ),
+            Refused::Connections { .. } => Error::new(
+                ErrorKind::Rejected,
+                "the server has its maximum number of connections; answered 503",
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Gauge {
+    Connections,
+    Handshakes,
+}
+
+/// One unit of a server gauge, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    counters: Arc<Counters>,
+    gauge: Gauge,
+}
+
+impl Slot {
+    fn take(counters: &Arc<Counters>, gauge: Gauge, max: usize) -> Option<Slot> {
+        let atomic = Slot::atomic(counters, gauge);
+        atomic
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Slot {
+            counters: counters.clone(),
+            gauge,
+        })
+    }
+
+    fn atomic(counters: &Counters, gauge: Gauge) -> &std::sync::atomic::AtomicUsize {
+        match gauge {
+            Gauge::Connections => &counters.connections,
+            Gauge::Handshakes => &counters.handshakes,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        Slot::atomic(&self.counters, self.gauge).fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a socket holds from its first byte: its connection slot (for its
+/// whole life), its handshake slot (until the handshake is done), and the
+/// deadline of its TLS handshake, upgrade and handshake together.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    _connection: Slot,
+    handshake: Option<Slot>,
+    pub(crate) deadline: Instant,
 }
 
 /// A running swaggersocket server (Go's `WebsocketServer`).
@@ -362,7 +521,14 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        open_stream(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+        let admission = self.shared.admit(remote_addr);
+        open_stream(
+            Arc::downgrade(&self.shared),
+            io,
+            Peer::at(remote_addr),
+            admission,
+        )
+        .await
     }
 
     /// Runs a connection over `io`, a stream whose websocket upgrade is
@@ -377,7 +543,17 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        upgraded(Arc::downgrade(&self.shared), io, Peer::at(remote_addr)).await
+        let admission = self
+            .shared
+            .admit(remote_addr)
+            .map_err(|refused| refused.error())?;
+        upgraded(
+            Arc::downgrade(&self.shared),
+            io,
+            Peer::at(remote_addr),
+            admission,
+        )
+        .await
     }
 
     /// A route of an axum (or hyper) server that upgrades into a
@@ -388,6 +564,12 @@ impl Server {
         crate::UpgradeService {
             shared: Arc::downgrade(&self.shared),
         }
+    }
+
+    /// What the server's limits have done so far: connections and
+    /// handshakes now, and every rejection by reason (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
     }
 
     /// Subscribes to connection events from now on.
@@ -447,10 +629,15 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         match accepted {
             Ok((tcp, addr)) => {
+                let admission = match shared.admit(Some(addr)) {
+                    // Dropped unread: no task, no buffer.
+                    Err(Refused::Handshakes) => continue,
+                    admission => admission,
+                };
                 // A handshake under way finishes (bounded by its timeout) even
                 // if the server shuts down meanwhile; the connection is then
                 // closed with 1001 rather than reset.
-                tokio::spawn(open_tcp(Arc::downgrade(&shared), tcp, addr));
+                tokio::spawn(open_tcp(Arc::downgrade(&shared), tcp, addr, admission));
             }
             Err(e) => {
                 // Out of file descriptors and the like: pause instead of spinning.
@@ -474,9 +661,10 @@ where
         };
         match next {
             Some(Ok(io)) => {
+                let admission = shared.admit(None);
                 let shared = Arc::downgrade(&shared);
                 tokio::spawn(async move {
-                    let _ = open_stream(shared, io, Peer::at(None)).await;
+                    let _ = open_stream(shared, io, Peer::at(None), admission).await;
                 });
             }
             Some(Err(e)) => tracing::warn!(error = %e, "an incoming stream failed"),
@@ -504,7 +692,12 @@ impl Peer {
 }
 
 /// A TCP socket from the listener: tuned, then served.
-async fn open_tcp(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
+async fn open_tcp(
+    shared: Weak<Shared>,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    admission: Result<Admission, Refused>,
+) {
     let Some(strong) = shared.upgrade() else {
         return;
     };
@@ -518,7 +711,25 @@ async fn open_tcp(shared: Weak<Shared>, tcp: TcpStream, addr: SocketAddr) {
     if has_tls(&shared) && !starts_with_tls(&mut tcp, &config, addr).await {
         return;
     }
-    let _ = open_stream(shared, tcp, Peer::at(Some(addr))).await;
+    let _ = open_stream(shared, tcp, Peer::at(Some(addr)), admission).await;
+}
+
+/// Answers an upgrade request with a plain 503 (the server is full): reads
+/// its head first, so that the client reads the answer rather than a reset.
+async fn answer_full<S>(mut io: S, deadline: Instant)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout_at(deadline, async {
+        if let Ok(Some(_)) = auth::read_head(&mut io).await {
+            let reject = Reject::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "the server has its maximum number of connections; try again later\n",
+            );
+            reject.send(&mut io).await;
+        }
+    })
+    .await;
 }
 
 #[cfg(feature = "tls")]
@@ -555,18 +766,30 @@ async fn starts_with_tls(tcp: &mut TcpStream, config: &Config, addr: SocketAddr)
 }
 
 /// A stream that starts with the HTTP upgrade, or with TLS on a TLS server.
-async fn open_stream<S>(shared: Weak<Shared>, io: S, peer: Peer) -> Result<Connection, Error>
+async fn open_stream<S>(
+    shared: Weak<Shared>,
+    io: S,
+    peer: Peer,
+    admission: Result<Admission, Refused>,
+) -> Result<Connection, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let deadline = match &admission {
+        Ok(admission) => admission.deadline,
+        Err(Refused::Connections { deadline, .. }) => *deadline,
+        Err(refused @ Refused::Handshakes) => return Err(refused.error()),
+    };
     #[cfg(feature = "tls")]
     {
-        let acceptor = shared
-            .upgrade()
-            .and_then(|s| s.tls.clone().map(|tls| (tls, s.config.handshake_timeout)));
-        if let Some((acceptor, limit)) = acceptor {
+        let acceptor = shared.upgrade().and_then(|s| {
+            s.tls
+                .clone()
+                .map(|tls| (tls, s.config.handshake_timeout, s.counters.clone()))
+        });
+        if let Some((acceptor, limit, counters)) = acceptor {
             let addr = DisplayAddr(peer.addr);
-            let tls = match tokio::time::timeout(limit, acceptor.accept(io)).await {
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     let hint = crate::tls::failure_hint(&e);
@@ -578,7 +801,13 @@ where
                     ));
                 }
                 Err(_) => {
-                    tracing::debug!(%addr, "TLS handshake timed out");
+                    counters.hit(
+                        Reason::HandshakeTimeout,
+                        format_args!(
+                            "{addr}: the TLS handshake took over {} ms",
+                            limit.as_millis()
+                        ),
+                    );
                     return Err(Error::new(
                         ErrorKind::Tls,
                         format!("the TLS handshake took over {} ms", limit.as_millis()),
@@ -595,14 +824,40 @@ where
                 certificates,
                 ..peer
             };
-            return open(shared, tls, peer).await;
+            return open_admitted(shared, tls, peer, admission).await;
         }
     }
-    open(shared, io, peer).await
+    open_admitted(shared, io, peer, admission).await
+}
+
+/// Opens the connection, or answers 503 if the server is full.
+async fn open_admitted<S>(
+    shared: Weak<Shared>,
+    io: S,
+    peer: Peer,
+    admission: Result<Admission, Refused>,
+) -> Result<Connection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match admission {
+        Ok(admission) => open(shared, io, peer, admission).await,
+        Err(refused) => {
+            if let Refused::Connections { deadline, .. } = &refused {
+                answer_full(io, *deadline).await;
+            }
+            Err(refused.error())
+        }
+    }
 }
 
 /// Upgrades, runs the handshake, registers the connection.
-async fn open<S>(shared: Weak<Shared>, mut io: S, mut peer: Peer) -> Result<Connection, Error>
+async fn open<S>(
+    shared: Weak<Shared>,
+    mut io: S,
+    mut peer: Peer,
+    admission: Admission,
+) -> Result<Connection, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -611,11 +866,14 @@ where
     };
     let config = strong.config.clone();
     let policy = strong.upgrade.clone();
+    let counters = strong.counters.clone();
     drop(strong);
     let addr = DisplayAddr(peer.addr);
     let limit = config.handshake_timeout;
+    let deadline = admission.deadline;
     let replay = if policy.reads_head() {
-        let verdict = match tokio::time::timeout(limit, admit(&policy, &mut io, &peer)).await {
+        let verdict = match tokio::time::timeout_at(deadline, admit(&policy, &mut io, &peer)).await
+        {
             Ok(verdict) => verdict,
             Err(_) => Err(Refusal::Reject(Reject::new(
                 http::StatusCode::SERVICE_UNAVAILABLE,
@@ -663,7 +921,7 @@ where
         select,
         Some(config.websocket()),
     );
-    let ws = match tokio::time::timeout(limit, upgrade).await {
+    let ws = match tokio::time::timeout_at(deadline, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%addr, error = %e, "websocket upgrade failed");
@@ -674,14 +932,20 @@ where
             ));
         }
         Err(_) => {
-            tracing::debug!(%addr, "websocket upgrade timed out");
+            counters.hit(
+                Reason::HandshakeTimeout,
+                format_args!(
+                    "{addr}: the websocket upgrade was not done within {} ms",
+                    limit.as_millis()
+                ),
+            );
             return Err(Error::new(
                 ErrorKind::Handshake,
                 format!("the websocket upgrade took over {} ms", limit.as_millis()),
             ));
         }
     };
-    finish(shared, ws, peer).await
+    finish(shared, ws, peer, admission).await
 }
 
 /// The handshake over a stream whose HTTP upgrade is done.
@@ -689,6 +953,7 @@ pub(crate) async fn upgraded<S>(
     shared: Weak<Shared>,
     io: S,
     peer: Peer,
+    admission: Admission,
 ) -> Result<Connection, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -704,7 +969,7 @@ where
         Some(config.websocket()),
     )
     .await;
-    finish(shared, ws, peer).await
+    finish(shared, ws, peer, admission).await
 }
 
 /// Why an upgrade request was not admitted.
@@ -790,6 +1055,7 @@ async fn finish<S>(
     shared: Weak<Shared>,
     mut ws: WebSocketStream<PeerIo<S>>,
     peer: Peer,
+    mut admission: Admission,
 ) -> Result<Connection, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -800,25 +1066,33 @@ where
     let config = strong.config.clone();
     let check = strong.check.clone();
     let handler = strong.handler.clone();
+    let counters = strong.counters.clone();
     drop(strong);
     let addr = DisplayAddr(peer.addr);
     let id = ConnectionId::new_v4();
     let (metadata, negotiated) = match handshake::accept(
         &mut ws,
         id.as_str(),
-        config.handshake_timeout,
+        (admission.deadline, config.handshake_timeout),
         check.as_ref(),
         config.streaming,
+        config.max_handshake_size,
     )
     .await
     {
         Ok(accepted) => accepted,
         Err(rejection) => {
-            tracing::warn!(%addr, error = %rejection.error, "handshake rejected");
+            let reason = if rejection.timed_out {
+                Reason::HandshakeTimeout
+            } else {
+                Reason::HandshakeRejected
+            };
+            counters.hit(reason, format_args!("{addr}: {}", rejection.error));
             handshake::reject(&mut ws, &rejection).await;
             return Err(rejection.error);
         }
     };
+    admission.handshake = None;
     let conn = Connection::start(
         ws,
         Setup {
@@ -830,6 +1104,7 @@ where
             handler,
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,
+            counters: counters.clone(),
         },
         &config,
     );
@@ -842,6 +1117,8 @@ where
     tracing::debug!(%id, %addr, "connection received");
     let weak = Arc::downgrade(&shared);
     conn.on_end(move |conn, end| {
+        // The connection's slot is free once it has ended.
+        drop(admission);
         let Some(shared) = weak.upgrade() else { return };
         shared.registry().remove(conn.id());
         let event = match end {

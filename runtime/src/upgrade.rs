@@ -95,8 +95,6 @@ async fn upgrade<B: Send + 'static>(shared: Weak<Shared>, request: Request<B>) -
         );
     };
     let policy = strong.upgrade.clone();
-    let limit = strong.config.handshake_timeout;
-    drop(strong);
 
     let mut request = request;
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -139,6 +137,17 @@ async fn upgrade<B: Send + 'static>(shared: Weak<Shared>, request: Request<B>) -
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
     let mut peer = Peer::at(addr);
+    // The server's limits hold here too; the HTTP server answers for us.
+    let admission = match strong.admit(addr) {
+        Ok(admission) => admission,
+        Err(_) => {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server has its maximum of connections or handshakes; try again later\n",
+            )
+        }
+    };
+    drop(strong);
 
     let judge = server::judge(
         &policy,
@@ -147,7 +156,7 @@ async fn upgrade<B: Send + 'static>(shared: Weak<Shared>, request: Request<B>) -
         parts.headers.clone(),
         &peer,
     );
-    let judged = tokio::time::timeout(limit, judge).await;
+    let judged = tokio::time::timeout_at(admission.deadline, judge).await;
     match judged {
         Ok(Ok(identity)) => peer.identity = identity,
         Ok(Err(reject)) => {
@@ -169,7 +178,7 @@ async fn upgrade<B: Send + 'static>(shared: Weak<Shared>, request: Request<B>) -
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
-                if let Err(error) = server::upgraded(shared, io, peer).await {
+                if let Err(error) = server::upgraded(shared, io, peer, admission).await {
                     tracing::debug!(addr = ?addr, %error, "connection not opened");
                 }
             }
