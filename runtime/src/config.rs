@@ -31,6 +31,7 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`max_inbound_bytes`](Config::max_inbound_bytes) | 32 MiB of requests in progress per connection |
 /// | [`max_pings_per_second`](Config::max_pings_per_second) | 10 |
 /// | [`max_handshake_size`](Config::max_handshake_size) | 64 KiB |
+/// | [`max_fragments`](Config::max_fragments) | 16,384 frames per message |
 ///
 /// Together they bound what one connection can make this side hold,
 /// whatever the peer does: about `max_inbound_bytes + max_queued_bytes`
@@ -68,6 +69,7 @@ pub struct Config {
     pub(crate) max_inbound_bytes: usize,
     pub(crate) max_pings_per_second: u32,
     pub(crate) max_handshake_size: usize,
+    pub(crate) max_fragments: u32,
 }
 
 impl Default for Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             max_inbound_bytes: 32 << 20,
             max_pings_per_second: 10,
             max_handshake_size: 64 << 10,
+            max_fragments: 16_384,
         }
     }
 }
@@ -289,6 +292,17 @@ impl Config {
         self
     }
 
+    /// How many websocket frames one incoming message may come in (default
+    /// 16,384); a message in more closes the connection with code 1009
+    /// ("too many frames in one message"), so 100,000 continuation frames
+    /// of one byte cost the server one failed read, not 100,000 steps. The
+    /// Go original writes a message in frames of its 4 KiB write buffer:
+    /// a 16 MiB message is 4,096 frames, well within the default.
+    pub fn max_fragments(mut self, n: u32) -> Self {
+        self.max_fragments = n.max(1);
+        self
+    }
+
     /// TCP keepalive (and, on Linux, `TCP_USER_TIMEOUT`) on a connection's
     /// socket, best effort: this is what notices a vanished peer when the
     /// heartbeat sets no deadline.
@@ -354,6 +368,7 @@ impl fmt::Debug for Config {
             .field("max_inbound_bytes", &self.max_inbound_bytes)
             .field("max_pings_per_second", &self.max_pings_per_second)
             .field("max_handshake_size", &self.max_handshake_size)
+            .field("max_fragments", &self.max_fragments)
             .finish()
     }
 }

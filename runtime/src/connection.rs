@@ -1722,6 +1722,12 @@ fn close_for(error: &WsError) -> Option<(CloseCode, &'static str)> {
         WsError::Protocol(_) => Some((CloseCode::Protocol, "websocket protocol error")),
         WsError::Capacity(_) => Some((CloseCode::Size, "message too large")),
         WsError::AttackAttempt => Some((CloseCode::Policy, "attack attempt")),
+        WsError::Io(e)
+            if e.get_ref()
+                .is_some_and(|e| e.is::<crate::peer_io::TooManyFragments>()) =>
+        {
+            Some((CloseCode::Size, "too many frames in one message"))
+        }
         _ => None,
     }
 }

@@ -17,6 +17,12 @@
 //! the empty line that ends its head), then frame headers and payload
 //! lengths, so that when the handshake has decided, the adapter knows where
 //! the next frame header is.
+//!
+//! The same scan counts the frames of each incoming message: tungstenite
+//! takes any number of continuation frames, so a peer could send a message
+//! as 100,000 frames of one byte. Past the limit
+//! ([`limit_fragments`](PeerIo::limit_fragments)) the read fails with
+//! [`TooManyFragments`], which the connection answers with close code 1009.
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +31,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
+
+/// The read error of a message in more frames than the limit allows.
+#[derive(Debug)]
+pub(crate) struct TooManyFragments(pub(crate) u32);
+
+impl std::fmt::Display for TooManyFragments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a message came in more than {} frames", self.0)
+    }
+}
+
+impl std::error::Error for TooManyFragments {}
 
 /// What the adapter does with the frames it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +116,11 @@ impl<S> PeerIo<S> {
         self.scanner.mode = Mode::Pass;
     }
 
+    /// Fails the read of a message that comes in more than `max` frames.
+    pub(crate) fn limit_fragments(&mut self, max: u32) {
+        self.scanner.max_fragments = max;
+    }
+
     /// The peer is a Go peer: from now on its data messages reach
     /// tungstenite as binary, except the next `skip` ones (the rest of the
     /// handshake, valid JSON text).
@@ -111,6 +134,11 @@ impl<S> PeerIo<S> {
 struct Scanner {
     mode: Mode,
     scan: Scan,
+    /// Frames of the data message being received so far (0: none open).
+    fragments: u32,
+    max_fragments: u32,
+    /// The limit was passed: every further read fails.
+    over: bool,
 }
 
 impl Scanner {
@@ -118,12 +146,16 @@ impl Scanner {
         Scanner {
             mode: Mode::Watch,
             scan: Scan::Http { matched: 0 },
+            fragments: 0,
+            max_fragments: u32::MAX,
+            over: false,
         }
     }
 
     /// Follows the header bytes in `buf` (just read), rewriting opcodes as
-    /// the mode says.
-    fn scan(&mut self, buf: &mut [u8]) {
+    /// the mode says. Returns where the frame that passed the fragment
+    /// limit starts, if one did (the scan stops there).
+    fn scan(&mut self, buf: &mut [u8]) -> Option<usize> {
         let mut i = 0;
         while i < buf.len() {
             match self.scan {
@@ -145,6 +177,19 @@ impl Scanner {
                 }
                 Scan::First => {
                     let opcode = buf[i] & 0x0f;
+                    let fin = buf[i] & 0x80 != 0;
+                    // Control frames (opcode 8 and up) may come between
+                    // the frames of a message and do not count.
+                    if opcode < 0x8 {
+                        self.fragments = self.fragments.saturating_add(1);
+                        if self.fragments > self.max_fragments {
+                            self.over = true;
+                            return Some(i);
+                        }
+                        if fin {
+                            self.fragments = 0;
+                        }
+                    }
                     if opcode == OP_TEXT || opcode == OP_BINARY {
                         match &mut self.mode {
                             Mode::Rewrite { skip } if *skip > 0 => *skip -= 1,
@@ -208,6 +253,16 @@ impl Scanner {
                 }
             }
         }
+        None
+    }
+}
+
+impl Scanner {
+    fn too_many(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            TooManyFragments(self.max_fragments),
+        )
     }
 }
 
@@ -238,16 +293,34 @@ impl<S: AsyncRead + Unpin> AsyncRead for PeerIo<S> {
             let start = buf.filled().len();
             let n = this.replay.len().min(buf.remaining());
             buf.put_slice(&this.replay.split_to(n));
-            this.scanner.scan(&mut buf.filled_mut()[start..]);
+            if let Some(cut) = this.scanner.scan(&mut buf.filled_mut()[start..]) {
+                this.replay = bytes::Bytes::new();
+                buf.set_filled(start + cut);
+                if cut == 0 {
+                    return Poll::Ready(Err(this.scanner.too_many()));
+                }
+            }
             return Poll::Ready(Ok(()));
         }
-        if this.scanner.mode == Mode::Pass {
+        if this.scanner.over {
+            return Poll::Ready(Err(this.scanner.too_many()));
+        }
+        if this.scanner.mode == Mode::Pass && this.scanner.max_fragments == u32::MAX {
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }
         let start = buf.filled().len();
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            this.scanner.scan(&mut buf.filled_mut()[start..]);
+            if let Some(cut) = this.scanner.scan(&mut buf.filled_mut()[start..]) {
+                // The frames before the one past the limit go on (the
+                // handshake's last message may share this read); the next
+                // read fails. The rest is dropped: the connection ends.
+                if cut == 0 {
+                    buf.set_filled(start);
+                    return Poll::Ready(Err(this.scanner.too_many()));
+                }
+                buf.set_filled(start + cut);
+            }
         }
         polled
     }
@@ -390,6 +463,31 @@ mod tests {
                 assert_eq!(changed, 3);
             }
         }
+    }
+
+    #[test]
+    fn a_message_in_too_many_frames_is_cut_at_the_frame_past_the_limit() {
+        let mut bytes = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+        bytes.extend(frame(true, OP_TEXT, b"ack", None));
+        let first = bytes.len();
+        bytes.extend(frame(false, OP_BINARY, b"a", None));
+        bytes.extend(frame(true, 0x9, b"ping", None));
+        bytes.extend(frame(false, 0x0, b"b", None));
+        let past = bytes.len();
+        bytes.extend(frame(true, 0x0, b"c", None));
+        let mut scanner = Scanner::new();
+        scanner.max_fragments = 2;
+        assert_eq!(scanner.scan(&mut bytes[..first]), None);
+        assert_eq!(scanner.scan(&mut bytes[first..]), Some(past - first));
+        assert!(scanner.over);
+        // Whole messages in one frame each never count up.
+        let mut scanner = Scanner::new();
+        scanner.max_fragments = 1;
+        let mut many: Vec<u8> = b"\r\n\r\n".to_vec();
+        for _ in 0..10 {
+            many.extend(frame(true, OP_BINARY, b"m", None));
+        }
+        assert_eq!(scanner.scan(&mut many), None);
     }
 
     #[test]

@@ -916,11 +916,10 @@ where
         }
         Ok(response)
     };
-    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(
-        PeerIo::with_replay(io, replay),
-        select,
-        Some(config.websocket()),
-    );
+    let mut io = PeerIo::with_replay(io, replay);
+    io.limit_fragments(config.max_fragments);
+    let upgrade =
+        tokio_tungstenite::accept_hdr_async_with_config(io, select, Some(config.websocket()));
     let ws = match tokio::time::timeout_at(deadline, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -963,12 +962,9 @@ where
     };
     let config = strong.config.clone();
     drop(strong);
-    let ws = WebSocketStream::from_raw_socket(
-        PeerIo::upgraded(io),
-        Role::Server,
-        Some(config.websocket()),
-    )
-    .await;
+    let mut io = PeerIo::upgraded(io);
+    io.limit_fragments(config.max_fragments);
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.websocket())).await;
     finish(shared, ws, peer, admission).await
 }
 

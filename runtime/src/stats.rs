@@ -102,7 +102,8 @@ impl Counters {
             tracing::warn!(
                 reason = reason.as_str(),
                 total = n,
-                "limit hit: {detail} (logged at most once a second per reason)"
+                "limit hit: {} (logged at most once a second per reason)",
+                printable(&detail.to_string())
             );
         }
     }
@@ -169,4 +170,45 @@ pub struct Stats {
     pub protocol_errors: u64,
     /// Connections closed with 1008 for pinging past the ping budget.
     pub ping_floods: u64,
+}
+
+/// At most 200 characters of `text`, control characters escaped: a log
+/// line stays one short line whatever a peer put in an error.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(210));
+    for (n, c) in text.chars().enumerate() {
+        if n == 200 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_details_are_short_and_printable() {
+        assert_eq!(printable("a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
+        assert_eq!(printable(&"x".repeat(1000)).chars().count(), 201);
+    }
+
+    #[test]
+    fn every_hit_is_counted_by_reason() {
+        let counters = Counters::default();
+        for _ in 0..3 {
+            counters.hit(Reason::DuplicateId, format_args!("dup"));
+        }
+        counters.hit(Reason::PingFlood, format_args!("pings"));
+        let stats = counters.snapshot();
+        assert_eq!((stats.duplicate_ids, stats.ping_floods), (3, 1));
+        assert_eq!(stats.protocol_errors, 0);
+    }
 }

@@ -550,7 +550,12 @@ async fn protocol_errors_end_with_a_close_code_and_a_reason() {
     init_tracing();
     let server = Server::builder()
         .serve(echo_service())
-        .config(Config::new().max_message_size(4096).max_pings_per_second(5))
+        .config(
+            Config::new()
+                .max_message_size(4096)
+                .max_pings_per_second(5)
+                .max_fragments(100),
+        )
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -558,6 +563,11 @@ async fn protocol_errors_end_with_a_close_code_and_a_reason() {
     let mut pings = Vec::new();
     for _ in 0..50 {
         pings.extend(frame(0x89, b"p", true));
+    }
+    // 100,000 continuation frames of one byte.
+    let mut fragments = frame(0x02, b"x", true);
+    for _ in 0..100_000 {
+        fragments.extend(frame(0x00, b"x", true));
     }
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("bad UTF-8", frame(0x81, &[0xff, 0xfe, 0x41], true), 1007),
@@ -571,6 +581,7 @@ async fn protocol_errors_end_with_a_close_code_and_a_reason() {
         ),
         ("oversized", frame(0x82, &[b'x'; 8192], true), 1009),
         ("ping flood", pings, 1008),
+        ("too many fragments", fragments, 1009),
         (
             "bad UTF-8, then more the server never reads",
             [
