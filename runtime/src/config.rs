@@ -16,7 +16,7 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | option | default |
 /// |---|---|
 /// | [`heartbeat`](Config::heartbeat) | on, a Ping every 5 s |
-/// | [`heartbeat_timeout`](Config::heartbeat_timeout) | 20 s without any frame from the peer |
+/// | [`heartbeat_timeout`](Config::heartbeat_timeout) | 20 s without any frame from the peer, or data taken by it |
 /// | [`handshake_timeout`](Config::handshake_timeout) | 10 s |
 /// | [`call_timeout`](Config::call_timeout) | 30 s |
 /// | [`max_message_size`](Config::max_message_size) | 16 MiB |
@@ -116,8 +116,10 @@ impl Config {
     }
 
     /// With the heartbeat on, the peer is declared dead when no frame at all
-    /// (Pong, data or anything else) arrived for this long. This detects a
-    /// peer that vanished silently, not only one whose socket errors.
+    /// (Pong, data or anything else) arrived for this long, and it took
+    /// none of the data written to it meanwhile (a peer busy reading a
+    /// backlog is alive). This detects a peer that vanished silently, not
+    /// only one whose socket errors.
     ///
     /// The deadline applies only to a peer that negotiated our features and
     /// has answered a Ping at least once. A Go peer answers Pings only while

@@ -608,3 +608,72 @@ async fn protocol_errors_end_with_a_close_code_and_a_reason() {
         "{stats:?}"
     );
 }
+
+fn rss_kib(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Opt-in: the attack against a running server (`echo_server` as
+/// shipped): pipelines 1 MiB `POST /echo` requests for 10 s and never
+/// reads, while a canary calls every 10 ms; prints the server's RSS and
+/// the canary's worst latency. `LIMITS_TARGET=127.0.0.1:9000
+/// LIMITS_PID=<server pid> cargo test -p swaggersocket --all-features
+/// --test limits -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn attack_a_running_server_with_a_peer_that_does_not_read() {
+    let target: std::net::SocketAddr = std::env::var("LIMITS_TARGET").unwrap().parse().unwrap();
+    let pid = std::env::var("LIMITS_PID").unwrap_or_default();
+    let before = rss_kib(&pid);
+    let client = Client::builder(url(target)).connect().await.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(target).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url(target), tcp)
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        "{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[\"stream/1\"]}",
+    ))
+    .await
+    .unwrap();
+    let _ = ws.next().await;
+    ws.send(Message::text("{\"Type\":\"ClientHandshakeAckFrame\"}"))
+        .await
+        .unwrap();
+    let (mut sink, _stream) = ws.split();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let flood = tokio::spawn(async move {
+        for i in 0u64.. {
+            let message = request_message("/echo", &i.to_string(), vec![b'x'; 1 << 20]);
+            if sink.send(message).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let mut peak = before;
+    let mut worst = Duration::ZERO;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let t = std::time::Instant::now();
+        canary_is_served(&client).await;
+        worst = worst.max(t.elapsed());
+        peak = peak.max(rss_kib(&pid));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    flood.abort();
+    println!(
+        "requests sent {}, server RSS before {} KiB, peak {} KiB, canary worst {} ms",
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        before,
+        peak,
+        worst.as_millis()
+    );
+}
