@@ -677,3 +677,113 @@ async fn attack_a_running_server_with_a_peer_that_does_not_read() {
         worst.as_millis()
     );
 }
+
+#[tokio::test]
+async fn a_peer_busy_reading_its_backlog_is_not_declared_dead() {
+    init_tracing();
+    const CHUNK: usize = 64 << 10;
+    const CHUNKS: usize = 32;
+    let server = Server::builder()
+        .serve(service_fn(|_request: Request<Bytes>| async {
+            let chunks = (0..CHUNKS).map(|_| Ok::<_, Infallible>(Bytes::from(vec![b'x'; CHUNK])));
+            let body = swaggersocket::Body::from_stream(futures_util::stream::iter(chunks));
+            Ok::<_, Infallible>(Response::new(body))
+        }))
+        .config(
+            Config::new()
+                .heartbeat(Some(Duration::from_millis(50)))
+                .heartbeat_timeout(Duration::from_millis(250))
+                .max_queued_bytes(64 << 10)
+                .stream_window(CHUNK * CHUNKS / 4),
+        )
+        .listen(small_send_buffers())
+        .unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.local_addr()).await.unwrap();
+    let mut tcp = upgrade_and_handshake(tcp).await;
+    // Answer one Ping, so that the server holds this peer to the deadline.
+    loop {
+        let (opcode, payload) = read_frame(&mut tcp).await;
+        if opcode == 9 {
+            tcp.write_all(&frame(0x8a, &payload, true)).await.unwrap();
+            break;
+        }
+    }
+    // One request for a streamed answer, with all the credit it needs at
+    // once; from then on the peer only reads, slowly, and sends nothing.
+    let request = Request::get("/stream").body(Bytes::new()).unwrap();
+    tcp.write_all(&frame(0x82, &wire::encode_request(&request, "1"), true))
+        .await
+        .unwrap();
+    let window = wire::Frame::Window(wire::StreamKind::Response, "1".into(), u32::MAX);
+    tcp.write_all(&frame(0x82, &wire::encode_frame(&window), true))
+        .await
+        .unwrap();
+    let mut data = 0;
+    let started = std::time::Instant::now();
+    loop {
+        let (opcode, payload) = read_frame(&mut tcp).await;
+        match opcode {
+            1 | 2 if payload.starts_with(b"@end") => break,
+            1 | 2 => data += payload.len(),
+            8 => panic!(
+                "closed after {data} bytes and {} ms: {:?}",
+                started.elapsed().as_millis(),
+                String::from_utf8_lossy(&payload)
+            ),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(data >= CHUNK * CHUNKS);
+    assert!(
+        started.elapsed() > Duration::from_millis(500),
+        "the backlog took less than twice the heartbeat timeout: the test proves nothing"
+    );
+    // Silent and with nothing more to read: now it is dead.
+    let (code, _) = raw_close(&mut tcp).await;
+    assert_eq!(code, 1011);
+}
+
+/// A listener whose sockets have small send buffers (Linux: accepted
+/// sockets inherit them), so that what the server writes stays in its own
+/// queue rather than in the kernel's, as with a real backlog.
+fn small_send_buffers() -> tokio::net::TcpListener {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(8192).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket.listen(64).unwrap()
+}
+
+/// The HTTP upgrade and handshake of a raw peer of this project.
+async fn upgrade_and_handshake(mut tcp: TcpStream) -> TcpStream {
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        within("the upgrade", tcp.read_exact(&mut byte))
+            .await
+            .unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let hello = b"{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[\"stream/1\"]}";
+    tcp.write_all(&frame(0x81, hello, true)).await.unwrap();
+    let (opcode, reply) = read_frame(&mut tcp).await;
+    assert_eq!(opcode, 1);
+    assert!(String::from_utf8_lossy(&reply).contains("ServerHandshakeConnectionID"));
+    tcp.write_all(&frame(
+        0x81,
+        b"{\"Type\":\"ClientHandshakeAckFrame\"}",
+        true,
+    ))
+    .await
+    .unwrap();
+    tcp
+}
