@@ -64,13 +64,13 @@ fn roomy() -> Config {
 
 type Call = JoinHandle<(bool, Bytes, Result<Response<Bytes>, Error>)>;
 
-/// Starts `n` calls on `conn`, half fast and half slow, each with its own
-/// payload.
-fn start_calls(conn: &Connection, n: usize, tag: &str) -> Vec<Call> {
+/// Starts `n` calls on `conn`, each with its own payload: half fast and
+/// half slow `with_slow`, else all fast.
+fn start_calls(conn: &Connection, n: usize, tag: &str, with_slow: bool) -> Vec<Call> {
     (0..n)
         .map(|i| {
             let conn = conn.clone();
-            let slow = i % 2 == 1;
+            let slow = with_slow && i % 2 == 1;
             let payload = Bytes::from(format!("{tag}-{i}"));
             let path = if slow { "/slow/x" } else { "/fast/x" };
             let request = post(path, payload.clone());
@@ -147,8 +147,8 @@ async fn server_shutdown_with_a_thousand_calls_in_flight_each_way() {
     let client_conn = client.connection();
 
     let test = async {
-        let client_calls = start_calls(&client_conn, N, "c");
-        let server_calls = start_calls(&at_server, N, "s");
+        let client_calls = start_calls(&client_conn, N, "c", true);
+        let server_calls = start_calls(&at_server, N, "s", true);
         for _ in 0..2 * N {
             arrivals.recv().await.unwrap();
         }
@@ -225,8 +225,8 @@ async fn client_shutdown_lets_calls_finish_both_ways() {
     let at_server = next_received(&mut events).await;
     let client_conn = client.connection();
     let test = async {
-        let client_calls = start_calls(&client_conn, N, "c");
-        let server_calls = start_calls(&at_server, N, "s");
+        let client_calls = start_calls(&client_conn, N, "c", true);
+        let server_calls = start_calls(&at_server, N, "s", true);
         for _ in 0..2 * N {
             arrivals.recv().await.unwrap();
         }
@@ -345,4 +345,60 @@ async fn shutdown_of_an_idle_server_is_prompt_and_refuses_new_clients() {
     let err = client.connection().call(get("/x")).await.unwrap_err();
     assert!(err.to_string().contains("code 1001"), "{err}");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// When everything under way finishes, the shutdown does not wait for the
+/// grace, and the last answers still reach their callers before the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_as_soon_as_the_last_call_is_answered() {
+    init_tracing();
+    const N: usize = 1000;
+    let (release_tx, release) = watch::channel(false);
+    let (server_arrived, mut arrivals) = mpsc::unbounded_channel();
+    let client_arrived = server_arrived.clone();
+    let served_by_server = Served::default();
+    let served_by_client = Served::default();
+    let server = Server::builder()
+        .config(roomy())
+        .serve(gated(
+            server_arrived,
+            release.clone(),
+            served_by_server.clone(),
+        ))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let client = Client::builder(url(server.local_addr()))
+        .config(roomy())
+        .keep_alive(false)
+        .serve(gated(client_arrived, release, served_by_client.clone()))
+        .connect()
+        .await
+        .unwrap();
+    let at_server = next_received(&mut events).await;
+    let client_conn = client.connection();
+    let client_calls = start_calls(&client_conn, N, "c", false);
+    let server_calls = start_calls(&at_server, N, "s", false);
+    for _ in 0..2 * N {
+        within("a call to arrive", arrivals.recv()).await.unwrap();
+    }
+    let shutdown = tokio::spawn(async move {
+        // Far longer than the test may take: it must end when idle.
+        server.shutdown(Duration::from_secs(3600)).await;
+    });
+    loop {
+        let probe = client_conn.call(get("/probe")).await.unwrap();
+        if probe.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    release_tx.send_replace(true);
+    within("the shutdown", shutdown).await.unwrap();
+    assert_eq!(tally(client_calls, "-").await, (N, 0));
+    assert_eq!(tally(server_calls, "-").await, (N, 0));
+    assert!(within("the close", client_conn.closed()).await.is_ok());
+    each_served_once(&served_by_server, N);
+    each_served_once(&served_by_client, N);
 }
