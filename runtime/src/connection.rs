@@ -1155,6 +1155,7 @@ where
         let item = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => {
+                cut_short(&conn, continuation.take());
                 drain_until_close_reply(&conn, &mut stream).await;
                 return;
             }
@@ -1229,6 +1230,7 @@ where
                     },
                     None,
                 );
+                cut_short(&conn, continuation.take());
                 return;
             }
             WsMessage::Frame(_) => continue,
@@ -1321,6 +1323,22 @@ where
             }
             Err(e) => malformed(&conn, &data, e),
         }
+    }
+}
+
+/// A streamed body in Go's form still arriving when the connection closes:
+/// its consumer learns why (say, the peer is shutting down), not only that
+/// the body was cut.
+fn cut_short(conn: &Connection, open: Option<Continuation>) {
+    if let Some(Continuation::Response {
+        feed: Some(feed), ..
+    }) = open
+    {
+        let why = conn.ended_error();
+        feed.fail(Error::new(
+            why.kind(),
+            format!("the streamed body was cut: {}", why.message()),
+        ));
     }
 }
 
