@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 const CHILD_ADDR: &str = "SWAGGERSOCKET_TEST_SERVER_ADDR";
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(600);
 const HELD: usize = 50;
+const LOADERS: usize = 8;
 
 fn config() -> Config {
     Config::new()
@@ -145,25 +146,34 @@ async fn kill_9_of_the_server_fails_calls_promptly_and_the_client_reconnects() {
             tokio::spawn(async move { conn.call(post("/hold", format!("held-{i}"))).await })
         })
         .collect();
-    // Load: echo calls one after another, each answer its caller's own.
-    let load = tokio::spawn({
-        let conn = conn.clone();
-        async move {
-            let mut answered = 0u64;
-            loop {
-                let payload = format!("load-{answered}");
-                match conn.call(post("/echo", payload.clone())).await {
-                    Ok(response) => {
-                        assert_eq!(response.body(), payload.as_bytes());
-                        answered += 1;
+    // Load: tasks making echo calls one after another, each answer its
+    // caller's own; the kill comes once they have made some.
+    let (progress, mut answers) = mpsc::unbounded_channel();
+    let load: Vec<_> = (0..LOADERS)
+        .map(|task| {
+            let conn = conn.clone();
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                loop {
+                    let payload = format!("load-{task}-{n}");
+                    match conn.call(post("/echo", payload.clone())).await {
+                        Ok(response) => {
+                            assert_eq!(response.body(), payload.as_bytes());
+                            let _ = progress.send(());
+                        }
+                        Err(error) => return error,
                     }
-                    Err(error) => return (answered, error),
+                    n += 1;
                 }
-            }
-        }
-    });
+            })
+        })
+        .collect();
     for _ in 0..HELD {
         first.line("ARRIVED").await;
+    }
+    for _ in 0..100 {
+        within("load", answers.recv()).await.unwrap();
     }
     let killed = Instant::now();
     first.kill_9();
@@ -174,9 +184,10 @@ async fn kill_9_of_the_server_fails_calls_promptly_and_the_client_reconnects() {
             .unwrap_err();
         assert!(error.is_connection_lost(), "{error}");
     }
-    let (answered, error) = within("the load to stop", load).await.unwrap();
-    assert!(error.is_connection_lost(), "{error}");
-    assert!(answered > 0, "the load ran before the kill");
+    for task in load {
+        let error = within("the load to stop", task).await.unwrap();
+        assert!(error.is_connection_lost(), "{error}");
+    }
     let took = killed.elapsed();
     assert!(
         took < HEARTBEAT_TIMEOUT + Duration::from_secs(3),
