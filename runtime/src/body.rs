@@ -1,5 +1,6 @@
 //! Bodies that may arrive or leave in pieces: streamed responses.
 
+use crate::drain::Work;
 use crate::error::{BoxError, Error, ErrorKind};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{Stream, StreamExt};
@@ -194,6 +195,8 @@ pub(crate) struct StreamFeed {
     tx: mpsc::UnboundedSender<Result<Bytes, Error>>,
     pub(crate) shared: Arc<StreamShared>,
     ended: bool,
+    /// The call this body answers, for a graceful shutdown to wait on.
+    _work: Option<Work>,
 }
 
 impl StreamFeed {
@@ -206,6 +209,11 @@ impl StreamFeed {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) += len;
         self.tx.send(Ok(chunk)).is_ok()
+    }
+
+    /// Keeps `work` counted until the stream ends.
+    pub(crate) fn hold(&mut self, work: Work) {
+        self._work = Some(work);
     }
 
     /// Ends the stream with an error.
@@ -283,6 +291,7 @@ impl BodyStream {
                 tx,
                 shared: shared.clone(),
                 ended: false,
+                _work: None,
             },
             BodyStream {
                 full: None,

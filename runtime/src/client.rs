@@ -737,10 +737,26 @@ impl Client {
         Events::new(self.shared.events.subscribe())
     }
 
-    /// Closes the connection (code 1000) and stops reconnecting.
+    /// Closes the connection (code 1000) and stops reconnecting. Calls in
+    /// flight fail at once; see [`shutdown`](Client::shutdown) to let them
+    /// finish.
     pub fn close(&self) {
         self.shared.stop.cancel();
         self.connection().close();
+    }
+
+    /// Shuts the client down gracefully: stops reconnecting; on the current
+    /// connection, as [`Connection::shutdown`], new calls fail and the
+    /// server's new requests are answered 503 while the calls under way in
+    /// both directions (this client's calls, and the server's calls it
+    /// serves) get up to `grace` to finish; then closes with code 1001
+    /// (Going Away), failing whatever is left with an error that says
+    /// "shutting down". Resolves once the close frame is sent.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.stop.cancel();
+        self.connection()
+            .shutdown_with(grace, "client shutting down")
+            .await;
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::auth::Identity;
 use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, StreamFeed};
 use crate::config::Config;
+use crate::drain::{self, Drain, Work};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::handler::Handler;
 use crate::stats::{Counters, Reason};
@@ -126,6 +127,9 @@ struct Waiter {
     /// Toward a Go peer: the turn this call holds until its response has
     /// arrived whole.
     turn: Option<OwnedSemaphorePermit>,
+    /// Counted by a graceful shutdown until the answer (and its streamed
+    /// body) has arrived.
+    work: Work,
 }
 
 struct Inner {
@@ -167,6 +171,8 @@ struct Inner {
     close_frame: Mutex<Option<CloseFrame>>,
     shutdown: CancellationToken,
     on_end: Mutex<Option<EndHook>>,
+    /// The work a graceful shutdown waits for, and its refusal of new work.
+    drain: Arc<Drain>,
     /// Both sides negotiated the streaming extension in the handshake.
     streams: bool,
     /// The peer sent no `Features` in the handshake: a Go peer.
@@ -293,6 +299,7 @@ impl Connection {
             close_frame: Mutex::new(None),
             shutdown: CancellationToken::new(),
             on_end: Mutex::new(None),
+            drain: Arc::new(Drain::default()),
             streams: setup.streams,
             go_peer: setup.go_peer,
             turn: (setup.go_peer && !config.concurrent_calls_to_go_peers)
@@ -440,6 +447,9 @@ impl Connection {
                 ),
             ));
         }
+        let Some(work) = inner.drain.enter() else {
+            return Err(drain::refused());
+        };
         let turn = match &inner.turn {
             Some(turn) => Some(self.wait_for_turn(turn).await?),
             None => None,
@@ -479,7 +489,7 @@ impl Connection {
             if turn.is_none() && pending.calls.len() + pending.queued >= inner.max_in_flight {
                 return Err(too_many_in_flight(inner.max_in_flight));
             }
-            pending.calls.insert(call_id, Waiter { tx, turn });
+            pending.calls.insert(call_id, Waiter { tx, turn, work });
         }
         let mut guard = PendingGuard {
             inner,
@@ -551,6 +561,33 @@ impl Connection {
     /// fail at once with [`ErrorKind::Closed`].
     pub fn close(&self) {
         self.close_with(CloseCode::Normal, "");
+    }
+
+    /// Shuts the connection down gracefully: from now on, new calls fail
+    /// at once and the peer's new requests are answered `503 Service
+    /// Unavailable`; the calls and requests under way get up to `grace` to
+    /// finish (a streamed body to its end), in both directions. Then the
+    /// connection closes with code 1001 (Going Away): whatever is left fails
+    /// with an error that says "shutting down", at both ends, and answers
+    /// sent before the close frame reach the peer before it. Resolves once
+    /// the close frame is sent.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown_with(grace, "shutting down").await;
+    }
+
+    pub(crate) async fn shutdown_with(&self, grace: Duration, reason: &str) {
+        let drain = &self.inner.drain;
+        drain.start();
+        let mut finished = self.inner.finished.subscribe();
+        let _ = tokio::time::timeout(grace, async {
+            tokio::select! {
+                _ = drain.idle() => {}
+                _ = finished.wait_for(|done| *done) => {}
+            }
+        })
+        .await;
+        self.close_with(CloseCode::Away, reason);
+        let _ = self.closed().await;
     }
 
     pub(crate) fn close_with(&self, code: CloseCode, reason: &str) {
@@ -822,7 +859,7 @@ impl Inner {
         correlation_id: Option<&str>,
         head: Response<Bytes>,
     ) -> (Option<StreamFeed>, Option<OwnedSemaphorePermit>) {
-        let Some((call_id, Waiter { tx, turn })) = self.take_call(correlation_id) else {
+        let Some((call_id, Waiter { tx, turn, work })) = self.take_call(correlation_id) else {
             if let (true, Some(id)) = (self.streams, correlation_id) {
                 self.send_frame(&Frame::Cancel(StreamKind::Response, id.to_owned()));
             }
@@ -836,7 +873,8 @@ impl Inner {
                 ungranted: Mutex::new(0),
             }) as Arc<dyn StreamControl>
         });
-        let (feed, body) = BodyStream::streamed(control);
+        let (mut feed, body) = BodyStream::streamed(control);
+        feed.hold(work);
         let (parts, _) = head.into_parts();
         if tx.send(Ok(Response::from_parts(parts, body))).is_err() {
             if self.streams {
@@ -1235,7 +1273,7 @@ async fn write_loop<S>(
         // connection ends leaves the stream consistent for a close frame.
         let sent = tokio::select! {
             biased;
-            _ = inner.shutdown.cancelled() => break None,
+            _ = batch_deadline(&inner) => break None,
             sent = tokio::time::timeout(stall, work) => sent,
         };
         match sent {
@@ -1282,6 +1320,13 @@ async fn write_loop<S>(
             let linger = Duration::from_secs(if stalled { 3 } else { 1 });
             let _ = tokio::time::timeout(linger, async {
                 if let Some(frame) = frame {
+                    if inner.drain.is_draining() {
+                        // A graceful shutdown: the answers queued before the
+                        // close go out before it.
+                        while let Ok(queued) = rx.try_recv() {
+                            sink.feed(queued.message).await?;
+                        }
+                    }
                     sink.send(WsMessage::Close(Some(frame))).await?;
                 }
                 sink.close().await
@@ -1290,6 +1335,16 @@ async fn write_loop<S>(
         }
     }
     inner.finished.send_replace(true);
+}
+
+/// When the writer gives up the batch it is sending: at once when the
+/// connection ends, up to a second later in a graceful shutdown, so that
+/// answers already queued are not lost.
+async fn batch_deadline(inner: &Inner) {
+    inner.shutdown.cancelled().await;
+    if inner.drain.is_draining() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn read_loop<S>(conn: Connection, mut stream: SplitStream<WebSocketStream<S>>, config: Config)
@@ -1317,6 +1372,7 @@ where
         let item = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => {
+                cut_short(&conn, continuation.take());
                 drain_until_close_reply(&conn, &mut stream).await;
                 return;
             }
@@ -1403,6 +1459,7 @@ where
                     },
                     None,
                 );
+                cut_short(&conn, continuation.take());
                 return;
             }
             WsMessage::Frame(_) => continue,
@@ -1495,6 +1552,22 @@ where
             }
             Err(e) => deferred = malformed(&conn, &data, e),
         }
+    }
+}
+
+/// A streamed body in Go's form still arriving when the connection closes:
+/// its consumer learns why (say, the peer is shutting down), not only that
+/// the body was cut.
+fn cut_short(conn: &Connection, open: Option<Continuation>) {
+    if let Some(Continuation::Response {
+        feed: Some(feed), ..
+    }) = open
+    {
+        let why = conn.ended_error();
+        feed.fail(Error::new(
+            why.kind(),
+            format!("the streamed body was cut: {}", why.message()),
+        ));
     }
 }
 
@@ -1902,6 +1975,15 @@ fn dispatch(conn: &Connection, decoded: Decoded) -> Option<WsMessage> {
         );
     };
     let admission = (admitted, bytes);
+    let Some(work) = inner.drain.enter() else {
+        // A graceful shutdown began: answered 503 (the answer still goes
+        // out before the close frame).
+        let response = plain_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down: this side takes no new requests".to_owned(),
+        );
+        return Some(inner.answer_message(&response, &correlation_id));
+    };
     request.extensions_mut().insert(conn.clone());
     // Fast path: most handlers answer without waiting. Poll the handler once
     // here; if it is done, answer without a task of its own. A handler that
@@ -1923,6 +2005,7 @@ fn dispatch(conn: &Connection, decoded: Decoded) -> Option<WsMessage> {
                     let serving = register_serving(&inner, &correlation_id);
                     tokio::spawn(async move {
                         let _admission = admission;
+                        let _work = work;
                         let _registered = ServingGuard {
                             inner: &inner,
                             correlation_id: serving.is_some().then_some(correlation_id.as_str()),
@@ -1945,6 +2028,7 @@ fn dispatch(conn: &Connection, decoded: Decoded) -> Option<WsMessage> {
         .map_or_else(|| inner.shutdown.clone(), |s| s.cancel.clone());
     tokio::spawn(async move {
         let _admission = admission;
+        let _work = work;
         let _registered = ServingGuard {
             inner: &inner,
             correlation_id: serving.is_some().then_some(correlation_id.as_str()),

@@ -172,9 +172,17 @@ impl std::error::Error for Error {
 
 impl From<tokio_tungstenite::tungstenite::Error> for Error {
     fn from(err: tokio_tungstenite::tungstenite::Error) -> Self {
-        use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+        use tokio_tungstenite::tungstenite::error::{
+            CapacityError, Error as WsError, ProtocolError,
+        };
         match err {
             WsError::Io(io) => Error::with_source(ErrorKind::Io, "socket error", io),
+            // The TCP stream ended (FIN) with no close frame, between
+            // messages or in the middle of one.
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Error::new(
+                ErrorKind::Closed,
+                "the peer closed the socket without a close frame",
+            ),
             WsError::ConnectionClosed | WsError::AlreadyClosed => {
                 Error::new(ErrorKind::Closed, "the websocket is closed")
             }

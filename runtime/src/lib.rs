@@ -38,6 +38,7 @@ mod body;
 mod client;
 mod config;
 mod connection;
+mod drain;
 mod error;
 mod event;
 mod fields;

@@ -287,7 +287,7 @@ impl ServerBuilder {
             Error::with_source(ErrorKind::Io, "the listener has no local address", e)
         })?;
         let server = self.start(Some(local_addr));
-        tokio::spawn(accept_loop(server.shared.clone(), listener));
+        server.accepting(tokio::spawn(accept_loop(server.shared.clone(), listener)));
         Ok(server)
     }
 
@@ -306,7 +306,7 @@ impl ServerBuilder {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let server = self.start(None);
-        tokio::spawn(incoming_loop(server.shared.clone(), incoming));
+        server.accepting(tokio::spawn(incoming_loop(server.shared.clone(), incoming)));
         server
     }
 
@@ -332,7 +332,11 @@ impl ServerBuilder {
             events,
             shutdown: CancellationToken::new(),
         });
-        Server { shared, local_addr }
+        Server {
+            shared,
+            local_addr,
+            accept: Mutex::new(None),
+        }
     }
 }
 
@@ -478,11 +482,14 @@ pub(crate) struct Admission {
 
 /// A running swaggersocket server (Go's `WebsocketServer`).
 ///
-/// Dropping it stops accepting and closes every connection with code 1001;
-/// [`shutdown`](Server::shutdown) does the same and waits for them to end.
+/// Dropping it stops accepting and closes every connection with code 1001
+/// at once; [`shutdown`](Server::shutdown) lets the calls under way finish
+/// first.
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: Option<SocketAddr>,
+    /// The task that takes new connections, until shutdown.
+    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl fmt::Debug for Server {
@@ -597,12 +604,42 @@ impl Server {
             .collect()
     }
 
-    /// Stops accepting, closes every connection with code 1001 and waits (at
-    /// most `grace`) for them to end.
-    pub async fn shutdown(self, grace: Duration) {
-        let connections = self.begin_shutdown();
-        let all = futures_util::future::join_all(connections.iter().map(|c| c.closed()));
-        let _ = tokio::time::timeout(grace, all).await;
+    /// Shuts the server down gracefully:
+    ///
+    /// 1. stops accepting (the listener is closed before the first
+    ///    connection is told, so new clients are refused from then on, and
+    ///    a handshake still under way ends with 1001);
+    /// 2. on every connection at once, as [`Connection::shutdown`]: new
+    ///    calls fail and the clients' new requests are answered 503, while
+    ///    the calls and requests under way in both directions get up to
+    ///    `grace` to finish;
+    /// 3. closes every connection with code 1001 (Going Away): whatever is
+    ///    left fails, here and at the client, with an error that says
+    ///    "shutting down".
+    ///
+    /// Resolves once every close frame is sent. Dropping a server does
+    /// steps 1 and 3 without a grace period.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.shutdown.cancel();
+        let accept = self
+            .accept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(accept) = accept {
+            let _ = accept.await;
+        }
+        let connections = self.connections();
+        futures_util::future::join_all(
+            connections
+                .iter()
+                .map(|c| c.shutdown_with(grace, "server shutting down")),
+        )
+        .await;
+    }
+
+    fn accepting(&self, task: tokio::task::JoinHandle<()>) {
+        *self.accept.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 
     fn begin_shutdown(&self) -> Vec<Connection> {

@@ -13,6 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub mod fault_proxy;
+
 /// The longest any single wait in a test may take before the test fails.
 pub const BOUND: Duration = Duration::from_secs(10);
 
