@@ -10,6 +10,8 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use swaggersocket::service_fn;
 
@@ -51,14 +53,45 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Allowed connections for jsonrpsee (its default is 100).
 const RPC_MAX_CONNECTIONS: u32 = 20_000;
 
+/// The PEM certificate and key files a server serves `wss://` with.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A self-signed certificate for 127.0.0.1, written to `dir`; and the
+    /// client configuration that trusts it (the same rustls for all).
+    pub fn generate(dir: &Path) -> Result<(TlsFiles, Arc<rustls::ClientConfig>), BoxError> {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+        std::fs::create_dir_all(dir)?;
+        let files = TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        };
+        std::fs::write(&files.cert, certified.cert.pem())?;
+        std::fs::write(&files.key, certified.signing_key.serialize_pem())?;
+        let client = swaggersocket::tls::client_config_with_ca_pem_file(&files.cert)?;
+        Ok((files, Arc::new(client)))
+    }
+}
+
 /// Starts the server of `imp` on 127.0.0.1 and returns its address; it
-/// serves until the process ends.
-pub async fn start_server(imp: Impl) -> Result<SocketAddr, BoxError> {
+/// serves until the process ends; `wss://` with `tls`.
+pub async fn start_server(imp: Impl, tls: Option<TlsFiles>) -> Result<SocketAddr, BoxError> {
+    if tls.is_some() && imp == Impl::Jsonrpsee {
+        return Err("the jsonrpsee server runs without TLS here".into());
+    }
     match imp {
         Impl::Swaggersocket => {
             // The defaults a user gets (8 KiB read buffer, heartbeat on,
             // 30 s call timeout); TCP_NODELAY is always on.
-            let server = swaggersocket::Server::builder()
+            let mut builder = swaggersocket::Server::builder();
+            if let Some(files) = tls {
+                builder = builder.tls_pem_files(files.cert, files.key)?;
+            }
+            let server = builder
                 .serve(service_fn(|req: http::Request<Bytes>| async move {
                     Ok::<_, Infallible>(http::Response::new(req.into_body()))
                 }))
@@ -72,7 +105,13 @@ pub async fn start_server(imp: Impl) -> Result<SocketAddr, BoxError> {
         Impl::Plain => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            tokio::spawn(plain::serve(listener));
+            let acceptor = match tls {
+                Some(files) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+                    swaggersocket::tls::server_config_from_pem_files(files.cert, files.key)?,
+                ))),
+                None => None,
+            };
+            tokio::spawn(plain::serve(listener, acceptor));
             Ok(addr)
         }
         Impl::Jsonrpsee => {
@@ -107,22 +146,33 @@ pub enum Conn {
 }
 
 impl Conn {
-    pub async fn connect(imp: Impl, addr: SocketAddr) -> Result<Conn, BoxError> {
-        let url = format!("ws://{addr}/");
+    /// Connects to `addr`; over `wss://` with `tls` (not for jsonrpsee).
+    pub async fn connect(
+        imp: Impl,
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, BoxError> {
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        let url = format!("{scheme}://{addr}/");
         match imp {
             Impl::Swaggersocket => {
                 // No reconnecting: a lost connection is a failed run.
-                let client = swaggersocket::Client::builder(url)
-                    .keep_alive(false)
-                    .connect()
-                    .await?;
+                let mut builder = swaggersocket::Client::builder(url).keep_alive(false);
+                if let Some(config) = tls {
+                    builder = builder.tls_config(config);
+                }
+                let client = builder.connect().await?;
                 let conn = client.connection();
                 Ok(Conn::Swaggersocket {
                     _client: client,
                     conn,
                 })
             }
-            Impl::Plain => Ok(Conn::Plain(plain::Client::connect(addr).await?)),
+            Impl::Plain => {
+                let connector = tls.map(tokio_rustls::TlsConnector::from);
+                Ok(Conn::Plain(plain::Client::connect(addr, connector).await?))
+            }
+            Impl::Jsonrpsee if tls.is_some() => Err("jsonrpsee runs without TLS here".into()),
             Impl::Jsonrpsee => {
                 let client = WsClientBuilder::default()
                     .set_tcp_no_delay(true)

@@ -10,7 +10,7 @@
 mod impls;
 mod plain;
 
-use impls::{BoxError, Conn, Impl, Payload};
+use impls::{BoxError, Conn, Impl, Payload, TlsFiles};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -34,6 +34,7 @@ usage: swaggersocket-bench run [--runs N] [--warmup SECS] [--duration SECS]
                                [--idle N] [--small BYTES] [--impls a,b,c]
                                [--workloads a,b,c]
        swaggersocket-bench serve --impl swaggersocket|plain|jsonrpsee
+                                 [--tls CERT.pem KEY.pem]
 
 run: every workload against every implementation, interleaved, N runs;
 prints a markdown table of medians and ratios to the plain baseline.
@@ -43,7 +44,8 @@ prints a markdown table of medians and ratios to the plain baseline.
   --idle N         idle connections for the memory workload (default 2000)
   --small BYTES    request body of the small-call workloads (default 64)
   --impls LIST     swaggersocket,plain,jsonrpsee (default all)
-  --workloads LIST c1,c64,big,conns,idle (default all)
+  --workloads LIST c1,c64,big,conns,idle,wss (default all; wss, the c64
+                   workload over TLS, runs swaggersocket and plain only)
 ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,15 +60,19 @@ enum Workload {
     Conns,
     /// Server RSS per idle connection.
     Idle,
+    /// 64 callers on one `wss://` connection (TLS 1.3, a self-signed
+    /// certificate made for the run): calls/s. jsonrpsee is left out.
+    Wss,
 }
 
 impl Workload {
-    const ALL: [Workload; 5] = [
+    const ALL: [Workload; 6] = [
         Workload::C1,
         Workload::C64,
         Workload::Big,
         Workload::Conns,
         Workload::Idle,
+        Workload::Wss,
     ];
 
     fn name(self) -> &'static str {
@@ -76,7 +82,13 @@ impl Workload {
             Workload::Big => "big",
             Workload::Conns => "conns",
             Workload::Idle => "idle",
+            Workload::Wss => "wss",
         }
+    }
+
+    /// Whether `imp` runs this workload.
+    fn runs_on(self, imp: Impl) -> bool {
+        self != Workload::Wss || imp != Impl::Jsonrpsee
     }
 }
 
@@ -188,9 +200,20 @@ fn main() {
 
 /// Runs one server until stdin closes (the parent ended) or the lifetime passes.
 fn serve_main(args: &[String]) -> Result<(), BoxError> {
-    let imp = match args {
-        [flag, name] if flag == "--impl" => {
-            Impl::parse(name).ok_or_else(|| format!("no impl {name}"))?
+    let (imp, tls) = match args {
+        [flag, name, rest @ ..] if flag == "--impl" => {
+            let imp = Impl::parse(name).ok_or_else(|| format!("no impl {name}"))?;
+            match rest {
+                [] => (imp, None),
+                [flag, cert, key] if flag == "--tls" => (
+                    imp,
+                    Some(TlsFiles {
+                        cert: cert.into(),
+                        key: key.into(),
+                    }),
+                ),
+                _ => return Err(format!("serve: unexpected {rest:?}\n{HELP}").into()),
+            }
         }
         _ => return Err(format!("serve needs --impl NAME\n{HELP}").into()),
     };
@@ -198,7 +221,7 @@ fn serve_main(args: &[String]) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let addr = impls::start_server(imp).await?;
+        let addr = impls::start_server(imp, tls).await?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
@@ -227,10 +250,14 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    async fn spawn(imp: Impl) -> Result<ServerChild, BoxError> {
+    async fn spawn(imp: Impl, tls: Option<&TlsFiles>) -> Result<ServerChild, BoxError> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .args(["serve", "--impl", imp.name()])
+        let mut command = Command::new(exe);
+        command.args(["serve", "--impl", imp.name()]);
+        if let Some(files) = tls {
+            command.arg("--tls").arg(&files.cert).arg(&files.key);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -321,13 +348,35 @@ fn run_main(options: Options) -> Result<(), BoxError> {
 
 type Samples = Vec<(Workload, Impl, Vec<Sample>)>;
 
+/// The certificate of the `wss` workload: its files (for the server child)
+/// and a client configuration trusting it.
+type Tls = (TlsFiles, Arc<rustls::ClientConfig>);
+
 async fn run_all(options: &Options) -> Result<Samples, BoxError> {
     let mut samples: Samples = Vec::new();
     for &w in &options.workloads {
         for &i in &options.impls {
-            samples.push((w, i, Vec::new()));
+            if w.runs_on(i) {
+                samples.push((w, i, Vec::new()));
+            }
         }
     }
+    let dir = std::env::temp_dir().join(format!("swaggersocket-bench-{}", std::process::id()));
+    let tls = if options.workloads.contains(&Workload::Wss) {
+        Some(TlsFiles::generate(&dir)?)
+    } else {
+        None
+    };
+    let result = run_each(options, tls.as_ref(), &mut samples).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|()| samples)
+}
+
+async fn run_each(
+    options: &Options,
+    tls: Option<&Tls>,
+    samples: &mut Samples,
+) -> Result<(), BoxError> {
     for run in 0..options.runs {
         for &workload in &options.workloads {
             // Rotate the order each run, so that no implementation always
@@ -335,8 +384,8 @@ async fn run_all(options: &Options) -> Result<Samples, BoxError> {
             let mut order = options.impls.clone();
             let turn = run % order.len().max(1);
             order.rotate_left(turn);
-            for imp in order {
-                let sample = run_one(options, workload, imp)
+            for imp in order.into_iter().filter(|i| workload.runs_on(*i)) {
+                let sample = run_one(options, workload, imp, tls)
                     .await
                     .map_err(|e| format!("run {} of {} on {imp}: {e}", run + 1, workload.name()))?;
                 eprintln!(
@@ -356,7 +405,7 @@ async fn run_all(options: &Options) -> Result<Samples, BoxError> {
             }
         }
     }
-    Ok(samples)
+    Ok(())
 }
 
 fn describe(workload: Workload, s: &Sample) -> String {
@@ -365,7 +414,9 @@ fn describe(workload: Workload, s: &Sample) -> String {
             "{:.0} calls/s, p50 {:.1} µs, p99 {:.1} µs",
             s.calls_per_sec, s.p50_us, s.p99_us
         ),
-        Workload::C64 | Workload::Conns => format!("{:.0} calls/s", s.calls_per_sec),
+        Workload::C64 | Workload::Conns | Workload::Wss => {
+            format!("{:.0} calls/s", s.calls_per_sec)
+        }
         Workload::Big => format!("{:.1} MB/s", s.mb_per_sec),
         Workload::Idle => return format!("{:.2} KiB per connection", s.kib_per_conn),
     };
@@ -375,44 +426,67 @@ fn describe(workload: Workload, s: &Sample) -> String {
     )
 }
 
-async fn run_one(options: &Options, workload: Workload, imp: Impl) -> Result<Sample, BoxError> {
-    let server = ServerChild::spawn(imp).await?;
+async fn run_one(
+    options: &Options,
+    workload: Workload,
+    imp: Impl,
+    tls: Option<&Tls>,
+) -> Result<Sample, BoxError> {
+    let tls = match workload {
+        Workload::Wss => Some(tls.ok_or("no certificate for the wss workload")?),
+        _ => None,
+    };
+    let server = ServerChild::spawn(imp, tls.map(|(files, _)| files)).await?;
+    let client_tls = tls.map(|(_, config)| config.clone());
+    let small = options.small;
     let result = match workload {
-        Workload::C1 => drive(options, imp, &server, 1, 1, options.small, true).await,
-        Workload::C64 => drive(options, imp, &server, 1, 64, options.small, false).await,
-        Workload::Big => drive(options, imp, &server, 1, 8, 64 << 10, false).await,
-        Workload::Conns => drive(options, imp, &server, 200, 1, options.small, false).await,
+        Workload::C1 => drive(options, imp, &server, None, 1, 1, small, true).await,
+        Workload::C64 => drive(options, imp, &server, None, 1, 64, small, false).await,
+        Workload::Big => drive(options, imp, &server, None, 1, 8, 64 << 10, false).await,
+        Workload::Conns => drive(options, imp, &server, None, 200, 1, small, false).await,
         Workload::Idle => idle_memory(options, imp, &server).await,
+        Workload::Wss => drive(options, imp, &server, client_tls, 1, 64, small, false).await,
     };
     server.stop().await;
     result
 }
 
-async fn connect_many(imp: Impl, addr: SocketAddr, n: usize) -> Result<Vec<Conn>, BoxError> {
+async fn connect_many(
+    imp: Impl,
+    addr: SocketAddr,
+    n: usize,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Vec<Conn>, BoxError> {
     use futures_util::{StreamExt, TryStreamExt};
     futures_util::stream::iter(0..n)
-        .map(|_| async move {
-            tokio::time::timeout(Duration::from_secs(10), Conn::connect(imp, addr))
-                .await
-                .map_err(|_| BoxError::from("connecting took over 10 s"))?
+        .map(|_| {
+            let tls = tls.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(10), Conn::connect(imp, addr, tls))
+                    .await
+                    .map_err(|_| BoxError::from("connecting took over 10 s"))?
+            }
         })
         .buffer_unordered(CONNECT_PARALLEL)
         .try_collect()
         .await
 }
 
-/// `callers` tasks per connection over `connections` connections, each
-/// calling in a loop; measures after the warm-up for the duration.
+/// `callers` tasks per connection over `connections` connections (over TLS
+/// with `tls`), each calling in a loop; measures after the warm-up for the
+/// duration.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     options: &Options,
     imp: Impl,
     server: &ServerChild,
+    tls: Option<Arc<rustls::ClientConfig>>,
     connections: usize,
     callers: usize,
     body: usize,
     latency: bool,
 ) -> Result<Sample, BoxError> {
-    let conns: Vec<Arc<Conn>> = connect_many(imp, server.addr, connections)
+    let conns: Vec<Arc<Conn>> = connect_many(imp, server.addr, connections, tls)
         .await?
         .into_iter()
         .map(Arc::new)
@@ -495,13 +569,13 @@ async fn idle_memory(
     const FIRST: usize = 50;
     let payload = Payload::new(options.small);
     let settle = Duration::from_millis(500);
-    let first = connect_many(imp, server.addr, FIRST).await?;
+    let first = connect_many(imp, server.addr, FIRST, None).await?;
     for conn in &first {
         conn.call(&payload).await?;
     }
     tokio::time::sleep(settle).await;
     let before = server.rss_kib()?;
-    let more = connect_many(imp, server.addr, options.idle).await?;
+    let more = connect_many(imp, server.addr, options.idle, None).await?;
     for conn in &more {
         tokio::time::timeout(CALL_LIMIT, conn.call(&payload))
             .await
@@ -558,7 +632,7 @@ enum Target {
     AtMost(f64),
 }
 
-const ROWS: [Row; 7] = [
+const ROWS: [Row; 8] = [
     Row {
         workload: Workload::C1,
         label: "concurrency 1, one connection",
@@ -607,6 +681,13 @@ const ROWS: [Row; 7] = [
         unit: "KiB",
         get: |s| s.kib_per_conn,
         target: Target::AtMost(20.0),
+    },
+    Row {
+        workload: Workload::Wss,
+        label: "64 in flight, one wss:// connection",
+        unit: "calls/s",
+        get: |s| s.calls_per_sec,
+        target: Target::None,
     },
 ];
 

@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -86,21 +88,37 @@ async fn write_loop<S>(
     let _ = sink.close().await;
 }
 
-/// Accepts connections until the process ends, echoing every data message.
-pub async fn serve(listener: TcpListener) {
+/// Accepts connections until the process ends, echoing every data message;
+/// over TLS first with `tls`.
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             // Out of descriptors and the like: pause instead of spinning.
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         };
-        tokio::spawn(echo(tcp));
+        let _ = tcp.set_nodelay(true);
+        match tls.clone() {
+            None => {
+                tokio::spawn(echo(tcp));
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(tcp).await {
+                        echo(stream).await;
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn echo(tcp: TcpStream) {
-    let _ = tcp.set_nodelay(true);
-    let Ok(ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())).await else {
+async fn echo<S>(stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await
+    else {
         return;
     };
     let (sink, mut stream) = ws.split();
@@ -134,14 +152,43 @@ pub struct Client {
 }
 
 impl Client {
-    /// Dials `addr` and upgrades to a websocket.
-    pub async fn connect(addr: SocketAddr) -> io::Result<Client> {
+    /// Dials `addr` and upgrades to a websocket; over TLS first with `tls`
+    /// (the server's name is its IP address).
+    pub async fn connect(addr: SocketAddr, tls: Option<TlsConnector>) -> io::Result<Client> {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let url = format!("ws://{addr}/");
-        let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
-            .await
-            .map_err(ws_error)?;
+        match tls {
+            None => Client::start(
+                tokio_tungstenite::client_async_with_config(
+                    format!("ws://{addr}/"),
+                    tcp,
+                    Some(ws_config()),
+                )
+                .await
+                .map_err(ws_error)?
+                .0,
+            ),
+            Some(connector) => {
+                let name = ServerName::IpAddress(addr.ip().into());
+                let stream = connector.connect(name, tcp).await?;
+                Client::start(
+                    tokio_tungstenite::client_async_with_config(
+                        format!("wss://{addr}/"),
+                        stream,
+                        Some(ws_config()),
+                    )
+                    .await
+                    .map_err(ws_error)?
+                    .0,
+                )
+            }
+        }
+    }
+
+    fn start<S>(ws: WebSocketStream<S>) -> io::Result<Client>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (sink, mut stream) = ws.split();
         let (tx, rx) = mpsc::channel(QUEUE);
         let pending: Pending = Arc::default();

@@ -88,6 +88,61 @@ impl UpgradeRequest {
     }
 }
 
+/// A hook on the handshake's metadata: `Ok(Some(identity))` replaces the
+/// connection's identity, `Ok(None)` keeps the upgrade's, `Err(why)` closes
+/// with 1008.
+pub(crate) type MetadataCheck = Arc<
+    dyn Fn(MetadataRequest) -> BoxFuture<'static, Result<Option<Identity>, String>> + Send + Sync,
+>;
+
+/// A client's handshake metadata, as a metadata hook sees it
+/// ([`ServerBuilder::authenticate_metadata`](crate::ServerBuilder::authenticate_metadata)):
+/// the second stage, after the HTTP upgrade was accepted, with what the
+/// upgrade found out.
+#[derive(Clone)]
+pub struct MetadataRequest {
+    pub(crate) metadata: serde_json::Value,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
+    pub(crate) identity: Option<Identity>,
+}
+
+impl MetadataRequest {
+    /// The `Meta` value of the client's first handshake message.
+    pub fn metadata(&self) -> &serde_json::Value {
+        &self.metadata
+    }
+
+    /// The peer's address, when known.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// The certificate chain the client presented in TLS, leaf first;
+    /// empty otherwise.
+    pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.peer_certificates
+    }
+
+    /// The identity the upgrade's
+    /// [`authenticate`](crate::ServerBuilder::authenticate) hook accepted
+    /// the client as, if it ran and `T` is its type.
+    pub fn identity<T: Any>(&self) -> Option<&T> {
+        self.identity.as_deref()?.downcast_ref()
+    }
+}
+
+impl fmt::Debug for MetadataRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetadataRequest")
+            .field("metadata", &self.metadata)
+            .field("remote_addr", &self.remote_addr)
+            .field("peer_certificates", &self.peer_certificates.len())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
 /// A refused upgrade: answered with a plain HTTP response (this status,
 /// headers and a `text/plain` body) and the socket closed, before any
 /// websocket exists.

@@ -1,5 +1,6 @@
 //! The three-message handshake (PROTOCOL.md §2), both sides.
 
+use crate::auth::{Identity, MetadataCheck, MetadataRequest};
 use crate::error::{Error, ErrorKind};
 use crate::peer_io::PeerIo;
 use futures_util::{SinkExt, StreamExt};
@@ -172,10 +173,21 @@ where
                     "expected the {step} message as text, got a binary message"
                 )))
             }
-            WsMessage::Close(_) => {
+            WsMessage::Close(frame) => {
+                // The reason is what a refused client needs to read
+                // ("metadata rejected: token revoked"), bounded by the
+                // 123 bytes a close frame holds.
+                let why = match frame {
+                    Some(frame) => format!(
+                        ": code {} ({})",
+                        u16::from(frame.code),
+                        frame.reason.escape_debug()
+                    ),
+                    None => String::new(),
+                };
                 return Err(Rejection::protocol(format!(
-                    "peer closed the connection before the {step} message"
-                )))
+                    "peer closed the connection before the {step} message{why}"
+                )));
             }
             WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => continue,
         }
@@ -224,28 +236,29 @@ pub(crate) struct Negotiated {
     pub(crate) go_peer: bool,
 }
 
-/// A hook that accepts or rejects a client's metadata.
-pub(crate) type MetadataCheck =
-    std::sync::Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
-
-/// Server side: reads the metadata, assigns `id`, waits for the ack, by
-/// `deadline` (the end of the `timeout` that began at the upgrade).
+/// Server side: reads the metadata (checked by `check`, which may give the
+/// connection its identity; its request is what the upgrade found out),
+/// assigns `id`, waits for the ack, by `deadline` (the end of the `timeout`
+/// that began at the upgrade).
 pub(crate) async fn accept<S>(
     ws: &mut WebSocketStream<PeerIo<S>>,
     id: &str,
     (deadline, timeout): (tokio::time::Instant, Duration),
-    check: Option<&MetadataCheck>,
+    check: Option<(&MetadataCheck, MetadataRequest)>,
     streaming: bool,
     max_size: usize,
-) -> Result<(serde_json::Value, Negotiated), Rejection>
+) -> Result<(serde_json::Value, Negotiated, Option<Identity>), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let steps = async {
         let hello = next_json(ws, CLIENT_META, max_size).await?;
         expect_type(&hello, CLIENT_META)?;
-        if let Some(check) = check {
-            check(&hello.meta)
+        let mut identity = None;
+        if let Some((check, mut request)) = check {
+            request.metadata = hello.meta.clone();
+            identity = check(request)
+                .await
                 .map_err(|why| Rejection::policy(format!("metadata rejected: {why}")))?;
         }
         let go_peer = hello.is_go_peer();
@@ -268,7 +281,7 @@ where
         send_json(ws, &reply, SERVER_ID).await?;
         let ack = next_json(ws, CLIENT_ACK, max_size).await?;
         expect_type(&ack, CLIENT_ACK)?;
-        Ok((hello.meta, Negotiated { streams, go_peer }))
+        Ok((hello.meta, Negotiated { streams, go_peer }, identity))
     };
     match tokio::time::timeout_at(deadline, steps).await {
         Ok(result) => result,

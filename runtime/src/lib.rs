@@ -62,7 +62,7 @@ pub mod wire;
 pub mod __private;
 pub mod api;
 
-pub use auth::{Reject, UpgradeRequest};
+pub use auth::{MetadataRequest, Reject, UpgradeRequest};
 pub use body::{Body, BodySender, BodyStream};
 pub use client::{Backoff, Client, ClientBuilder};
 pub use config::{Config, HeartbeatHook};

@@ -1,12 +1,13 @@
 //! The websocket server: listener, upgrade, handshake, registry, events.
 
 use crate::auth::{self, Authenticator, Identity, Reject, UpgradeRequest};
+use crate::auth::{MetadataCheck, MetadataRequest};
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, End, Setup};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::event::{Event, Events, EVENT_CAPACITY};
 use crate::handler::Handler;
-use crate::handshake::{self, MetadataCheck};
+use crate::handshake;
 use crate::peer_io::PeerIo;
 use crate::stats::{Counters, Reason, Stats};
 use bytes::Bytes;
@@ -186,11 +187,61 @@ impl ServerBuilder {
 
     /// Accepts or rejects a client by the metadata of its handshake; a
     /// rejected client is closed with code 1008 and the returned reason.
+    /// (One metadata hook per server: this replaces an
+    /// [`authenticate_metadata`](ServerBuilder::authenticate_metadata).)
     pub fn check_metadata(
         mut self,
         check: impl Fn(&serde_json::Value) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
-        self.check = Some(Arc::new(check));
+        self.check = Some(Arc::new(move |request: MetadataRequest| {
+            let verdict = check(request.metadata()).map(|()| None);
+            Box::pin(std::future::ready(verdict))
+        }));
+        self
+    }
+
+    /// Authenticates every client by the metadata of its handshake, the
+    /// second stage after [`authenticate`](ServerBuilder::authenticate):
+    /// for a browser, which cannot set headers on the upgrade, the token
+    /// can come in the metadata (`{"token": …}`). The hook (async) sees
+    /// the metadata, the remote address, the TLS client certificates and
+    /// the upgrade's identity ([`MetadataRequest::identity`]).
+    /// `Ok(identity)` accepts and makes `identity` the connection's
+    /// [`Connection::identity`], replacing the upgrade's; `Err(reason)`
+    /// closes the websocket with 1008 and the reason (the upgrade is
+    /// already done, so there is no HTTP status). It runs within the
+    /// handshake timeout. One metadata hook per server: this replaces a
+    /// [`check_metadata`](ServerBuilder::check_metadata).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), swaggersocket::Error> {
+    /// #[derive(Debug)]
+    /// struct User(String);
+    /// let server = swaggersocket::Server::builder()
+    ///     .authenticate_metadata(|req| async move {
+    ///         match req.metadata()["token"].as_str() {
+    ///             Some("token-of-alice") => Ok(User("alice".into())),
+    ///             _ => Err("a valid token is required in the metadata".to_owned()),
+    ///         }
+    ///     })
+    ///     .bind("0.0.0.0:8443")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn authenticate_metadata<F, Fut, T>(mut self, hook: F) -> Self
+    where
+        F: Fn(MetadataRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, String>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.check = Some(Arc::new(move |request| {
+            let verdict = hook(request);
+            Box::pin(async move {
+                verdict
+                    .await
+                    .map(|id| Some(Arc::new(id) as crate::auth::Identity))
+            })
+        }));
         self
     }
 
@@ -1103,11 +1154,21 @@ where
     drop(strong);
     let addr = DisplayAddr(peer.addr);
     let id = ConnectionId::new_v4();
-    let (metadata, negotiated) = match handshake::accept(
+    // What the metadata hook sees besides the metadata itself.
+    let check = check.as_ref().map(|check| {
+        let request = MetadataRequest {
+            metadata: serde_json::Value::Null,
+            remote_addr: peer.addr,
+            peer_certificates: peer.certificates.clone(),
+            identity: peer.identity.clone(),
+        };
+        (check, request)
+    });
+    let (metadata, negotiated, identity) = match handshake::accept(
         &mut ws,
         id.as_str(),
         (admission.deadline, config.handshake_timeout),
-        check.as_ref(),
+        check,
         config.streaming,
         config.max_handshake_size,
     )
@@ -1133,7 +1194,7 @@ where
             metadata,
             remote_addr: peer.addr,
             peer_certificates: peer.certificates,
-            identity: peer.identity,
+            identity: identity.or(peer.identity),
             handler,
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,

@@ -268,3 +268,135 @@ async fn a_browser_token_in_the_subprotocol_offer() {
         "{response}"
     );
 }
+
+#[tokio::test]
+async fn a_hook_can_answer_429_with_retry_after() {
+    init_tracing();
+    // One connection per token at a time: a second one is told to retry.
+    let holders: Arc<Mutex<Vec<String>>> = Arc::default();
+    let taken = holders.clone();
+    let server = Server::builder()
+        .authenticate(move |req| {
+            let token = req.bearer_token().unwrap_or_default().to_owned();
+            let mut taken = taken.lock().unwrap();
+            let verdict = if taken.contains(&token) {
+                Err(
+                    Reject::too_many_requests("one connection per device").header(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from_static("30"),
+                    ),
+                )
+            } else {
+                taken.push(token.clone());
+                Ok(User(token))
+            };
+            async move { verdict }
+        })
+        .serve(whoami())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let first = Client::builder(url(server.local_addr()))
+        .bearer_token("dev-1")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        first.connection().call(get("/")).await.unwrap().body(),
+        "dev-1"
+    );
+
+    let error = Client::builder(url(server.local_addr()))
+        .bearer_token("dev-1")
+        .keep_alive(false)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
+    assert!(error.to_string().contains("429"), "{error}");
+
+    let response = raw_upgrade(server.local_addr(), "Authorization: Bearer dev-1\r\n").await;
+    assert!(
+        response.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{response}"
+    );
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\nretry-after: 30\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.ends_with("one connection per device"),
+        "{response}"
+    );
+
+    // Another device is unaffected.
+    let other = Client::builder(url(server.local_addr()))
+        .bearer_token("dev-2")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.connection().call(get("/")).await.unwrap().body(),
+        "dev-2"
+    );
+    assert_eq!(holders.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_token_in_the_metadata_gives_the_connection_its_identity() {
+    init_tracing();
+    // Stage one admits by Origin only (a browser); stage two reads the
+    // token from the metadata and sees what stage one found.
+    let server = Server::builder()
+        .authenticate(|req| {
+            let origin = req.origin().map(str::to_owned);
+            async move { Ok(origin.unwrap_or_default()) }
+        })
+        .authenticate_metadata(|req| {
+            let token = req.metadata()["token"].as_str().map(str::to_owned);
+            let origin = req.identity::<String>().cloned().unwrap_or_default();
+            async move {
+                match token.as_deref() {
+                    Some("alice-token") => Ok(User(format!("alice via {origin}"))),
+                    Some(_) => Err("that token is not valid".to_owned()),
+                    None => Err("a token is required in the metadata".to_owned()),
+                }
+            }
+        })
+        .serve(whoami())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::builder(url(server.local_addr()))
+        .headers(|| async {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::ORIGIN, "https://app.example".parse()?);
+            Ok(headers)
+        })
+        .metadata(serde_json::json!({ "token": "alice-token" }))
+        .connect()
+        .await
+        .unwrap();
+    let answer = client.connection().call(get("/whoami")).await.unwrap();
+    assert_eq!(answer.body(), "alice via https://app.example");
+
+    for (metadata, why) in [
+        (
+            serde_json::json!({ "token": "mallory" }),
+            "that token is not valid",
+        ),
+        (serde_json::json!({}), "a token is required in the metadata"),
+    ] {
+        let error = Client::builder(url(server.local_addr()))
+            .metadata(metadata)
+            .keep_alive(false)
+            .connect()
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains(why), "{text}");
+        assert!(text.contains("1008") || text.contains("policy"), "{text}");
+    }
+}

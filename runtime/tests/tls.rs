@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use swaggersocket::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use swaggersocket::tls::{self, crypto_provider, rustls};
-use swaggersocket::{service_fn, Client, Connection, ErrorKind, Server};
+use swaggersocket::{service_fn, Client, Connection, ErrorKind, Reject, Server};
 
 /// A CA made for one test.
 struct Ca {
@@ -307,4 +307,73 @@ async fn plain_ws_at_a_tls_port_is_told_to_use_wss_and_others_stay_served() {
         .unwrap();
     let answer = late.connection().call(post("/echo", "new")).await.unwrap();
     assert_eq!(answer.body(), "new");
+}
+
+#[tokio::test]
+async fn the_authenticate_hook_sees_the_client_certificate_and_admits_by_it() {
+    init_tracing();
+    let ca = Ca::new("fleet CA");
+    let server_leaf = ca.leaf("localhost", false);
+    let known = ca.leaf("sensor-7", true);
+    // Signed by the same CA, so TLS accepts it; the hook does not know it.
+    let stranger = ca.leaf("sensor-unknown", true);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(ca.roots()),
+        crypto_provider(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server_leaf.cert.clone()], server_leaf.key.clone_key())
+        .unwrap();
+    let allowed = known.cert.to_vec();
+    let server = Server::builder()
+        .authenticate(move |req| {
+            let leaf = req.peer_certificates().first().map(|c| c.to_vec());
+            let verdict = match leaf {
+                Some(der) if der == allowed => Ok(String::from("sensor-7")),
+                Some(_) => Err(Reject::forbidden("this device is not enrolled")),
+                None => Err(Reject::unauthorized("a client certificate is required")),
+            };
+            async move { verdict }
+        })
+        .serve(service_fn(|req: Request<Bytes>| async move {
+            let conn = req.extensions().get::<Connection>().unwrap();
+            let name = conn.identity::<String>().cloned().unwrap_or_default();
+            Ok::<_, Infallible>(Response::new(Bytes::from(name)))
+        }))
+        .tls(config)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client_with = |leaf: &Leaf| {
+        rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(ca.roots())
+            .with_client_auth_cert(vec![leaf.cert.clone()], leaf.key.clone_key())
+            .unwrap()
+    };
+
+    let error = Client::builder(wss(&server))
+        .tls_config(client_with(&stranger))
+        .keep_alive(false)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
+    let text = error.to_string();
+    assert!(text.contains("403"), "{text}");
+    assert!(text.contains("this device is not enrolled"), "{text}");
+
+    let client = Client::builder(wss(&server))
+        .tls_config(client_with(&known))
+        .connect()
+        .await
+        .unwrap();
+    let answer = client.connection().call(get("/whoami")).await.unwrap();
+    assert_eq!(answer.body(), "sensor-7");
 }
