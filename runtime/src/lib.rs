@@ -47,6 +47,7 @@ mod handshake;
 mod http_service;
 mod multipart;
 mod peer_io;
+mod route;
 mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
