@@ -48,6 +48,7 @@ mod handshake;
 mod http_service;
 mod multipart;
 mod peer_io;
+mod route;
 mod server;
 mod stats;
 #[cfg(feature = "tls")]

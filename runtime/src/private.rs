@@ -11,6 +11,7 @@ pub use tower_service;
 pub use crate::multipart::{
     decode_fields, decode_multipart, MultipartBody, MultipartParts, MultipartWriter,
 };
+pub use crate::route::{Route, Routed, Router};
 
 use crate::api::ClientError;
 use bytes::Bytes;
@@ -133,14 +134,14 @@ pub fn not_found(path: &str) -> HttpResponse {
 }
 
 /// 405 with an `Allow` header.
-pub fn method_not_allowed(allowed: &'static str) -> HttpResponse {
+pub fn method_not_allowed(allowed: &str) -> HttpResponse {
     let mut response = text_response(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("method not allowed; allowed: {allowed}"),
     );
-    response
-        .headers_mut()
-        .insert(http::header::ALLOW, HeaderValue::from_static(allowed));
+    if let Ok(value) = HeaderValue::from_str(allowed) {
+        response.headers_mut().insert(http::header::ALLOW, value);
+    }
     response
 }
 

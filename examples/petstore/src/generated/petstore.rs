@@ -535,51 +535,47 @@ pub mod petstore {
             > + ::core::marker::Send + 'a,
         >,
     > {
-        let ctx = ::swaggersocket::api::Context::from_request(&request);
-        let path = request.uri().path().to_owned();
-        let mut allowed: ::core::option::Option<&'static str> = ::core::option::Option::None;
-        if let ::core::option::Option::Some(captures) = __p::match_path("/pets", &path) {
-            match *request.method() {
-                __p::http::Method::GET => {
-                    return ::std::boxed::Box::pin(
-                        __handle_list_pets(api, ctx, request, captures),
-                    );
-                }
-                __p::http::Method::POST => {
-                    return ::std::boxed::Box::pin(
-                        __handle_create_pets(api, ctx, request, captures),
-                    );
-                }
-                _ => {
-                    allowed.get_or_insert("GET, POST");
-                }
-            }
-        }
-        if let ::core::option::Option::Some(captures) = __p::match_path(
-            "/pets/{petId}",
-            &path,
-        ) {
-            match *request.method() {
-                __p::http::Method::GET => {
-                    return ::std::boxed::Box::pin(
-                        __handle_show_pet_by_id(api, ctx, request, captures),
-                    );
-                }
-                _ => {
-                    allowed.get_or_insert("GET");
-                }
-            }
-        }
-        ::std::boxed::Box::pin(
-            ::core::future::ready(
-                match allowed {
-                    ::core::option::Option::Some(allowed) => {
-                        __p::method_not_allowed(allowed)
-                    }
-                    ::core::option::Option::None => __p::not_found(&path),
+        static ROUTER: ::std::sync::LazyLock<__p::Router> = ::std::sync::LazyLock::new(||
+        __p::Router::new(
+            &[
+                __p::Route {
+                    template: "/pets",
+                    fixed_query: ::core::option::Option::None,
+                    methods: &[("GET", 0usize), ("POST", 1usize)],
                 },
-            ),
-        )
+                __p::Route {
+                    template: "/pets/{petId}",
+                    fixed_query: ::core::option::Option::None,
+                    methods: &[("GET", 2usize)],
+                },
+            ],
+        ));
+        let response = match ROUTER.route(request.method(), request.uri()) {
+            __p::Routed::Operation(op, captures) => {
+                let ctx = ::swaggersocket::api::Context::from_request(&request);
+                match op {
+                    0usize => {
+                        return ::std::boxed::Box::pin(
+                            __handle_list_pets(api, ctx, request, captures),
+                        );
+                    }
+                    1usize => {
+                        return ::std::boxed::Box::pin(
+                            __handle_create_pets(api, ctx, request, captures),
+                        );
+                    }
+                    2usize => {
+                        return ::std::boxed::Box::pin(
+                            __handle_show_pet_by_id(api, ctx, request, captures),
+                        );
+                    }
+                    _ => __p::not_found(request.uri().path()),
+                }
+            }
+            __p::Routed::MethodNotAllowed(allowed) => __p::method_not_allowed(allowed),
+            __p::Routed::NotFound => __p::not_found(request.uri().path()),
+        };
+        ::std::boxed::Box::pin(::core::future::ready(response))
     }
     async fn __handle_list_pets<A: Api>(
         __api: &A,
