@@ -1,5 +1,6 @@
 //! Options shared by servers and clients.
 
+use crate::wire::WireLimits;
 use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB |
 /// | [`stream_window`](Config::stream_window) | 256 KiB per streamed body |
 /// | [`concurrent_calls_to_go_peers`](Config::concurrent_calls_to_go_peers) | off: one call at a time to a Go peer |
+/// | [`wire_limits`](Config::wire_limits) | 100 header fields, 64 KiB of head per message |
 ///
 /// A *Go peer* is one whose handshake carried no `Features` (the Go
 /// original, or anything that speaks only its protocol). Toward it the
@@ -52,6 +54,7 @@ pub struct Config {
     pub(crate) stream_window: usize,
     pub(crate) streaming: bool,
     pub(crate) concurrent_calls_to_go_peers: bool,
+    pub(crate) wire: WireLimits,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             stream_window: 256 << 10,
             streaming: true,
             concurrent_calls_to_go_peers: false,
+            wire: WireLimits::new(),
         }
     }
 }
@@ -210,6 +214,18 @@ impl Config {
         self
     }
 
+    /// Limits on the head of every HTTP message from the peer (default:
+    /// 100 header fields and 64 KiB, start line included; see
+    /// [`WireLimits`]). Real clients stay far below them (a Go request
+    /// carries a handful of fields in well under 1 KiB); they keep one
+    /// message from costing a parse of millions of fields. A request over a
+    /// limit is answered `400 Bad Request` saying which limit and where, a
+    /// response over one fails its call; the connection goes on.
+    pub fn wire_limits(mut self, limits: WireLimits) -> Self {
+        self.wire = limits;
+        self
+    }
+
     /// TCP keepalive (and, on Linux, `TCP_USER_TIMEOUT`) on a connection's
     /// socket, best effort: this is what notices a vanished peer when the
     /// heartbeat sets no deadline.
@@ -264,6 +280,7 @@ impl fmt::Debug for Config {
                 "concurrent_calls_to_go_peers",
                 &self.concurrent_calls_to_go_peers,
             )
+            .field("wire", &self.wire)
             .finish()
     }
 }

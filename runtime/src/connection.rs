@@ -700,7 +700,7 @@ impl Inner {
         if found.is_none() {
             tracing::warn!(
                 id = %self.id,
-                correlation_id = %text,
+                correlation_id = %crate::log_safe::excerpt(text),
                 "dropped a response that matches no call in flight"
             );
         }
@@ -1096,6 +1096,8 @@ where
     let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut continuation: Option<Continuation> = None;
+    let wire_options = wire::DecodeOptions::new(config.wire, inner.max_message_size)
+        .continued_requests(inner.go_peer);
     loop {
         let item = tokio::select! {
             biased;
@@ -1215,7 +1217,7 @@ where
             }
             continue;
         }
-        match wire::decode(&data) {
+        match wire::decode_with(&data, &wire_options) {
             Ok(Decode::Complete(decoded)) => dispatch(&conn, decoded),
             Ok(Decode::Partial { head, rest }) => {
                 let mut open = match head.message {
@@ -1229,7 +1231,7 @@ where
                                 .as_deref()
                                 .and_then(|c| c.parse::<u64>().ok());
                             if let (Some(feed), Some(call_id)) = (feed, call_id) {
-                                let mut first = wire::ChunkDecoder::new();
+                                let mut first = wire::ChunkDecoder::with_options(&wire_options);
                                 for chunk in first.feed(&rest).unwrap_or_default() {
                                     feed.push(chunk);
                                 }
@@ -1243,14 +1245,14 @@ where
                         }
                         Continuation::Response {
                             feed,
-                            decoder: wire::ChunkDecoder::new(),
+                            decoder: wire::ChunkDecoder::with_options(&wire_options),
                             _turn: turn,
                         }
                     }
                     Message::Request(request) => Continuation::Request {
                         head: Box::new(request),
                         correlation_id: head.correlation_id,
-                        decoder: wire::ChunkDecoder::new(),
+                        decoder: wire::ChunkDecoder::with_options(&wire_options),
                         body: BytesMut::new(),
                     },
                 };
@@ -1517,7 +1519,8 @@ fn too_large(conn: &Connection, size: usize, max: usize) {
 /// request it was, when its correlation id can be found; log it either way.
 fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) {
     let correlation_id = wire::sniff_correlation_id(buf);
-    tracing::warn!(id = %conn.id(), %error, ?correlation_id, "undecodable message");
+    let shown = correlation_id.as_deref().map(crate::log_safe::excerpt);
+    tracing::warn!(id = %conn.id(), %error, correlation_id = ?shown, "undecodable message");
     let Some(correlation_id) = correlation_id else {
         return;
     };
@@ -1556,7 +1559,7 @@ fn dispatch(conn: &Connection, decoded: Decoded) {
         tracing::warn!(
             id = %conn.id(),
             method = %request.method(),
-            uri = %request.uri(),
+            uri = %crate::log_safe::excerpt(&request.uri().to_string()),
             "dropped a request without X-Correlation-Id: its sender could not match an answer"
         );
         return;
