@@ -1210,7 +1210,9 @@ pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>)
     let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + body.len());
     put_status_line(&mut out, status);
     put_headers(&mut out, response.headers());
-    let bodyless = status.is_informational() || status == StatusCode::NO_CONTENT;
+    let bodyless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
     if !bodyless {
         put_length(&mut out, body.len());
     }

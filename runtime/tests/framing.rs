@@ -220,6 +220,14 @@ fn bodyless_statuses_carry_no_bytes() {
         "a 204 response has no body, but 3 bytes follow its head",
         48,
     );
+    // What this side sends for them decodes: no body goes out.
+    for status in [204, 304] {
+        let mut response = Response::new(Bytes::from_static(b"ignored"));
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        let encoded = encode_response(&response, Some("1")).freeze();
+        assert!(!encoded.ends_with(b"ignored"), "{encoded:?}");
+        assert!(body_of(&encoded).is_empty());
+    }
 }
 
 #[test]
