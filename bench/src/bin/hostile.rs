@@ -61,8 +61,10 @@ markdown table. Loopback only.
   --settle SECS        wait after an attack before measuring (default 2; up
                        to 10 s more while descriptors are still closing)
   --max-attack SECS    churn's time limit (default 60)
-  --rss-cap-mib N      stop an attack when the server's RSS passes this
-                       (default 2048)
+  --rss-cap-mib N      stop an attack when the server's RSS has grown by
+                       this much (default 2048); a server that keeps more
+                       than this after an attack is replaced by a fresh one
+                       for the next
   --server-log PATH    the server's stderr (default: discarded)
   --restart-each       a fresh server (and canary) for each attack, so that
                        one attack's aftermath does not weigh on the next
@@ -274,9 +276,10 @@ fn fds(pid: u32) -> Option<usize> {
 }
 
 /// Samples the server's RSS every 20 ms: the peak since the last reset,
-/// and a flag raised when it passes the cap.
+/// and a flag raised when it grows past `base + cap`.
 struct RssWatch {
     peak: AtomicU64,
+    base: AtomicU64,
     over_cap: AtomicBool,
     cap: u64,
 }
@@ -284,6 +287,7 @@ struct RssWatch {
 fn watch_rss(pid: u32, cap: u64) -> Arc<RssWatch> {
     let watch = Arc::new(RssWatch {
         peak: AtomicU64::new(0),
+        base: AtomicU64::new(u64::MAX / 2),
         over_cap: AtomicBool::new(false),
         cap,
     });
@@ -294,7 +298,7 @@ fn watch_rss(pid: u32, cap: u64) -> Arc<RssWatch> {
             tick.tick().await;
             let Some(rss) = rss_kib(pid) else { return };
             w.peak.fetch_max(rss, Ordering::Relaxed);
-            if rss > w.cap {
+            if rss > w.base.load(Ordering::Relaxed).saturating_add(w.cap) {
                 w.over_cap.store(true, Ordering::Relaxed);
             }
         }
@@ -866,6 +870,7 @@ async fn measure(
     let rss_before = rss_kib(server.pid).unwrap_or(0);
     let fds_before = fds(server.pid).unwrap_or(0);
     rss.peak.store(rss_before, Ordering::Relaxed);
+    rss.base.store(rss_before, Ordering::Relaxed);
     rss.over_cap.store(false, Ordering::Relaxed);
 
     let attack_start = Instant::now();
@@ -1042,6 +1047,9 @@ fn report(rows: &[Row], o: &Options) -> String {
         );
     }
     out.push('\n');
+    for (attack, note) in RESTARTS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(out, "- {}: {note}", attack.name());
+    }
     for r in rows {
         if !r.done.note.is_empty() {
             let _ = writeln!(
@@ -1054,15 +1062,28 @@ fn report(rows: &[Row], o: &Options) -> String {
     }
     let _ = writeln!(
         out,
-        "\nTargets (issue 13): canary p99 under 10 ms during every attack, RSS back within 10% of its baseline after each, no descriptor leaked. An attack is stopped when the server's RSS passes {} MiB.",
+        "\nTargets (issue 13): canary p99 under 10 ms during every attack, RSS back within 10% of its baseline after each, no descriptor leaked. An attack is stopped when the server's RSS grows by {} MiB; a server still holding that much after an attack is replaced by a fresh one for the next (noted below).",
         o.rss_cap_kib >> 10
     );
     out
 }
 
+/// How a group of attacks on one server ended.
+struct GroupEnd {
+    /// How many of its attacks ran.
+    ran: usize,
+    /// The server exited.
+    died: bool,
+}
+
 /// Starts a server and a canary, warms them up, runs `attacks` one after
-/// the other; true when the server exited during them.
-async fn run_group(o: &Options, attacks: &[Attack], rows: &mut Vec<Row>) -> Result<bool, String> {
+/// the other, and stops early when the server kept more memory than the
+/// cap after one (the rest run on a fresh server).
+async fn run_group(
+    o: &Options,
+    attacks: &[Attack],
+    rows: &mut Vec<Row>,
+) -> Result<GroupEnd, String> {
     let mut server = start_server(o).await?;
     eprintln!("server pid {} on {}", server.pid, server.addr);
     let rss = watch_rss(server.pid, o.rss_cap_kib);
@@ -1077,7 +1098,21 @@ async fn run_group(o: &Options, attacks: &[Attack], rows: &mut Vec<Row>) -> Resu
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut died = false;
+    let mut ran = 0;
     for &attack in attacks {
+        let held = rss_kib(server.pid).unwrap_or(0);
+        if ran > 0 && held > o.rss_cap_kib {
+            let note = format!(
+                "the server still held {} MiB after the previous attack: a fresh server was started for this one",
+                held >> 10
+            );
+            eprintln!("[{}] {note}", attack.name());
+            RESTARTS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((attack, note));
+            break;
+        }
         if let Ok(Some(status)) = server.child.try_wait() {
             eprintln!(
                 "hostile: the server exited ({status}) before the {} attack",
@@ -1094,13 +1129,17 @@ async fn run_group(o: &Options, attacks: &[Attack], rows: &mut Vec<Row>) -> Resu
             mib(row.rss_peak)
         );
         rows.push(row);
+        ran += 1;
     }
     died |= matches!(server.child.try_wait(), Ok(Some(_)));
     stop.store(true, Ordering::Relaxed);
     let _ = tokio::task::spawn_blocking(move || canary.join()).await;
     let _ = server.child.kill().await;
-    Ok(died)
+    Ok(GroupEnd { ran, died })
 }
+
+/// Attacks that ran on a fresh server, and why.
+static RESTARTS: Mutex<Vec<(Attack, String)>> = Mutex::new(Vec::new());
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -1111,23 +1150,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let groups: Vec<Vec<Attack>> = if o.restart_each {
-        o.attacks.iter().map(|a| vec![*a]).collect()
-    } else {
-        vec![o.attacks.clone()]
-    };
     let mut rows = Vec::new();
     let mut server_died = false;
-    for group in groups {
-        match run_group(&o, &group, &mut rows).await {
-            Ok(died) => server_died |= died,
+    let mut left: &[Attack] = &o.attacks;
+    while !left.is_empty() && !server_died {
+        let group = if o.restart_each { &left[..1] } else { left };
+        match run_group(&o, group, &mut rows).await {
+            Ok(end) => {
+                server_died = end.died;
+                // A group that ran nothing cannot loop: skip its first attack.
+                left = &left[end.ran.max(1)..];
+            }
             Err(e) => {
                 eprintln!("hostile: {e}");
                 return ExitCode::FAILURE;
             }
-        }
-        if server_died {
-            break;
         }
     }
     print!("{}", report(&rows, &o));
