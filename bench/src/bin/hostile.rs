@@ -158,7 +158,7 @@ fn options() -> Result<Options, String> {
         }
         fn secs(arg: &str, v: String) -> Result<Duration, String> {
             let s: f64 = number(arg, v)?;
-            if s.is_finite() && s >= 0.0 && s < 3600.0 {
+            if (0.0..3600.0).contains(&s) {
                 Ok(Duration::from_secs_f64(s))
             } else {
                 Err(format!("{arg}: between 0 and 3600 seconds"))
