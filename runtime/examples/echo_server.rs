@@ -175,7 +175,11 @@ async fn main() -> std::process::ExitCode {
         tokio::select! {
             event = events.recv() => match event {
                 Some(Event::Received(conn)) => {
-                    tracing::info!(id = %conn.id(), metadata = %conn.metadata(), "connection received")
+                    // The metadata is the peer's: log its start only (JSON
+                    // text escapes control characters already).
+                    let metadata = conn.metadata().to_string();
+                    let shown: String = metadata.chars().take(128).collect();
+                    tracing::info!(id = %conn.id(), metadata = %shown, metadata_bytes = metadata.len(), "connection received")
                 }
                 Some(Event::Closed(id)) => tracing::info!(%id, "connection closed"),
                 Some(Event::Failure(id, error)) => tracing::info!(%id, %error, "connection failed"),

@@ -575,7 +575,7 @@ fn upgrade_error(url: &str, error: tokio_tungstenite::tungstenite::Error) -> Err
             );
             if !body.is_empty() {
                 message.push_str(": ");
-                message.push_str(body);
+                message.push_str(&crate::log_safe::excerpt(body).to_string());
             }
             Error::new(ErrorKind::Rejected, message)
         }

@@ -1,5 +1,6 @@
 //! Options shared by servers and clients.
 
+use crate::wire::WireLimits;
 use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`max_pings_per_second`](Config::max_pings_per_second) | 10 |
 /// | [`max_handshake_size`](Config::max_handshake_size) | 64 KiB |
 /// | [`max_fragments`](Config::max_fragments) | 16,384 frames per message |
+/// | [`wire_limits`](Config::wire_limits) | 100 header fields, 64 KiB of head per message |
 ///
 /// Together they bound what one connection can make this side hold,
 /// whatever the peer does: about `max_inbound_bytes + max_queued_bytes`
@@ -70,6 +72,7 @@ pub struct Config {
     pub(crate) max_pings_per_second: u32,
     pub(crate) max_handshake_size: usize,
     pub(crate) max_fragments: u32,
+    pub(crate) wire: WireLimits,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             max_pings_per_second: 10,
             max_handshake_size: 64 << 10,
             max_fragments: 16_384,
+            wire: WireLimits::new(),
         }
     }
 }
@@ -305,6 +309,18 @@ impl Config {
         self
     }
 
+    /// Limits on the head of every HTTP message from the peer (default:
+    /// 100 header fields and 64 KiB, start line included; see
+    /// [`WireLimits`]). Real clients stay far below them (a Go request
+    /// carries a handful of fields in well under 1 KiB); they keep one
+    /// message from costing a parse of millions of fields. A request over a
+    /// limit is answered `400 Bad Request` saying which limit and where, a
+    /// response over one fails its call; the connection goes on.
+    pub fn wire_limits(mut self, limits: WireLimits) -> Self {
+        self.wire = limits;
+        self
+    }
+
     /// TCP keepalive (and, on Linux, `TCP_USER_TIMEOUT`) on a connection's
     /// socket, best effort: this is what notices a vanished peer when the
     /// heartbeat sets no deadline.
@@ -371,6 +387,7 @@ impl fmt::Debug for Config {
             .field("max_pings_per_second", &self.max_pings_per_second)
             .field("max_handshake_size", &self.max_handshake_size)
             .field("max_fragments", &self.max_fragments)
+            .field("wire", &self.wire)
             .finish()
     }
 }

@@ -820,7 +820,7 @@ impl Inner {
             // Late answers to calls that timed out are normal.
             tracing::debug!(
                 id = %self.id,
-                correlation_id = ?text.get(..64).unwrap_or(text),
+                correlation_id = %crate::log_safe::excerpt(text),
                 "dropped a response that matches no call in flight"
             );
         }
@@ -1358,6 +1358,8 @@ where
     // reads on, so a peer that does not read stops being read.
     let mut deferred: Option<WsMessage> = None;
     let mut pings = PingBudget::new(config.max_pings_per_second);
+    let wire_options = wire::DecodeOptions::new(config.wire, inner.max_message_size)
+        .continued_requests(inner.go_peer);
     loop {
         if let Some(answer) = deferred.take() {
             tokio::select! {
@@ -1501,7 +1503,7 @@ where
             }
             continue;
         }
-        match wire::decode(&data) {
+        match wire::decode_with(&data, &wire_options) {
             Ok(Decode::Complete(decoded)) => deferred = dispatch(&conn, decoded),
             Ok(Decode::Partial { head, rest }) => {
                 let mut open = match head.message {
@@ -1515,7 +1517,7 @@ where
                                 .as_deref()
                                 .and_then(|c| c.parse::<u64>().ok());
                             if let (Some(feed), Some(call_id)) = (feed, call_id) {
-                                let mut first = wire::ChunkDecoder::new();
+                                let mut first = wire::ChunkDecoder::with_options(&wire_options);
                                 for chunk in first.feed(&rest).unwrap_or_default() {
                                     feed.push(chunk);
                                 }
@@ -1529,14 +1531,14 @@ where
                         }
                         Continuation::Response {
                             feed,
-                            decoder: wire::ChunkDecoder::new(),
+                            decoder: wire::ChunkDecoder::with_options(&wire_options),
                             _turn: turn,
                         }
                     }
                     Message::Request(request) => Continuation::Request {
                         head: Box::new(request),
                         correlation_id: head.correlation_id,
-                        decoder: wire::ChunkDecoder::new(),
+                        decoder: wire::ChunkDecoder::with_options(&wire_options),
                         body: BytesMut::new(),
                     },
                 };

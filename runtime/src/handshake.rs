@@ -200,7 +200,7 @@ fn expect_type(msg: &Incoming, expected: &str) -> Result<(), Rejection> {
     } else {
         Err(Rejection::protocol(format!(
             "expected handshake message of Type {expected:?}, got {:?}",
-            msg.kind
+            crate::log_safe::excerpt(&msg.kind)
         )))
     }
 }

@@ -46,6 +46,7 @@ mod handler;
 mod handshake;
 #[cfg(feature = "axum")]
 mod http_service;
+mod log_safe;
 mod multipart;
 mod peer_io;
 mod route;

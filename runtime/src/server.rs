@@ -1098,7 +1098,7 @@ pub(crate) async fn judge(
             .to_str()
             .is_ok_and(|o| allowed.iter().any(|a| a == o));
         if !listed {
-            let shown = String::from_utf8_lossy(origin.as_bytes());
+            let shown = crate::log_safe::excerpt(origin.as_bytes());
             return Err(Reject::forbidden(format!("origin {shown} is not allowed")));
         }
     }

@@ -3,7 +3,33 @@
 //! Pure functions, no I/O. [`decode`] never panics, whatever the input, and
 //! keeps bodies as slices of the received buffer where the framing allows
 //! (a `Content-Length` body, a body sent as a single chunk).
+//!
+//! Decoding is strict (RFC 9112) and bounded, since the peer may be hostile:
+//!
+//! - the head (start line and header fields) holds at most
+//!   [`WireLimits::max_headers`] fields and [`WireLimits::max_header_bytes`]
+//!   bytes; only that many bytes are ever scanned for its end;
+//! - a request's body has the length its `Content-Length` gives, or is
+//!   chunked (`Transfer-Encoding: chunked`), or is empty (RFC 9112 §6.3); a
+//!   response with neither runs to the end of the message
+//!   (`docs/PROTOCOL.md` §3: each websocket message is one HTTP message);
+//! - the body fills the rest of the message exactly: a `Content-Length`
+//!   shorter or longer than what follows the head is an error, never a
+//!   silent truncation, and so are bytes after a chunked body;
+//! - two `Content-Length` fields, `Content-Length` together with
+//!   `Transfer-Encoding`, and any transfer coding other than `chunked` are
+//!   errors;
+//! - a chunk size is hex digits only, read without overflow, and at most
+//!   the maximum message size ([`DecodeOptions::new`]); a chunked body
+//!   unterminated at the end of a request is an error unless the peer may
+//!   continue it in its next messages (Go's form,
+//!   [`DecodeOptions::continued_requests`]);
+//! - every [`WireError`] says what is wrong and at which byte of the
+//!   message ([`WireError::offset`]); a peer's bytes quoted in it are cut to
+//!   128 bytes and escaped, so the error can go into a log line or a 400
+//!   answer as it is.
 
+use crate::log_safe::excerpt;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -12,8 +38,107 @@ use std::fmt;
 /// The header that pairs a response with its request.
 pub const CORRELATION_ID: &str = "x-correlation-id";
 
-/// The most header fields one message may carry.
-pub const MAX_HEADERS: usize = 128;
+/// Limits on the head of every HTTP message received: how many header
+/// fields it may carry and how many bytes it may take.
+///
+/// A request over a limit is answered `400 Bad Request` (when its
+/// correlation id can be read) and a response over a limit fails the call it
+/// answers; the connection goes on. The defaults are far above what real
+/// clients send (Go's requests carry 3 to 6 fields in well under 1 KiB) and
+/// well below what would let one message cost real memory or CPU:
+///
+/// | limit | default |
+/// |---|---|
+/// | [`max_headers`](WireLimits::max_headers) | 100 fields |
+/// | [`max_header_bytes`](WireLimits::max_header_bytes) | 64 KiB, start line and blank line included |
+///
+/// Carried by [`Config::wire_limits`](crate::Config::wire_limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireLimits {
+    max_headers: usize,
+    max_header_bytes: usize,
+}
+
+impl WireLimits {
+    /// The default of [`max_headers`](WireLimits::max_headers).
+    pub const DEFAULT_MAX_HEADERS: usize = 100;
+    /// The default of [`max_header_bytes`](WireLimits::max_header_bytes).
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+
+    /// The defaults: 100 header fields, 64 KiB of head.
+    pub const fn new() -> Self {
+        WireLimits {
+            max_headers: Self::DEFAULT_MAX_HEADERS,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
+
+    /// The most header fields one message (and one chunked body's trailer
+    /// section) may carry; default 100. Kept between 8 and 10,000: this
+    /// runtime's own messages need 3, and a parse reserves room for them all.
+    pub fn max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n.clamp(8, 10_000);
+        self
+    }
+
+    /// The most bytes one message's head may take, start line, fields and
+    /// the empty line after them included; default 64 KiB, at least 1 KiB.
+    /// Only this many bytes are scanned for the end of the head.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes.max(1024);
+        self
+    }
+}
+
+impl Default for WireLimits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How [`decode_with`] and [`ChunkDecoder`] read messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    limits: WireLimits,
+    max_chunk_size: usize,
+    continued_requests: bool,
+}
+
+impl DecodeOptions {
+    /// The maximum chunk size when none is given: the default maximum
+    /// message size.
+    pub const DEFAULT_MAX_CHUNK_SIZE: usize = 16 << 20;
+
+    /// Reads heads within `limits` and chunked bodies whose chunks are at
+    /// most `max_chunk_size` bytes (the connection's maximum message size: a
+    /// larger chunk could never arrive whole). A request's chunked body may
+    /// not continue in later messages unless
+    /// [`continued_requests`](DecodeOptions::continued_requests) says so.
+    pub fn new(limits: WireLimits, max_chunk_size: usize) -> Self {
+        DecodeOptions {
+            limits,
+            max_chunk_size,
+            continued_requests: false,
+        }
+    }
+
+    /// Whether a request whose chunked body is unterminated at the end of
+    /// its message comes out as [`Decode::Partial`], to be continued by the
+    /// peer's next messages (Go's form), rather than as an error. Off by
+    /// default: a sender of this project never splits a request. A
+    /// response may always continue (Go's flushed responses, the streaming
+    /// extension's `@data` frames).
+    pub fn continued_requests(mut self, on: bool) -> Self {
+        self.continued_requests = on;
+        self
+    }
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self::new(WireLimits::new(), Self::DEFAULT_MAX_CHUNK_SIZE)
+    }
+}
 
 /// One decoded HTTP message.
 #[derive(Debug)]
@@ -57,23 +182,42 @@ pub enum Decode {
     },
 }
 
-/// Why a message could not be decoded.
+/// Why a message could not be decoded: what is wrong, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireError {
     message: String,
+    offset: Option<usize>,
 }
 
 impl WireError {
     fn new(message: impl Into<String>) -> Self {
         WireError {
             message: message.into(),
+            offset: None,
         }
+    }
+
+    fn at(offset: usize, message: impl Into<String>) -> Self {
+        WireError {
+            message: message.into(),
+            offset: Some(offset),
+        }
+    }
+
+    /// The byte of the message (for a [`ChunkDecoder`], of the chunked body)
+    /// where the problem was found, when it has one.
+    pub fn offset(&self) -> Option<usize> {
+        self.offset
     }
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if let Some(offset) = self.offset {
+            write!(f, " (at byte {offset})")?;
+        }
+        Ok(())
     }
 }
 
@@ -84,32 +228,53 @@ pub fn is_response(buf: &[u8]) -> bool {
     buf.starts_with(b"HTTP/")
 }
 
-/// Decodes one HTTP/1.1 message.
+/// Header slots kept on the stack; more are allocated only when
+/// [`WireLimits::max_headers`] asks for more.
+const STACK_HEADERS: usize = 128;
+
+/// Decodes one HTTP/1.1 message with the default [`DecodeOptions`].
 pub fn decode(buf: &Bytes) -> Result<Decode, WireError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    decode_with(buf, &DecodeOptions::default())
+}
+
+/// Decodes one HTTP/1.1 message (the whole of one websocket message).
+pub fn decode_with(buf: &Bytes, options: &DecodeOptions) -> Result<Decode, WireError> {
+    let limits = &options.limits;
+    // The end of the head is looked for in the first max_header_bytes only.
+    let window = &buf[..buf.len().min(limits.max_header_bytes)];
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        &mut heap
+    };
     if is_response(buf) {
-        let mut parsed = httparse::Response::new(&mut headers);
-        let head_len = match parsed.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return Err(WireError::new(
-                    "response head is incomplete (no empty line after the headers)",
-                ))
-            }
-            Err(e) => return Err(WireError::new(format!("malformed response head: {e}"))),
-        };
+        let mut parsed = httparse::Response::new(slots);
+        let head_len = head_length(parsed.parse(window), buf, window, limits, "response")?;
         let code = parsed.code.unwrap_or(0);
         let status = StatusCode::from_u16(code)
-            .map_err(|_| WireError::new(format!("invalid status code {code}")))?;
+            .map_err(|_| WireError::at(9, format!("invalid status code {code}")))?;
         let version = version_of(parsed.version);
-        let fields = collect_headers(parsed.headers)?;
+        let fields = collect_fields(parsed.headers, buf);
         let no_body = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
         let body = if no_body {
+            if buf.len() > head_len {
+                return Err(WireError::at(
+                    head_len,
+                    format!(
+                        "a {} response has no body, but {} bytes follow its head",
+                        status.as_u16(),
+                        buf.len() - head_len
+                    ),
+                ));
+            }
             Some(Bytes::new())
         } else {
-            body_of(buf, head_len, &fields, Kind::Response)?
+            body_of(buf, head_len, &fields, Kind::Response, options)?
         };
         let partial = body.is_none();
         let mut response = Response::new(body.unwrap_or_default());
@@ -122,26 +287,22 @@ pub fn decode(buf: &Bytes) -> Result<Decode, WireError> {
         };
         Ok(finish(decoded, partial, buf, head_len))
     } else {
-        let mut parsed = httparse::Request::new(&mut headers);
-        let head_len = match parsed.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return Err(WireError::new(
-                    "request head is incomplete (no empty line after the headers)",
-                ))
-            }
-            Err(e) => return Err(WireError::new(format!("malformed request head: {e}"))),
-        };
+        let mut parsed = httparse::Request::new(slots);
+        let head_len = head_length(parsed.parse(window), buf, window, limits, "request")?;
         let method_text = parsed.method.unwrap_or("");
-        let method = Method::from_bytes(method_text.as_bytes())
-            .map_err(|_| WireError::new(format!("invalid method {method_text:?}")))?;
+        let method = Method::from_bytes(method_text.as_bytes()).map_err(|_| {
+            WireError::at(0, format!("invalid method \"{}\"", excerpt(method_text)))
+        })?;
         let target = parsed.path.unwrap_or("");
-        let uri = target
-            .parse::<Uri>()
-            .map_err(|e| WireError::new(format!("invalid request target {target:?}: {e}")))?;
+        let uri = target.parse::<Uri>().map_err(|e| {
+            WireError::at(
+                offset_in(buf, target.as_bytes()),
+                format!("invalid request target \"{}\": {e}", excerpt(target)),
+            )
+        })?;
         let version = version_of(parsed.version);
-        let fields = collect_headers(parsed.headers)?;
-        let body = body_of(buf, head_len, &fields, Kind::Request)?;
+        let fields = collect_fields(parsed.headers, buf);
+        let body = body_of(buf, head_len, &fields, Kind::Request, options)?;
         let partial = body.is_none();
         let mut request = Request::new(body.unwrap_or_default());
         *request.method_mut() = method;
@@ -154,6 +315,117 @@ pub fn decode(buf: &Bytes) -> Result<Decode, WireError> {
         };
         Ok(finish(decoded, partial, buf, head_len))
     }
+}
+
+/// The length of the head, or why there is none within the limits.
+fn head_length(
+    parsed: httparse::Result<usize>,
+    buf: &[u8],
+    window: &[u8],
+    limits: &WireLimits,
+    kind: &str,
+) -> Result<usize, WireError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) => Ok(n),
+        Ok(httparse::Status::Partial) if buf.len() > window.len() => Err(WireError::at(
+            window.len(),
+            format!(
+                "the {kind} head is larger than the limit of {} bytes (WireLimits::max_header_bytes)",
+                limits.max_header_bytes
+            ),
+        )),
+        Ok(httparse::Status::Partial) => Err(WireError::at(
+            buf.len(),
+            format!("{kind} head is incomplete (no empty line after the headers)"),
+        )),
+        Err(httparse::Error::TooManyHeaders) => {
+            let offset = field_lines(window)
+                .nth(limits.max_headers)
+                .map(|(offset, _)| offset);
+            let message = format!(
+                "the {kind} head has more than {} header fields (WireLimits::max_headers)",
+                limits.max_headers
+            );
+            Err(match offset {
+                Some(offset) => WireError::at(offset, message),
+                None => WireError::new(message),
+            })
+        }
+        Err(
+            e @ (httparse::Error::HeaderName
+            | httparse::Error::HeaderValue
+            | httparse::Error::NewLine),
+        ) => {
+            let bad = field_lines(window).find(|(_, line)| !valid_field_line(line));
+            Err(match bad {
+                Some((offset, line)) => WireError::at(
+                    offset,
+                    format!("malformed {kind} head: {e} in line \"{}\"", excerpt(line)),
+                ),
+                None => WireError::new(format!("malformed {kind} head: {e}")),
+            })
+        }
+        Err(e) => {
+            let line = window.split(|b| *b == b'\n').next().unwrap_or(b"");
+            Err(WireError::at(
+                0,
+                format!(
+                    "malformed {kind} head: {e} in start line \"{}\"",
+                    excerpt(line)
+                ),
+            ))
+        }
+    }
+}
+
+/// The header field lines of a head, with their offsets: every line after
+/// the start line, up to the empty line (line ends are LF, CR LF accepted).
+fn field_lines(head: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let first = head
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(head.len(), |n| n + 1);
+    let mut pos = first;
+    std::iter::from_fn(move || {
+        if pos >= head.len() {
+            return None;
+        }
+        let rest = &head[pos..];
+        let len = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..len];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return None;
+        }
+        let at = pos;
+        pos += len + 1;
+        Some((at, line))
+    })
+}
+
+/// `name: value` with a token name and a value without control characters
+/// (horizontal tab aside).
+fn valid_field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    colon > 0
+        && line[..colon].iter().all(|b| is_tchar(*b))
+        && line[colon + 1..]
+            .iter()
+            .all(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f))
+}
+
+/// A token character (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Where `part`, a slice of `buf`, starts in it.
+fn offset_in(buf: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize)
+        .wrapping_sub(buf.as_ptr() as usize)
+        .min(buf.len())
 }
 
 fn finish(decoded: Decoded, partial: bool, buf: &Bytes, head_len: usize) -> Decode {
@@ -169,16 +441,41 @@ fn finish(decoded: Decoded, partial: bool, buf: &Bytes, head_len: usize) -> Deco
 
 /// Decodes a chunked body that arrives in pieces: feed it bytes as they
 /// come, take out the chunks that are whole.
-#[derive(Debug, Default)]
+///
+/// Bounded like [`decode_with`]: a chunk larger than the maximum chunk size
+/// is refused as soon as its size line is read, so the decoder never holds
+/// more than one chunk and its size line.
+#[derive(Debug)]
 pub struct ChunkDecoder {
     buf: BytesMut,
     done: bool,
+    /// Bytes of the body consumed before `buf[0]`, for error offsets.
+    consumed: usize,
+    options: DecodeOptions,
+}
+
+impl Default for ChunkDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ChunkDecoder {
-    /// A decoder at the start of a chunked body.
+    /// A decoder at the start of a chunked body, with the default
+    /// [`DecodeOptions`] (chunks of at most 16 MiB).
     pub fn new() -> Self {
-        Self::default()
+        Self::with_options(&DecodeOptions::default())
+    }
+
+    /// A decoder at the start of a chunked body, with the maximum chunk size
+    /// and trailer limits of `options`.
+    pub fn with_options(options: &DecodeOptions) -> Self {
+        ChunkDecoder {
+            buf: BytesMut::new(),
+            done: false,
+            consumed: 0,
+            options: *options,
+        }
     }
 
     /// True once the terminating zero-length chunk was read.
@@ -192,7 +489,8 @@ impl ChunkDecoder {
     }
 
     /// Adds `data` and returns the chunks completed by it (their data,
-    /// without the chunk framing).
+    /// without the chunk framing). Errors carry the offset in the chunked
+    /// body; after an error the decoder is of no further use.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Bytes>, WireError> {
         let mut chunks = Vec::new();
         if self.done {
@@ -200,53 +498,219 @@ impl ChunkDecoder {
         }
         self.buf.extend_from_slice(data);
         loop {
-            let Some(line_end) = find_crlf(&self.buf) else {
-                if self.buf.len() > 1024 {
-                    return Err(WireError::new("chunk size line is longer than 1024 bytes"));
-                }
+            let Some((size, line_len)) =
+                chunk_line(&self.buf, self.options.max_chunk_size, self.consumed, true)?
+            else {
                 return Ok(chunks);
             };
-            let size = chunk_size(&self.buf[..line_end])?;
             if size == 0 {
+                trailers(
+                    &self.buf,
+                    line_len,
+                    &self.options.limits,
+                    self.consumed,
+                    true,
+                )?;
                 self.done = true;
-                self.buf.clear();
+                self.consumed += self.buf.len();
+                self.buf = BytesMut::new();
                 return Ok(chunks);
             }
-            let Some(end) = (line_end + 2).checked_add(size) else {
-                return Err(WireError::new("chunk size overflows"));
-            };
-            if self.buf.len() < end + 2 {
+            // size <= max_chunk_size, so this only overflows with a limit
+            // of nearly usize::MAX; then the chunk is simply never whole.
+            let end = line_len.saturating_add(size);
+            if self.buf.len() < end.saturating_add(2) {
                 return Ok(chunks);
             }
             if &self.buf[end..end + 2] != b"\r\n" {
-                return Err(WireError::new("chunk data is not followed by CRLF"));
+                return Err(WireError::at(
+                    self.consumed + end,
+                    format!("the chunk of {size} bytes is not followed by CRLF"),
+                ));
             }
             let mut piece = self.buf.split_to(end + 2);
+            self.consumed += end + 2;
             piece.truncate(end);
-            let _ = piece.split_to(line_end + 2);
+            let _ = piece.split_to(line_len);
             chunks.push(piece.freeze());
         }
     }
 }
 
-fn chunk_size(line: &[u8]) -> Result<usize, WireError> {
-    let size_text = line
-        .split(|b| *b == b';')
-        .next()
-        .unwrap_or(b"")
-        .trim_ascii();
-    let size_str = std::str::from_utf8(size_text).unwrap_or("");
-    usize::from_str_radix(size_str, 16)
-        .ok()
-        .filter(|_| !size_str.is_empty() && size_str.len() <= 15)
-        .ok_or_else(|| {
-            WireError::new(format!(
-                "invalid chunk size line {:?}",
-                String::from_utf8_lossy(line)
+/// The longest chunk size line accepted, extensions included.
+const MAX_CHUNK_LINE: usize = 1024;
+
+/// Reads the chunk size line at the start of `buf`: `Some((size, length of
+/// the line with its CRLF))`, or `None` when the line is not whole yet (only
+/// with `partial_ok`). What is there of an unfinished line is checked at
+/// once, so that bytes that cannot start a chunk are refused before more is
+/// awaited. `base` is the offset of `buf` for errors.
+fn chunk_line(
+    buf: &[u8],
+    max_chunk_size: usize,
+    base: usize,
+    partial_ok: bool,
+) -> Result<Option<(usize, usize)>, WireError> {
+    let window = &buf[..buf.len().min(MAX_CHUNK_LINE + 2)];
+    let (line, complete) = match find_crlf(window) {
+        Some(end) => (&buf[..end], true),
+        None if buf.len() > MAX_CHUNK_LINE => {
+            return Err(WireError::at(
+                base,
+                format!("a chunk size line is longer than {MAX_CHUNK_LINE} bytes"),
             ))
-        })
+        }
+        None => (buf, false),
+    };
+    let size = chunk_size(line, max_chunk_size, complete).map_err(|why| {
+        WireError::at(
+            base,
+            format!("invalid chunk size line \"{}\": {why}", excerpt(line)),
+        )
+    })?;
+    match (complete, partial_ok) {
+        (true, _) => Ok(Some((size, line.len() + 2))),
+        (false, true) => Ok(None),
+        (false, false) => Err(WireError::at(
+            base,
+            "the message ends inside a chunk size line",
+        )),
+    }
 }
 
+/// The size in a chunk size line (`1*HEXDIG [ BWS ";" extensions ]`), read
+/// without overflow and refused beyond `max`. An unfinished line
+/// (`complete` false) is checked as far as it goes.
+fn chunk_size(line: &[u8], max: usize, complete: bool) -> Result<usize, String> {
+    chunk_size_of(line, max, complete).map_err(|why| {
+        if is_http_start(line) {
+            "this is the start of a new HTTP message, not the next chunk: \
+             the chunked body before it never ended"
+                .to_owned()
+        } else {
+            why
+        }
+    })
+}
+
+fn chunk_size_of(line: &[u8], max: usize, complete: bool) -> Result<usize, String> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 && (complete || !line.is_empty()) {
+        return Err("it does not start with a hex chunk size".to_owned());
+    }
+    let mut size = 0usize;
+    for b in &line[..digits] {
+        let digit = char::from(*b).to_digit(16).unwrap_or(0) as usize;
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(digit))
+            .filter(|s| *s <= max)
+            .ok_or_else(|| format!("the chunk size exceeds the limit of {max} bytes"))?;
+    }
+    let mut tail = &line[digits..];
+    if !complete {
+        tail = tail.strip_suffix(b"\r").unwrap_or(tail);
+    }
+    let after = tail
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .map_or(&b""[..], |n| &tail[n..]);
+    if !after.is_empty() && after[0] != b';' {
+        return Err("unexpected bytes after the chunk size".to_owned());
+    }
+    if after
+        .iter()
+        .any(|b| (*b < 0x20 && *b != b'\t') || *b == 0x7f)
+    {
+        return Err("a control character in a chunk extension".to_owned());
+    }
+    Ok(size)
+}
+
+/// True when `line`, which is no valid chunk size line, looks like the
+/// start of an HTTP message (as much of it as there is).
+fn is_http_start(line: &[u8]) -> bool {
+    if line.is_empty() {
+        return false;
+    }
+    if line.starts_with(b"HTTP/") || b"HTTP/".starts_with(line) {
+        return true;
+    }
+    let method = line.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    method > 0 && line.get(method) == Some(&b' ')
+}
+
+/// Checks the trailer section of a chunked body, from `start` (after the
+/// last chunk's size line) to the empty line that ends it; trailer fields
+/// are dropped. A section that the message cuts short is accepted (Go's
+/// peers and this runtime send none, and a final CRLF is sometimes left
+/// out); bytes after the empty line are an error.
+fn trailers(
+    buf: &[u8],
+    start: usize,
+    limits: &WireLimits,
+    base: usize,
+    partial_ok: bool,
+) -> Result<(), WireError> {
+    let mut pos = start;
+    let mut count = 0usize;
+    loop {
+        if pos >= buf.len() {
+            return Ok(());
+        }
+        let window = &buf[pos..buf.len().min(start + limits.max_header_bytes + 2).max(pos)];
+        let Some(len) = find_crlf(window) else {
+            if buf.len() - start > limits.max_header_bytes {
+                return Err(WireError::at(
+                    base + start,
+                    format!(
+                        "the trailer section is larger than the limit of {} bytes (WireLimits::max_header_bytes)",
+                        limits.max_header_bytes
+                    ),
+                ));
+            }
+            return if partial_ok {
+                Ok(())
+            } else {
+                Err(WireError::at(
+                    base + pos,
+                    "the message ends inside a trailer field",
+                ))
+            };
+        };
+        if len == 0 {
+            let end = pos + 2;
+            if end < buf.len() {
+                return Err(WireError::at(
+                    base + end,
+                    format!(
+                        "{} bytes follow the end of the chunked body",
+                        buf.len() - end
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        let line = &buf[pos..pos + len];
+        if !valid_field_line(line) {
+            return Err(WireError::at(
+                base + pos,
+                format!("malformed trailer field \"{}\"", excerpt(line)),
+            ));
+        }
+        count += 1;
+        if count > limits.max_headers {
+            return Err(WireError::at(
+                base + pos,
+                format!(
+                    "the trailer section has more than {} fields (WireLimits::max_headers)",
+                    limits.max_headers
+                ),
+            ));
+        }
+        pos += len + 2;
+    }
+}
 /// Which body a streaming-extension frame belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
@@ -277,10 +741,19 @@ pub fn is_frame(buf: &[u8]) -> bool {
     buf.first() == Some(&b'@')
 }
 
+/// The longest frame header line accepted (verb, target and count).
+const MAX_FRAME_LINE: usize = 1024;
+
 /// Decodes a streaming-extension frame.
 pub fn decode_frame(buf: &Bytes) -> Result<Frame, WireError> {
-    let line_end =
-        find_crlf(buf).ok_or_else(|| WireError::new("frame has no CRLF after its header"))?;
+    let window = &buf[..buf.len().min(MAX_FRAME_LINE + 2)];
+    let line_end = find_crlf(window).ok_or_else(|| {
+        WireError::new(if buf.len() > MAX_FRAME_LINE {
+            format!("frame header is longer than {MAX_FRAME_LINE} bytes")
+        } else {
+            "frame has no CRLF after its header".to_owned()
+        })
+    })?;
     let line = std::str::from_utf8(&buf[..line_end])
         .map_err(|_| WireError::new("frame header is not UTF-8"))?;
     let payload = buf.slice(line_end + 2..);
@@ -292,7 +765,8 @@ pub fn decode_frame(buf: &Bytes) -> Result<Frame, WireError> {
         Some(b'q') => StreamKind::Request,
         _ => {
             return Err(WireError::new(format!(
-                "frame target {target:?} is not r<id> or q<id>"
+                "frame target \"{}\" is not r<id> or q<id>",
+                excerpt(target)
             )))
         }
     };
@@ -312,7 +786,12 @@ pub fn decode_frame(buf: &Bytes) -> Result<Frame, WireError> {
                 .ok_or_else(|| WireError::new("@window needs a byte count"))?;
             Frame::Window(kind, id, n)
         }
-        other => return Err(WireError::new(format!("unknown frame {other:?}"))),
+        other => {
+            return Err(WireError::new(format!(
+                "unknown frame \"{}\"",
+                excerpt(other)
+            )))
+        }
     })
 }
 
@@ -350,6 +829,8 @@ enum Kind {
 struct Field<'a> {
     name: &'a str,
     value: &'a [u8],
+    /// Where the field's line starts in the message.
+    offset: usize,
 }
 
 fn version_of(minor: Option<u8>) -> Version {
@@ -359,14 +840,14 @@ fn version_of(minor: Option<u8>) -> Version {
     }
 }
 
-fn collect_headers<'a>(raw: &[httparse::Header<'a>]) -> Result<Vec<Field<'a>>, WireError> {
-    Ok(raw
-        .iter()
+fn collect_fields<'a>(raw: &[httparse::Header<'a>], buf: &[u8]) -> Vec<Field<'a>> {
+    raw.iter()
         .map(|h| Field {
             name: h.name,
             value: h.value,
+            offset: offset_in(buf, h.name.as_bytes()),
         })
-        .collect())
+        .collect()
 }
 
 /// Moves the header fields into the map, returning the correlation id.
@@ -374,113 +855,189 @@ fn fill_headers(
     map: &mut http::HeaderMap,
     fields: Vec<Field<'_>>,
 ) -> Result<Option<String>, WireError> {
-    let mut correlation_id = None;
+    let mut correlation_id: Option<(String, usize)> = None;
     map.reserve(fields.len());
     for field in fields {
         if field.name.eq_ignore_ascii_case(CORRELATION_ID) {
+            if let Some((_, first)) = &correlation_id {
+                return Err(WireError::at(
+                    field.offset,
+                    format!("X-Correlation-Id appears twice (first at byte {first})"),
+                ));
+            }
             let id = std::str::from_utf8(field.value)
-                .map_err(|_| WireError::new("X-Correlation-Id is not valid UTF-8"))?;
-            correlation_id = Some(id.trim().to_owned());
+                .map_err(|_| WireError::at(field.offset, "X-Correlation-Id is not valid UTF-8"))?;
+            correlation_id = Some((id.trim().to_owned(), field.offset));
             continue;
         }
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| WireError::new(format!("invalid header name {:?}", field.name)))?;
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| {
+            WireError::at(
+                field.offset,
+                format!("invalid header name \"{}\"", excerpt(field.name)),
+            )
+        })?;
         if name == TRANSFER_ENCODING {
             // The body is handed over whole; its transfer coding is gone.
             continue;
         }
-        let value = HeaderValue::from_bytes(field.value)
-            .map_err(|_| WireError::new(format!("invalid value for header {:?}", field.name)))?;
+        let value = HeaderValue::from_bytes(field.value).map_err(|_| {
+            WireError::at(
+                field.offset,
+                format!("invalid value for header \"{}\"", excerpt(field.name)),
+            )
+        })?;
         map.append(name, value);
     }
-    Ok(correlation_id)
+    Ok(correlation_id.map(|(id, _)| id))
 }
 
-/// The body after the head, or `None` when a chunked body is unfinished.
+/// A `Content-Length` value: decimal digits only (no sign, no list), read
+/// without overflow.
+fn content_length(value: &[u8]) -> Option<usize> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0usize, |n, d| {
+        n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    })
+}
+
+/// The body after the head, or `None` when a chunked body continues in the
+/// peer's next messages.
 fn body_of(
     buf: &Bytes,
     head_len: usize,
     fields: &[Field<'_>],
     kind: Kind,
+    options: &DecodeOptions,
 ) -> Result<Option<Bytes>, WireError> {
-    let rest = buf.slice(head_len.min(buf.len())..);
-    let chunked = fields.iter().any(|f| {
-        f.name.eq_ignore_ascii_case("transfer-encoding")
-            && f.value
-                .rsplit(|b| *b == b',')
-                .next()
-                .map(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-                .unwrap_or(false)
-    });
-    if chunked {
-        return dechunk(&rest);
-    }
-    let mut length: Option<usize> = None;
-    for f in fields
-        .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case("content-length"))
-    {
-        let text = std::str::from_utf8(f.value).unwrap_or("").trim();
-        let n: usize = text
-            .parse()
-            .map_err(|_| WireError::new(format!("invalid Content-Length {text:?}")))?;
-        if length.is_some_and(|m| m != n) {
-            return Err(WireError::new("conflicting Content-Length headers"));
+    let head_len = head_len.min(buf.len());
+    let mut length: Option<(usize, usize)> = None;
+    let mut chunked_at: Option<usize> = None;
+    for f in fields {
+        if f.name.eq_ignore_ascii_case("transfer-encoding") {
+            if let Some(first) = chunked_at {
+                return Err(WireError::at(
+                    f.offset,
+                    format!("Transfer-Encoding appears twice (first at byte {first})"),
+                ));
+            }
+            if !f.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(WireError::at(
+                    f.offset,
+                    format!(
+                        "unsupported Transfer-Encoding \"{}\": only \"chunked\" is accepted",
+                        excerpt(f.value)
+                    ),
+                ));
+            }
+            chunked_at = Some(f.offset);
+        } else if f.name.eq_ignore_ascii_case("content-length") {
+            let n = content_length(f.value).ok_or_else(|| {
+                WireError::at(
+                    f.offset,
+                    format!("invalid Content-Length \"{}\"", excerpt(f.value)),
+                )
+            })?;
+            if let Some((m, first)) = length {
+                let what = if m == n { "duplicate" } else { "conflicting" };
+                return Err(WireError::at(
+                    f.offset,
+                    format!("{what} Content-Length headers ({m} at byte {first}, then {n})"),
+                ));
+            }
+            length = Some((n, f.offset));
         }
-        length = Some(n);
     }
+    if let (Some((_, at)), Some(_)) = (length, chunked_at) {
+        return Err(WireError::at(
+            at,
+            "both Content-Length and Transfer-Encoding: chunked: the body length is ambiguous",
+        ));
+    }
+    if chunked_at.is_some() {
+        let may_continue = kind == Kind::Response || options.continued_requests;
+        return dechunk(buf, head_len, options, may_continue);
+    }
+    let rest = buf.slice(head_len..);
     match length {
-        None => Ok(Some(rest)),
-        Some(n) if n <= rest.len() => Ok(Some(rest.slice(..n))),
+        Some((n, _)) if n == rest.len() => Ok(Some(rest)),
         // A response to HEAD announces a length and carries no body.
         Some(_) if kind == Kind::Response && rest.is_empty() => Ok(Some(rest)),
-        Some(n) => Err(WireError::new(format!(
-            "body is {} bytes, shorter than its Content-Length of {n}",
-            rest.len()
-        ))),
+        Some((n, at)) if n > rest.len() => Err(WireError::at(
+            at,
+            format!(
+                "body is {} bytes, shorter than its Content-Length of {n}",
+                rest.len()
+            ),
+        )),
+        Some((n, at)) => Err(WireError::at(
+            at,
+            format!(
+                "Content-Length of {n} is shorter than the body: {} bytes follow the head, \
+                 {} of them after the body",
+                rest.len(),
+                rest.len() - n
+            ),
+        )),
+        None if kind == Kind::Request && !rest.is_empty() => Err(WireError::at(
+            head_len,
+            format!(
+                "{} bytes follow the head of a request without Content-Length or \
+                 Transfer-Encoding: chunked, whose body is empty (RFC 9112 §6.3)",
+                rest.len()
+            ),
+        )),
+        // A response without either runs to the end of its message.
+        None => Ok(Some(rest)),
     }
 }
 
-/// Joins a chunked body. `Ok(None)` means the terminating chunk is missing.
-fn dechunk(input: &Bytes) -> Result<Option<Bytes>, WireError> {
-    let mut pos = 0usize;
+/// Joins a chunked body that starts at `start`. `Ok(None)` means it is
+/// unterminated and `may_continue` (the rest comes in later messages).
+fn dechunk(
+    buf: &Bytes,
+    start: usize,
+    options: &DecodeOptions,
+    may_continue: bool,
+) -> Result<Option<Bytes>, WireError> {
+    let mut pos = start;
     let mut pieces: Vec<Bytes> = Vec::new();
+    let unterminated = |what: String| {
+        if may_continue {
+            Ok(None)
+        } else {
+            Err(WireError::at(
+                buf.len(),
+                format!("the chunked body is unterminated: {what}"),
+            ))
+        }
+    };
     loop {
-        let Some(line_end) = find_crlf(&input[pos..]) else {
-            return Ok(None);
+        let Some((size, line_len)) = chunk_line(&buf[pos..], options.max_chunk_size, pos, true)?
+        else {
+            return unterminated("the message ends inside a chunk size line".to_owned());
         };
-        let line = &input[pos..pos + line_end];
-        let size_text = line
-            .split(|b| *b == b';')
-            .next()
-            .unwrap_or(b"")
-            .trim_ascii();
-        let size_str = std::str::from_utf8(size_text).unwrap_or("");
-        let size = usize::from_str_radix(size_str, 16)
-            .ok()
-            .filter(|_| !size_str.is_empty() && size_str.len() <= 15)
-            .ok_or_else(|| {
-                WireError::new(format!(
-                    "invalid chunk size line {:?}",
-                    String::from_utf8_lossy(line)
-                ))
-            })?;
-        pos += line_end + 2;
         if size == 0 {
-            // Trailers, if any, end with an empty line; a missing final CRLF is
-            // tolerated. Trailer fields are dropped.
+            trailers(buf, pos + line_len, &options.limits, 0, false)?;
             break;
         }
-        let Some(end) = pos.checked_add(size) else {
-            return Err(WireError::new("chunk size overflows"));
-        };
-        if end + 2 > input.len() {
-            return Ok(None);
+        let data = pos + line_len;
+        let end = data.saturating_add(size);
+        if end.saturating_add(2) > buf.len() {
+            return unterminated(format!(
+                "the chunk of {size} bytes at byte {data} runs past the end of the message ({} bytes left)",
+                buf.len() - data
+            ));
         }
-        if &input[end..end + 2] != b"\r\n" {
-            return Err(WireError::new("chunk data is not followed by CRLF"));
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err(WireError::at(
+                end,
+                format!("the chunk of {size} bytes at byte {data} is not followed by CRLF"),
+            ));
         }
-        pieces.push(input.slice(pos..end));
+        pieces.push(buf.slice(data..end));
         pos = end + 2;
     }
     Ok(Some(match pieces.len() {
@@ -518,7 +1075,11 @@ pub fn sniff_correlation_id(buf: &[u8]) -> Option<String> {
                 .eq_ignore_ascii_case(CORRELATION_ID.as_bytes())
             {
                 let value = std::str::from_utf8(&value[1..]).ok()?.trim();
-                (!value.is_empty()).then(|| value.to_owned())
+                // Only what could be sent back in a header as it is.
+                let printable = value
+                    .bytes()
+                    .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+                (!value.is_empty() && printable).then(|| value.to_owned())
             } else {
                 None
             }
@@ -649,7 +1210,9 @@ pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>)
     let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + body.len());
     put_status_line(&mut out, status);
     put_headers(&mut out, response.headers());
-    let bodyless = status.is_informational() || status == StatusCode::NO_CONTENT;
+    let bodyless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
     if !bodyless {
         put_length(&mut out, body.len());
     }
