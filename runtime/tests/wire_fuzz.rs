@@ -214,3 +214,22 @@ proptest! {
         prop_assert_eq!(got, sent);
     }
 }
+
+/// Found by `cargo fuzz` (target `wire`): a request whose URI has a query
+/// and no path (`http://host?q`) was written with the request target `?q`,
+/// which no receiver can parse.
+#[test]
+fn a_query_without_a_path_gets_one() {
+    let request = http::Request::get("http://TP?1t")
+        .body(Bytes::new())
+        .unwrap();
+    let encoded = swaggersocket::wire::encode_request(&request, "1").freeze();
+    assert!(encoded.starts_with(b"GET /?1t HTTP/1.1\r\n"), "{encoded:?}");
+    let Decode::Complete(decoded) = decode(&encoded).unwrap() else {
+        panic!("partial")
+    };
+    let Message::Request(back) = decoded.message else {
+        panic!("not a request")
+    };
+    assert_eq!(back.uri(), "/?1t");
+}
