@@ -33,6 +33,10 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod auth;
 mod body;
 mod client;

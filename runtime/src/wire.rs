@@ -1136,6 +1136,10 @@ pub fn encode_request(request: &Request<Bytes>, correlation_id: &str) -> BytesMu
         .map(|pq| pq.as_str())
         .filter(|s| !s.is_empty())
         .unwrap_or("/");
+    if target.starts_with('?') {
+        // An absolute URI with a query and no path (`http://h?q`).
+        out.put_u8(b'/');
+    }
     out.put_slice(target.as_bytes());
     out.put_slice(b" HTTP/1.1\r\n");
     if !request.headers().contains_key(HOST) {

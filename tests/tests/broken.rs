@@ -335,3 +335,63 @@ components:
     assert_eq!(e.pointer, "#/components/schemas/Remote/$ref");
     assert!(e.message.contains("given as text without a path"), "{e}");
 }
+
+/// Found by `cargo fuzz` (target `generate`): a control character made the
+/// YAML reader's error give a byte offset and no line.
+#[test]
+fn control_character_names_its_line() {
+    let e = one_error("openapi: 3.0.3\ninfo:\n  title: Br\u{1}oken\n  version: '1'\npaths: {}\n");
+    assert_eq!(e.pointer, "#");
+    assert!(
+        e.message
+            .starts_with("not a valid YAML document: control characters are not allowed"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.ends_with("(line 3, column 12)"), "{}", e.message);
+}
+
+/// Found by `cargo fuzz` (target `generate`): a second YAML document gave
+/// an error with no line.
+#[test]
+fn second_document_names_its_line() {
+    let e = one_error(
+        "# comment\nopenapi: 3.0.3\ninfo: { title: B, version: '1' }\npaths: {}\n---\nx: 1\n",
+    );
+    assert!(
+        e.message.contains("more than one document"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.ends_with("(line 5, column 1)"), "{}", e.message);
+    let e = one_error("openapi: 3.0.3\n...\n\nagain: 1\n");
+    assert!(e.message.ends_with("(line 4, column 1)"), "{}", e.message);
+}
+
+/// Found by `cargo fuzz` (target `generate`): a mapping key that is not a
+/// scalar gave an error with no place.
+#[test]
+fn complex_key_names_its_place() {
+    let e =
+        one_error("openapi: 3.0.3\ninfo: { title: B, version: '1' }\npaths: {}\n? [a, b]\n: {}\n");
+    assert_eq!(
+        e.message,
+        "not a valid YAML document: a mapping key is not a scalar (line 4, column 1)"
+    );
+    // Nested, the parser places it itself.
+    let e =
+        one_error("openapi: 3.0.3\ninfo: { title: B, version: '1' }\npaths:\n  ? [a, b]\n  : {}\n");
+    assert!(e.message.ends_with("at line 4 column 3"), "{}", e.message);
+}
+
+/// Found by `cargo fuzz` (target `generate`): errors the YAML parser
+/// places at the very start, or not at all (an unknown anchor), named no
+/// line.
+#[test]
+fn yaml_errors_at_the_start_name_their_line() {
+    let e = one_error(",openapi: 3.0.3\n");
+    assert!(e.message.ends_with("(line 1, column 1)"), "{}", e.message);
+    let e = one_error("*e1: *e\n");
+    assert!(e.message.contains("unknown anchor"), "{}", e.message);
+    assert!(e.message.contains("(line 1, column "), "{}", e.message);
+}

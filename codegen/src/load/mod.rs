@@ -129,10 +129,92 @@ fn parse_text(text: &str) -> Result<Value, String> {
             Json,
             serde_yaml_ng::Deserializer::from_str(text),
         )
-        .map_err(|e| format!("not a valid YAML document: {e}"))?;
+        .map_err(|e| {
+            let message = format!("not a valid YAML document: {e}");
+            // A few of the parser's errors give a byte offset or nothing
+            // rather than a line: name the line and column.
+            if message.contains(" line ") {
+                return message;
+            }
+            let line = if message.contains("more than one document") {
+                second_document(text)
+            } else if message.contains("a mapping key is not a scalar") {
+                complex_root_key(text)
+            } else {
+                None
+            };
+            let place = forbidden_char(text)
+                .or(line.map(|line| (line, 1)))
+                // The parser's own place, which it leaves out of the
+                // message at the very start (an unknown anchor, a bad first
+                // character).
+                .or_else(|| e.location().map(|l| (l.line(), l.column())));
+            match place {
+                Some((line, column)) => format!("{message} (line {line}, column {column})"),
+                None => message,
+            }
+        })?;
         merge_keys(&mut value, 0);
         Ok(value)
     }
+}
+
+/// The line and column (from 1) of the first character YAML does not allow
+/// in a document (C0 and C1 controls but tab and line breaks, surrogates,
+/// U+FFFE and U+FFFF).
+fn forbidden_char(text: &str) -> Option<(usize, usize)> {
+    let (mut line, mut column) = (1, 1);
+    for c in text.chars() {
+        let allowed = matches!(c,
+            '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+            | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+        if !allowed {
+            return Some((line, column));
+        }
+        if c == '\n' {
+            (line, column) = (line + 1, 1);
+        } else {
+            column += 1;
+        }
+    }
+    None
+}
+
+/// The line (from 1) of the first key of the root mapping that is not a
+/// scalar (`? [a, b]`, `{a: 1}: x`): the parser places such an error when
+/// the key is nested, not at the root.
+fn complex_root_key(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| line.starts_with(['?', '[', '{']))
+        .map(|i| i + 1)
+}
+
+/// The line (from 1) where a second YAML document starts: a `---` after
+/// a document started, or content after a `...` that ended one.
+fn second_document(text: &str) -> Option<usize> {
+    let marker = |line: &str, m: &str| {
+        line.strip_prefix(m)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+    };
+    let (mut started, mut ended) = (false, false);
+    for (i, line) in text.lines().enumerate() {
+        let bare = line.trim_start();
+        if marker(line, "---") {
+            if started {
+                return Some(i + 1);
+            }
+            started = true;
+        } else if marker(line, "...") {
+            ended = started;
+        } else if bare.is_empty() || bare.starts_with('#') || (!started && bare.starts_with('%')) {
+            continue;
+        } else if ended {
+            return Some(i + 1);
+        } else {
+            started = true;
+        }
+    }
+    None
 }
 
 /// YAML merge keys (`<<: *defaults`, or a list of aliases): the merged

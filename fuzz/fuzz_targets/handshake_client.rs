@@ -1,0 +1,23 @@
+//! The client's handshake reader, fed what a server sends after the
+//! upgrade: byte 0 is the read size (0: whole), the rest the server's
+//! frames.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use tokio::runtime::Runtime;
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // Never panics, never hangs (the scripted peer ends), whatever comes.
+    let _ = runtime().block_on(swaggersocket::__fuzz::handshake_client(data));
+});
