@@ -255,8 +255,10 @@ impl ServerBuilder {
     /// 403, 429, …) and closes the socket.
     ///
     /// The hook runs within the handshake timeout (past it the client gets
-    /// a 503). [`check_metadata`](ServerBuilder::check_metadata) still runs
-    /// after it, on the handshake's metadata.
+    /// a 503). A metadata hook
+    /// ([`authenticate_metadata`](ServerBuilder::authenticate_metadata) or
+    /// [`check_metadata`](ServerBuilder::check_metadata)) still runs after
+    /// it, on the handshake's metadata.
     ///
     /// ```no_run
     /// use swaggersocket::{Reject, Server};

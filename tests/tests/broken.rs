@@ -395,3 +395,12 @@ fn yaml_errors_at_the_start_name_their_line() {
     assert!(e.message.contains("unknown anchor"), "{}", e.message);
     assert!(e.message.contains("(line 1, column "), "{}", e.message);
 }
+
+#[test]
+fn line_numbers_count_leading_blank_lines() {
+    // The errors are on the lines of the file, blank lines before included.
+    let e = one_error("\n\n\nopenapi: 3.0.3\ninfo: [unclosed\n");
+    assert!(e.message.contains("line 5"), "{}", e.message);
+    let e = one_error("\n\n{\"openapi\": \"3.0.3\",\n  \"info\": }\n");
+    assert!(e.message.contains("line 4"), "{}", e.message);
+}

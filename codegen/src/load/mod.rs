@@ -115,8 +115,10 @@ pub(crate) fn load(source: Source<'_>, diags: &mut Diags) -> Result<Document, Er
 /// Parses JSON (a text starting with `{`) or YAML into a value; the
 /// message says why not.
 fn parse_text(text: &str) -> Result<Value, String> {
-    let text = text.trim_start_matches('\u{feff}').trim_start();
-    if text.starts_with('{') {
+    // Leading blank lines stay: the parsers' line numbers must be the
+    // file's.
+    let text = text.trim_start_matches('\u{feff}');
+    if text.trim_start().starts_with('{') {
         serde_json::from_str(text).map_err(|e| {
             format!(
                 "not a valid JSON document (line {}, column {}): {e}",
