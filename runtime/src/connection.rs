@@ -1177,6 +1177,41 @@ pub(crate) fn plain_response(status: StatusCode, text: String) -> Response<Bytes
     response
 }
 
+/// The largest websocket frame this side writes. A bigger message goes out
+/// as a first frame and continuation frames of this size (RFC 6455 §5.4;
+/// the Go original and every websocket library reassemble them), so that
+/// neither side's websocket buffers, which tungstenite never shrinks, grow
+/// past a frame: one 15 MiB exchange would otherwise leave an idle
+/// connection holding 15 MiB on each side for the rest of its life.
+const MAX_FRAME_OUT: usize = 64 << 10;
+
+/// Feeds `message` to the sink in frames of at most [`MAX_FRAME_OUT`].
+async fn feed_framed<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    message: WsMessage,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    let (data, kind) = match message {
+        WsMessage::Binary(data) if data.len() > MAX_FRAME_OUT => (data, Data::Binary),
+        WsMessage::Text(text) if text.len() > MAX_FRAME_OUT => (Bytes::from(text), Data::Text),
+        other => return sink.feed(other).await,
+    };
+    let mut opcode = OpCode::Data(kind);
+    let mut start = 0;
+    while start < data.len() {
+        let end = (start + MAX_FRAME_OUT).min(data.len());
+        let frame = WsFrame::message(data.slice(start..end), opcode, end == data.len());
+        sink.feed(WsMessage::Frame(frame)).await?;
+        opcode = OpCode::Data(Data::Continue);
+        start = end;
+    }
+    Ok(())
+}
+
 async fn write_loop<S>(
     inner: Arc<Inner>,
     mut sink: SplitSink<WebSocketStream<S>, WsMessage>,
@@ -1208,7 +1243,7 @@ async fn write_loop<S>(
         }
         let mut bytes = first.message.len();
         written.extend(first.room);
-        sink.feed(first.message).await?;
+        feed_framed(sink, first.message).await?;
         for _ in 1..MAX_BATCH {
             if bytes >= BATCH_BYTES {
                 break;
@@ -1216,7 +1251,7 @@ async fn write_loop<S>(
             let Ok(next) = rx.try_recv() else { break };
             bytes += next.message.len();
             written.extend(next.room);
-            sink.feed(next.message).await?;
+            feed_framed(sink, next.message).await?;
         }
         sink.flush().await
     }
@@ -1324,7 +1359,7 @@ async fn write_loop<S>(
                         // A graceful shutdown: the answers queued before the
                         // close go out before it.
                         while let Ok(queued) = rx.try_recv() {
-                            sink.feed(queued.message).await?;
+                            feed_framed(&mut sink, queued.message).await?;
                         }
                     }
                     sink.send(WsMessage::Close(Some(frame))).await?;

@@ -510,6 +510,13 @@ fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
 
 /// The next frame from the server (unmasked): opcode and payload.
 async fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+    let (first, payload) = read_frame_raw(tcp).await;
+    (first & 0x0f, payload)
+}
+
+/// The next frame from the server (unmasked): its first byte (FIN, RSV,
+/// opcode) and payload.
+async fn read_frame_raw(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
     within("a frame", async {
         let mut head = [0u8; 2];
         tcp.read_exact(&mut head).await.unwrap();
@@ -528,7 +535,7 @@ async fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
         };
         let mut payload = vec![0u8; len as usize];
         tcp.read_exact(&mut payload).await.unwrap();
-        (head[0] & 0x0f, payload)
+        (head[0], payload)
     })
     .await
 }
@@ -786,4 +793,93 @@ async fn upgrade_and_handshake(mut tcp: TcpStream) -> TcpStream {
     .await
     .unwrap();
     tcp
+}
+
+#[tokio::test]
+async fn a_large_message_goes_out_in_frames_of_64_kib() {
+    init_tracing();
+    let server = Server::builder()
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut tcp = raw_peer(&server).await;
+    // 1 MiB in one frame in, the echo out in frames that keep both sides'
+    // websocket buffers small.
+    let body: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nContent-Length: {}\r\nX-Correlation-Id: big\r\n\r\n",
+        body.len()
+    );
+    let mut message = request.into_bytes();
+    message.extend_from_slice(&body);
+    tcp.write_all(&frame(0x81, &message, true)).await.unwrap();
+    let mut whole = Vec::new();
+    let mut frames = 0;
+    loop {
+        let (first, payload) = read_frame_raw(&mut tcp).await;
+        let opcode = first & 0x0f;
+        if opcode >= 8 {
+            continue; // a control frame may come between fragments
+        }
+        assert_eq!(opcode, if frames == 0 { 1 } else { 0 }, "frame {frames}");
+        assert!(
+            payload.len() <= 64 << 10,
+            "a frame of {} bytes",
+            payload.len()
+        );
+        frames += 1;
+        whole.extend_from_slice(&payload);
+        if first & 0x80 != 0 {
+            break;
+        }
+    }
+    assert!(frames >= 16, "{frames} frames");
+    let text = String::from_utf8(whole).unwrap();
+    let (head, answer) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(answer.as_bytes(), &body[..]);
+}
+
+/// Opt-in figure for RELIABILITY.md: what idle connections hold after one
+/// 15 MiB exchange each (both sides in this process): RSS growth per
+/// connection, once the calls are over.
+/// `cargo test --release -p swaggersocket --test limits -- --ignored --nocapture memory_after`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; prints a figure"]
+async fn memory_after_a_large_exchange() {
+    const CONNECTIONS: usize = 20;
+    let server = Server::builder()
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let body = bytes::Bytes::from(vec![b'x'; 15 << 20]);
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(
+            Client::builder(url(server.local_addr()))
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    let before = rss_kib("self");
+    for client in &clients {
+        let answer = client
+            .connection()
+            .call(post("/echo", body.clone()))
+            .await
+            .unwrap();
+        assert_eq!(answer.body().len(), body.len());
+    }
+    drop(body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib("self");
+    println!(
+        "{CONNECTIONS} connections, one 15 MiB exchange each: RSS {before} KiB before, \
+         {after} KiB after, {:.0} KiB per connection (both sides)",
+        after.saturating_sub(before) as f64 / CONNECTIONS as f64
+    );
+    drop(clients);
 }
