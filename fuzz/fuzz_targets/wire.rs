@@ -54,11 +54,17 @@ fn round_trip(decoded: Decoded) {
     // The encoder adds up to three fields (Host, Content-Length,
     // X-Correlation-Id) and does not bound their count: a message near the
     // receiver's limit may not come back (RELIABILITY.md, "Fuzzing").
-    let fields = match &decoded.message {
-        Message::Request(r) => r.headers().len(),
-        Message::Response(r) => r.headers().len(),
+    let headers = match &decoded.message {
+        Message::Request(r) => r.headers(),
+        Message::Response(r) => r.headers(),
     };
-    if fields + 3 > wire::MAX_HEADERS {
+    let head_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() + 3 > wire::WireLimits::DEFAULT_MAX_HEADERS
+        || head_bytes + 1024 > wire::WireLimits::DEFAULT_MAX_HEADER_BYTES
+    {
         return;
     }
     let id = decoded.correlation_id.clone();

@@ -77,6 +77,9 @@ fn scripted(input: &[u8]) -> Scripted {
     }
 }
 
+/// The largest handshake message read (the runtime's default limit).
+const MAX_HANDSHAKE: usize = 64 << 10;
+
 fn websocket() -> WebSocketConfig {
     // Small limits, as a fuzzer's inputs are small: a length field that
     // announces more must fail as "too big", not allocate it.
@@ -94,9 +97,17 @@ pub async fn handshake_server(input: &[u8]) -> Result<serde_json::Value, String>
     let io = PeerIo::new(scripted(input));
     let upgrade = tokio_tungstenite::accept_async_with_config(io, Some(websocket()));
     let mut ws = upgrade.await.map_err(|e| format!("upgrade: {e}"))?;
-    let (meta, _) = handshake::accept(&mut ws, "fuzz", TIMEOUT, None, true)
-        .await
-        .map_err(|r| r.error.to_string())?;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let (meta, _, _) = handshake::accept(
+        &mut ws,
+        "fuzz",
+        (deadline, TIMEOUT),
+        None,
+        true,
+        MAX_HANDSHAKE,
+    )
+    .await
+    .map_err(|r| r.error.to_string())?;
     drain(&mut ws).await;
     Ok(meta)
 }
@@ -109,7 +120,7 @@ pub async fn handshake_client(input: &[u8]) -> Result<String, String> {
     let io = PeerIo::upgraded(scripted(input));
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, Some(websocket())).await;
     let meta = serde_json::json!({ "fuzz": true });
-    let (id, _) = handshake::initiate(&mut ws, &meta, TIMEOUT, true)
+    let (id, _) = handshake::initiate(&mut ws, &meta, TIMEOUT, true, MAX_HANDSHAKE)
         .await
         .map_err(|r| r.error.to_string())?;
     drain(&mut ws).await;
