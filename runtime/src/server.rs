@@ -870,6 +870,9 @@ where
         Err(Refused::Connections { deadline, .. }) => *deadline,
         Err(refused @ Refused::Handshakes) => return Err(refused.error()),
     };
+    // Only TLS needs it here; the upgrade reads it from the admission.
+    #[cfg(not(feature = "tls"))]
+    let _ = deadline;
     #[cfg(feature = "tls")]
     {
         let acceptor = shared.upgrade().and_then(|s| {
