@@ -155,6 +155,9 @@ async fn start(options: Options) -> Result<Server, swaggersocket::Error> {
 struct MemoryGiveBack {
     ticker: tokio::time::Interval,
     connections: usize,
+    /// Trims still to do: what ended connections hold (their queued
+    /// requests, their handlers) is freed over the next moments too.
+    pending: u8,
 }
 
 impl MemoryGiveBack {
@@ -162,6 +165,7 @@ impl MemoryGiveBack {
         MemoryGiveBack {
             ticker: tokio::time::interval(Duration::from_secs(1)),
             connections: 0,
+            pending: 0,
         }
     }
 
@@ -169,9 +173,13 @@ impl MemoryGiveBack {
         self.ticker.tick().await;
         let now = server.stats().connections;
         if now < self.connections {
-            trim();
+            self.pending = 3;
         }
         self.connections = now;
+        if self.pending > 0 {
+            self.pending -= 1;
+            trim();
+        }
     }
 }
 
