@@ -504,13 +504,7 @@ impl ChunkDecoder {
                 return Ok(chunks);
             };
             if size == 0 {
-                trailers(
-                    &self.buf,
-                    line_len,
-                    &self.options.limits,
-                    self.consumed,
-                    true,
-                )?;
+                trailers(&self.buf, line_len, &self.options.limits, self.consumed)?;
                 self.done = true;
                 self.consumed += self.buf.len();
                 self.buf = BytesMut::new();
@@ -642,16 +636,12 @@ fn is_http_start(line: &[u8]) -> bool {
 
 /// Checks the trailer section of a chunked body, from `start` (after the
 /// last chunk's size line) to the empty line that ends it; trailer fields
-/// are dropped. A section that the message cuts short is accepted (Go's
-/// peers and this runtime send none, and a final CRLF is sometimes left
-/// out); bytes after the empty line are an error.
-fn trailers(
-    buf: &[u8],
-    start: usize,
-    limits: &WireLimits,
-    base: usize,
-    partial_ok: bool,
-) -> Result<(), WireError> {
+/// are dropped. A section whose final CRLF the message cuts short (nothing,
+/// or a lone CR, after the last field) is accepted: Go's peers and this
+/// runtime send no trailers, and a final CRLF is sometimes left out. Part
+/// of a field cut short, or bytes after the empty line, are an error, the
+/// same in a whole message and in a continued one.
+fn trailers(buf: &[u8], start: usize, limits: &WireLimits, base: usize) -> Result<(), WireError> {
     let mut pos = start;
     let mut count = 0usize;
     loop {
@@ -669,7 +659,7 @@ fn trailers(
                     ),
                 ));
             }
-            return if partial_ok {
+            return if b"\r\n".starts_with(&buf[pos..]) {
                 Ok(())
             } else {
                 Err(WireError::at(
@@ -1020,7 +1010,7 @@ fn dechunk(
             return unterminated("the message ends inside a chunk size line".to_owned());
         };
         if size == 0 {
-            trailers(buf, pos + line_len, &options.limits, 0, false)?;
+            trailers(buf, pos + line_len, &options.limits, 0)?;
             break;
         }
         let data = pos + line_len;

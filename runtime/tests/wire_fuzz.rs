@@ -233,3 +233,31 @@ fn a_query_without_a_path_gets_one() {
     };
     assert_eq!(back.uri(), "/?1t");
 }
+
+/// Found by `scripts/fuzz wire` after the strict framing: a last chunk
+/// followed by part of a trailer field (`0\r\n\ry`) was accepted by the
+/// continuation decoder and refused in a whole message. Both refuse it now,
+/// and both take a final CRLF that is left out.
+#[test]
+fn a_cut_trailer_is_judged_alike_whole_and_continued() {
+    let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Correlation-Id: 5\r\n\r\n";
+    for (end, ok) in [
+        ("0\r\n", true),
+        ("0\r\n\r", true),
+        ("0\r\n\r\n", true),
+        ("0\r\nX-T: 1\r\n", true),
+        ("0\r\n\ry", false),
+        ("0\r\nX-T: 1", false),
+    ] {
+        let whole = Bytes::from(format!("{head}5\r\nhello\r\n{end}"));
+        assert_eq!(decode(&whole).is_ok(), ok, "whole, ending {end:?}");
+        let mut continued = swaggersocket::wire::ChunkDecoder::new();
+        let first = continued.feed(b"5\r\nhello\r\n").unwrap();
+        assert_eq!(first.concat(), b"hello");
+        let last = continued.feed(end.as_bytes());
+        assert_eq!(last.is_ok(), ok, "continued, ending {end:?}");
+        if ok {
+            assert!(continued.is_done(), "{end:?}");
+        }
+    }
+}
