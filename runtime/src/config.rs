@@ -292,7 +292,9 @@ impl Config {
 
     /// The largest handshake message (the client's metadata, the server's
     /// reply) accepted (default 64 KiB). A larger one ends the handshake
-    /// with close code 1009 before it is parsed, and nothing of it is kept.
+    /// with close code 1009 before it is parsed, and nothing of it is kept;
+    /// on a server, the client's is refused as soon as its frame headers
+    /// announce more, before its bytes are read.
     pub fn max_handshake_size(mut self, bytes: usize) -> Self {
         self.max_handshake_size = bytes.max(1024);
         self

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
@@ -135,6 +136,19 @@ where
                 )))
             }
             Some(Err(e)) => {
+                // Refused from its frame headers (PeerIo::limit_handshake).
+                let too_large = matches!(&e, WsError::Io(io)
+                    if io.get_ref().is_some_and(|e| e.is::<crate::peer_io::HandshakeTooLarge>()));
+                if too_large {
+                    return Err(Rejection {
+                        code: CloseCode::Size,
+                        error: Error::new(
+                            ErrorKind::Handshake,
+                            format!("the {step} message is over the limit of {max} bytes"),
+                        ),
+                        timed_out: false,
+                    });
+                }
                 return Err(Rejection {
                     code: CloseCode::Protocol,
                     error: Error::with_source(
@@ -143,7 +157,7 @@ where
                         e,
                     ),
                     timed_out: false,
-                })
+                });
             }
             Some(Ok(m)) => m,
         };

@@ -44,6 +44,20 @@ impl std::fmt::Display for TooManyFragments {
 
 impl std::error::Error for TooManyFragments {}
 
+/// The read error of a handshake message announced larger than the limit
+/// ([`PeerIo::limit_handshake`]): refused from its frame headers, before its
+/// bytes are read.
+#[derive(Debug)]
+pub(crate) struct HandshakeTooLarge(pub(crate) u64);
+
+impl std::fmt::Display for HandshakeTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a handshake message over {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeTooLarge {}
+
 /// What the adapter does with the frames it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -121,6 +135,17 @@ impl<S> PeerIo<S> {
         self.scanner.max_fragments = max;
     }
 
+    /// Fails the read of either of the client's two handshake messages
+    /// (the metadata and the ack) when its frames announce more than `max`
+    /// bytes, as soon as a frame header says so: a 16 MiB "metadata" is
+    /// refused without being read. Later messages are bounded by the
+    /// websocket's own maximum (a Go client may send its first request in
+    /// the same read as its ack).
+    pub(crate) fn limit_handshake(&mut self, max: usize) {
+        self.scanner.max_message_bytes = u64::try_from(max).unwrap_or(u64::MAX);
+        self.scanner.limited_messages = 2;
+    }
+
     /// The peer is a Go peer: from now on its data messages reach
     /// tungstenite as binary, except the next `skip` ones (the rest of the
     /// handshake, valid JSON text).
@@ -137,8 +162,26 @@ struct Scanner {
     /// Frames of the data message being received so far (0: none open).
     fragments: u32,
     max_fragments: u32,
-    /// The limit was passed: every further read fails.
-    over: bool,
+    /// Payload bytes the frames of the open data message announced.
+    message_bytes: u64,
+    max_message_bytes: u64,
+    /// Data messages still to come under `max_message_bytes`.
+    limited_messages: u32,
+    /// The open data message is under `max_message_bytes`.
+    limited: bool,
+    /// The frame being scanned is a data frame.
+    data_frame: bool,
+    /// Where the frame being scanned starts in the current read, if in it.
+    frame_start: Option<usize>,
+    /// A limit was passed: every further read fails.
+    over: Option<Over>,
+}
+
+/// Which limit a peer passed.
+#[derive(Debug, Clone, Copy)]
+enum Over {
+    Fragments,
+    HandshakeBytes,
 }
 
 impl Scanner {
@@ -148,8 +191,34 @@ impl Scanner {
             scan: Scan::Http { matched: 0 },
             fragments: 0,
             max_fragments: u32::MAX,
-            over: false,
+            message_bytes: 0,
+            max_message_bytes: u64::MAX,
+            limited_messages: 0,
+            limited: false,
+            data_frame: false,
+            frame_start: None,
+            over: None,
         }
+    }
+
+    /// Whether the scan must look at every byte read.
+    fn watching(&self) -> bool {
+        self.mode != Mode::Pass || self.max_fragments != u32::MAX || self.limited_messages > 0
+    }
+
+    /// A frame's payload length is known: counts it toward the open data
+    /// message. Returns where to cut the read when the message passes the
+    /// handshake limit.
+    fn counted(&mut self, len: u64, i: usize) -> Option<usize> {
+        if !self.data_frame || !self.limited {
+            return None;
+        }
+        self.message_bytes = self.message_bytes.saturating_add(len);
+        if self.message_bytes > self.max_message_bytes {
+            self.over = Some(Over::HandshakeBytes);
+            return Some(self.frame_start.unwrap_or(i));
+        }
+        None
     }
 
     /// Follows the header bytes in `buf` (just read), rewriting opcodes as
@@ -157,6 +226,7 @@ impl Scanner {
     /// limit starts, if one did (the scan stops there).
     fn scan(&mut self, buf: &mut [u8]) -> Option<usize> {
         let mut i = 0;
+        self.frame_start = None;
         while i < buf.len() {
             match self.scan {
                 Scan::Http { matched } => {
@@ -180,10 +250,17 @@ impl Scanner {
                     let fin = buf[i] & 0x80 != 0;
                     // Control frames (opcode 8 and up) may come between
                     // the frames of a message and do not count.
+                    self.frame_start = Some(i);
+                    self.data_frame = opcode < 0x8;
                     if opcode < 0x8 {
                         self.fragments = self.fragments.saturating_add(1);
+                        if self.fragments == 1 {
+                            self.message_bytes = 0;
+                            self.limited = self.limited_messages > 0;
+                            self.limited_messages = self.limited_messages.saturating_sub(1);
+                        }
                         if self.fragments > self.max_fragments {
-                            self.over = true;
+                            self.over = Some(Over::Fragments);
                             return Some(i);
                         }
                         if fin {
@@ -216,13 +293,21 @@ impl Scanner {
                             len: 0,
                             masked,
                         },
-                        len => after_length(len, masked),
+                        len => {
+                            if let Some(cut) = self.counted(len, i) {
+                                return Some(cut);
+                            }
+                            after_length(len, masked)
+                        }
                     };
                     i += 1;
                 }
                 Scan::Length { left, len, masked } => {
                     let len = (len << 8) | u64::from(buf[i]);
                     self.scan = if left == 1 {
+                        if let Some(cut) = self.counted(len, i) {
+                            return Some(cut);
+                        }
                         after_length(len, masked)
                     } else {
                         Scan::Length {
@@ -259,10 +344,16 @@ impl Scanner {
 
 impl Scanner {
     fn too_many(&self) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            TooManyFragments(self.max_fragments),
-        )
+        match self.over {
+            Some(Over::HandshakeBytes) => io::Error::new(
+                io::ErrorKind::InvalidData,
+                HandshakeTooLarge(self.max_message_bytes),
+            ),
+            _ => io::Error::new(
+                io::ErrorKind::InvalidData,
+                TooManyFragments(self.max_fragments),
+            ),
+        }
     }
 }
 
@@ -302,10 +393,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for PeerIo<S> {
             }
             return Poll::Ready(Ok(()));
         }
-        if this.scanner.over {
+        if this.scanner.over.is_some() {
             return Poll::Ready(Err(this.scanner.too_many()));
         }
-        if this.scanner.mode == Mode::Pass && this.scanner.max_fragments == u32::MAX {
+        if !this.scanner.watching() {
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }
         let start = buf.filled().len();
@@ -479,7 +570,7 @@ mod tests {
         scanner.max_fragments = 2;
         assert_eq!(scanner.scan(&mut bytes[..first]), None);
         assert_eq!(scanner.scan(&mut bytes[first..]), Some(past - first));
-        assert!(scanner.over);
+        assert!(scanner.over.is_some());
         // Whole messages in one frame each never count up.
         let mut scanner = Scanner::new();
         scanner.max_fragments = 1;

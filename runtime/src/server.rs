@@ -1011,6 +1011,7 @@ where
     };
     let mut io = PeerIo::with_replay(io, replay);
     io.limit_fragments(config.max_fragments);
+    io.limit_handshake(config.max_handshake_size);
     let upgrade =
         tokio_tungstenite::accept_hdr_async_with_config(io, select, Some(config.websocket()));
     let ws = match tokio::time::timeout_at(deadline, upgrade).await {
@@ -1057,6 +1058,7 @@ where
     drop(strong);
     let mut io = PeerIo::upgraded(io);
     io.limit_fragments(config.max_fragments);
+    io.limit_handshake(config.max_handshake_size);
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.websocket())).await;
     finish(shared, ws, peer, admission).await
 }

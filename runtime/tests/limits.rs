@@ -883,3 +883,52 @@ async fn memory_after_a_large_exchange() {
     );
     drop(clients);
 }
+
+#[tokio::test]
+async fn huge_handshake_metadata_is_refused_from_its_frame_header_unread() {
+    init_tracing();
+    // The default limits: a 15 MiB metadata frame is announced, and only
+    // its first 64 KiB are sent. Were the server reading it into memory
+    // first, it would wait for the rest (and close with 1008 at the
+    // handshake timeout, not 1009 at once).
+    let server = Server::builder()
+        .serve(echo_service())
+        .config(Config::new().handshake_timeout(Duration::from_secs(30)))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        within("the upgrade", tcp.read_exact(&mut byte))
+            .await
+            .unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut header = vec![0x81, 0x80 | 127];
+    header.extend_from_slice(&(15u64 << 20).to_be_bytes());
+    header.extend_from_slice(&[0, 0, 0, 0]); // mask key: the payload as is
+    tcp.write_all(&header).await.unwrap();
+    let start = b"{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":\"";
+    tcp.write_all(start).await.unwrap();
+    // The server may close while this is being written.
+    let _ = tcp.write_all(&vec![b'm'; 64 << 10]).await;
+    let started = std::time::Instant::now();
+    let (code, reason) = raw_close(&mut tcp).await;
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("over the limit"), "{reason}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the refusal waited for the handshake timeout"
+    );
+    let client = canary(&server).await;
+    canary_is_served(&client).await;
+}
