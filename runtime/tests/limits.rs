@@ -452,7 +452,12 @@ async fn a_duplicate_correlation_id_in_progress_is_answered_409() {
 /// A raw TCP peer of this project, past the HTTP upgrade and handshake,
 /// that writes frames byte by byte as it likes.
 async fn raw_peer(server: &Server) -> TcpStream {
-    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    upgrade_and_handshake(tcp).await
+}
+
+/// The HTTP upgrade of a raw peer (a `101` answered), nothing more.
+async fn raw_upgrade(mut tcp: TcpStream) -> TcpStream {
     tcp.write_all(
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -468,18 +473,6 @@ async fn raw_peer(server: &Server) -> TcpStream {
         head.push(byte[0]);
     }
     assert!(head.starts_with(b"HTTP/1.1 101"));
-    let hello = b"{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[\"stream/1\"]}";
-    tcp.write_all(&frame(0x81, hello, true)).await.unwrap();
-    let (opcode, reply) = read_frame(&mut tcp).await;
-    assert_eq!(opcode, 1);
-    assert!(String::from_utf8_lossy(&reply).contains("ServerHandshakeConnectionID"));
-    tcp.write_all(&frame(
-        0x81,
-        b"{\"Type\":\"ClientHandshakeAckFrame\"}",
-        true,
-    ))
-    .await
-    .unwrap();
     tcp
 }
 
@@ -764,22 +757,8 @@ fn small_send_buffers() -> tokio::net::TcpListener {
 }
 
 /// The HTTP upgrade and handshake of a raw peer of this project.
-async fn upgrade_and_handshake(mut tcp: TcpStream) -> TcpStream {
-    tcp.write_all(
-        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        within("the upgrade", tcp.read_exact(&mut byte))
-            .await
-            .unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+async fn upgrade_and_handshake(tcp: TcpStream) -> TcpStream {
+    let mut tcp = raw_upgrade(tcp).await;
     let hello = b"{\"Type\":\"ClientHandshakeMetaData\",\"Meta\":null,\"Features\":[\"stream/1\"]}";
     tcp.write_all(&frame(0x81, hello, true)).await.unwrap();
     let (opcode, reply) = read_frame(&mut tcp).await;
@@ -897,22 +876,7 @@ async fn huge_handshake_metadata_is_refused_from_its_frame_header_unread() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
-    tcp.write_all(
-        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        within("the upgrade", tcp.read_exact(&mut byte))
-            .await
-            .unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut tcp = raw_upgrade(TcpStream::connect(server.local_addr()).await.unwrap()).await;
     let mut header = vec![0x81, 0x80 | 127];
     header.extend_from_slice(&(15u64 << 20).to_be_bytes());
     header.extend_from_slice(&[0, 0, 0, 0]); // mask key: the payload as is
