@@ -15,6 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -106,6 +107,7 @@ impl Backoff {
 /// Configures and connects a [`Client`].
 pub struct ClientBuilder {
     url: String,
+    fallback_urls: Vec<String>,
     metadata: serde_json::Value,
     config: Config,
     keep_alive: bool,
@@ -131,6 +133,7 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("url", &self.url)
+            .field("fallback_urls", &self.fallback_urls)
             .field("metadata", &self.metadata)
             .field("config", &self.config)
             .field("keep_alive", &self.keep_alive)
@@ -262,10 +265,27 @@ impl ClientBuilder {
         self
     }
 
+    /// More servers to try, after the builder's URL, when a connection
+    /// attempt fails: each attempt (the first connect and every reconnect)
+    /// tries the URLs in turn, starting with the one that worked last, and
+    /// fails only when every one failed. For the nodes of a cluster, where
+    /// any node will do. Every URL must have the same scheme (`ws://` or
+    /// `wss://`) as the first; the TLS configuration and headers apply to
+    /// each.
+    pub fn fallback_urls<I>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.fallback_urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Dials the server and runs the handshake. Fails if the first attempt
-    /// fails; reconnects later on are the client's business.
+    /// fails (every URL, with [`fallback_urls`](ClientBuilder::fallback_urls));
+    /// reconnects later on are the client's business.
     pub async fn connect(self) -> Result<Client, Error> {
-        let target = Target::parse(&self.url)?;
+        let target = Targets::parse(&self.url, &self.fallback_urls)?;
         let mut config = self.config;
         if !self.keep_alive {
             config = config.heartbeat(None);
@@ -291,7 +311,7 @@ impl ClientBuilder {
             events,
             stop: CancellationToken::new(),
         });
-        let first = shared.dial().await?;
+        let first = shared.dial_any().await?;
         let (current, _) = watch::channel(first.clone());
         let current = Arc::new(current);
         shared.watch_end(&first);
@@ -303,6 +323,40 @@ impl ClientBuilder {
             current,
             keep_alive: self.keep_alive,
         })
+    }
+}
+
+/// The URLs a client dials, in turn; it derefs to the one in use.
+struct Targets {
+    list: Vec<Target>,
+    current: AtomicUsize,
+}
+
+impl Targets {
+    fn parse(first: &str, fallbacks: &[String]) -> Result<Self, Error> {
+        let mut list = vec![Target::parse(first)?];
+        for url in fallbacks {
+            let target = Target::parse(url)?;
+            if target.tls != list[0].tls {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{url}: every URL of a client must have the scheme of {first}"),
+                ));
+            }
+            list.push(target);
+        }
+        Ok(Targets {
+            list,
+            current: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl std::ops::Deref for Targets {
+    type Target = Target;
+
+    fn deref(&self) -> &Target {
+        &self.list[self.current.load(Ordering::Relaxed) % self.list.len()]
     }
 }
 
@@ -356,7 +410,7 @@ impl Target {
 }
 
 struct Shared {
-    target: Target,
+    target: Targets,
     connector: Option<Connector>,
     headers: Option<HeadersFn>,
     #[cfg(feature = "tls")]
@@ -379,6 +433,31 @@ impl Shared {
                 self.config.handshake_timeout.as_millis()
             ),
         )
+    }
+
+    /// Dials each URL in turn, from the one that worked last, until one
+    /// connects; the error of the last one otherwise.
+    async fn dial_any(&self) -> Result<Connection, Error> {
+        let count = self.target.list.len();
+        let start = self.target.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for step in 0..count {
+            if step > 0 {
+                self.target
+                    .current
+                    .store((start + step) % count, Ordering::Relaxed);
+            }
+            match self.dial().await {
+                Ok(conn) => return Ok(conn),
+                Err(error) => {
+                    if count > 1 {
+                        tracing::debug!(url = %self.target.url, %error, "trying the next URL");
+                    }
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Config, "the client has no URL")))
     }
 
     async fn dial(&self) -> Result<Connection, Error> {
@@ -611,7 +690,7 @@ async fn supervise(shared: Arc<Shared>, current: Arc<watch::Sender<Connection>>)
                 _ = shared.stop.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
             }
-            match shared.dial().await {
+            match shared.dial_any().await {
                 Ok(conn) => {
                     tracing::info!(id = %conn.id(), attempt, "reconnected");
                     shared.watch_end(&conn);
@@ -664,6 +743,7 @@ impl Client {
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             url: url.into(),
+            fallback_urls: Vec::new(),
             metadata: serde_json::Value::Null,
             config: Config::default(),
             keep_alive: true,
