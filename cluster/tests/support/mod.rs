@@ -198,6 +198,9 @@ pub fn nats_binary() -> Option<PathBuf> {
 /// Starts a NATS server, or says why the test is skipped and returns `None`.
 pub async fn start_nats(test: &str) -> Option<NatsServer> {
     let Some(binary) = nats_binary() else {
+        if std::env::var_os("SWAGGERSOCKET_REQUIRE_NATS").is_some() {
+            panic!("{test}: no nats-server, and SWAGGERSOCKET_REQUIRE_NATS is set (run scripts/nats-server)");
+        }
         eprintln!(
             "SKIPPED {test}: no nats-server (set NATS_SERVER, put it on PATH, or run scripts/nats-server)"
         );
