@@ -211,6 +211,7 @@ impl NodeBuilder {
             return Err(StartError::InvalidId(self.prefix));
         }
         let server_events = server.events();
+        let instance = rand_u64();
         let (events, _) = broadcast::channel(4096);
         let nats = match self.nats {
             None => None,
@@ -231,6 +232,7 @@ impl NodeBuilder {
                 };
                 Some(Arc::new(Nats {
                     client,
+                    instance,
                     prefix: self.prefix.clone(),
                     node: id.clone(),
                     part,
@@ -243,6 +245,7 @@ impl NodeBuilder {
         };
         let inner = Arc::new(NodeInner {
             id,
+            instance,
             server,
             local: Mutex::new(LocalState::default()),
             remote: Mutex::new(HashMap::new()),
@@ -282,7 +285,8 @@ impl NodeBuilder {
         // The connections made before the watch began.
         inner.reconcile().await;
         tokio::spawn(local_loop(inner.clone(), server_events));
-        Ok(Node { inner })
+        let last = Arc::new(StopOnDrop(inner.stop.clone()));
+        Ok(Node { inner, _last: last })
     }
 }
 
@@ -296,12 +300,24 @@ fn valid_token(s: &str) -> bool {
 /// One `Server` and its place in the cluster: a directory of every peer,
 /// local or connected to another node, with the same calls for both.
 ///
-/// Cheap to clone. Dropping the last clone does not stop it: call
-/// [`shutdown`](Node::shutdown) (orderly, the cluster is told at once) or
-/// [`abort`](Node::abort) (as a crash: the cluster finds out by the TTL).
+/// Cheap to clone. Dropping the last clone stops the node and its server
+/// at once, as [`abort`](Node::abort) does; [`shutdown`](Node::shutdown)
+/// leaves in order (the calls under way finish, the cluster is told at
+/// once).
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
+    _last: Arc<StopOnDrop>,
+}
+
+/// Held by every clone of a `Node`: the last one dropped stops the node's
+/// tasks, which hold its state, so the server is dropped with them.
+struct StopOnDrop(CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 impl fmt::Debug for Node {
@@ -315,6 +331,7 @@ impl fmt::Debug for Node {
 
 struct NodeInner {
     id: String,
+    instance: u64,
     server: Server,
     local: Mutex<LocalState>,
     remote: Mutex<HashMap<String, RemoteNode>>,
@@ -333,6 +350,7 @@ struct LocalState {
 }
 
 struct RemoteNode {
+    instance: u64,
     last_seen: Instant,
     seq: u64,
     synced: bool,
@@ -342,8 +360,9 @@ struct RemoteNode {
 }
 
 impl RemoteNode {
-    fn new() -> Self {
+    fn new(instance: u64) -> Self {
         RemoteNode {
+            instance,
             last_seen: Instant::now(),
             seq: 0,
             synced: false,
@@ -389,6 +408,16 @@ enum RegistryMsg {
     Leaving {
         node: String,
     },
+}
+
+/// What goes on the wire: a registry message and the sender's instance
+/// (random at each start), which tells a restarted node from the one before
+/// it, and two nodes given the same id apart.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    instance: u64,
+    #[serde(flatten)]
+    msg: RegistryMsg,
 }
 
 #[derive(Debug, Clone)]
@@ -533,7 +562,7 @@ impl Node {
             let leaving = RegistryMsg::Leaving {
                 node: self.inner.id.clone(),
             };
-            nats.publish_registry(&leaving).await;
+            nats.publish_registry(leaving).await;
             let _ = nats.client.flush().await;
         }
         self.inner.stop.cancel();
@@ -659,7 +688,7 @@ impl NodeInner {
                     error,
                 },
             };
-            nats.publish_registry(&msg).await;
+            nats.publish_registry(msg).await;
         }
     }
 
@@ -725,17 +754,20 @@ impl NodeInner {
         }
     }
 
-    fn apply(self: &Arc<Self>, msg: RegistryMsg) {
+    fn apply(self: &Arc<Self>, instance: u64, msg: RegistryMsg) {
         let (node, delta) = match msg {
             RegistryMsg::Leaving { node } => {
                 if node == self.id {
                     return;
                 }
-                let gone = self
-                    .remote
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&node);
+                let gone = {
+                    let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+                    if remote.get(&node).is_some_and(|n| n.instance == instance) {
+                        remote.remove(&node)
+                    } else {
+                        None
+                    }
+                };
                 if let Some(entry) = gone {
                     for (id, peer) in entry.peers {
                         peer.gone.cancel();
@@ -779,16 +811,39 @@ impl NodeInner {
                 }),
             ),
         };
-        if node == self.id || !valid_token(&node) {
+        if node == self.id {
+            if instance != self.instance {
+                tracing::error!(
+                    node = %self.id,
+                    "another node runs with this node's id: give every node its own id"
+                );
+            }
+            return;
+        }
+        if !valid_token(&node) {
             return;
         }
         let mut sync = false;
         let mut events = Vec::new();
         {
             let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+            // A node that restarted under the same id: what the one before
+            // it held is gone.
+            if remote.get(&node).is_some_and(|n| n.instance != instance) {
+                if let Some(old) = remote.remove(&node) {
+                    for (id, peer) in old.peers {
+                        peer.gone.cancel();
+                        events.push(ClusterEvent::Failure {
+                            id,
+                            node: node.clone(),
+                            error: format!("node {node} restarted"),
+                        });
+                    }
+                }
+            }
             let entry = remote.entry(node.clone()).or_insert_with(|| {
                 events.push(ClusterEvent::NodeJoined { node: node.clone() });
-                RemoteNode::new()
+                RemoteNode::new(instance)
             });
             entry.last_seen = Instant::now();
             match delta {
@@ -969,7 +1024,7 @@ async fn local_loop(inner: Arc<NodeInner>, mut events: swaggersocket::Events<Eve
                         let local = inner.local.lock().unwrap_or_else(PoisonError::into_inner);
                         (local.seq, local.peers.len())
                     };
-                    nats.publish_registry(&RegistryMsg::Heartbeat {
+                    nats.publish_registry(RegistryMsg::Heartbeat {
                         node: inner.id.clone(),
                         seq,
                         peers,
@@ -991,8 +1046,8 @@ async fn registry_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
                 None => return,
             },
         };
-        match serde_json::from_slice::<RegistryMsg>(&msg.payload) {
-            Ok(msg) => inner.apply(msg),
+        match serde_json::from_slice::<Envelope>(&msg.payload) {
+            Ok(envelope) => inner.apply(envelope.instance, envelope.msg),
             Err(e) => tracing::warn!(error = %e, "an unreadable registry message was ignored"),
         }
     }
@@ -1104,6 +1159,8 @@ async fn dispatch_loop(
 /// This node's NATS side.
 pub(crate) struct Nats {
     client: async_nats::Client,
+    /// Random at each start (see `Envelope`).
+    instance: u64,
     prefix: String,
     node: String,
     /// The largest body piece in one message.
@@ -1150,8 +1207,12 @@ impl Drop for Registration {
 }
 
 impl Nats {
-    async fn publish_registry(&self, msg: &RegistryMsg) {
-        match serde_json::to_vec(msg) {
+    async fn publish_registry(&self, msg: RegistryMsg) {
+        let envelope = Envelope {
+            instance: self.instance,
+            msg,
+        };
+        match serde_json::to_vec(&envelope) {
             Ok(payload) => {
                 if let Err(e) = self
                     .client
@@ -1225,9 +1286,20 @@ impl Nats {
     }
 }
 
+fn rand_u64() -> u64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    u64::from_be_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ])
+}
+
 fn new_call_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
+
+/// The deadline of a remote call's response head when the caller gave none
+/// (the runtime's default call timeout).
+const REMOTE_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to reach a peer connected to another node.
 pub(crate) struct RemoteRoute {
@@ -1253,6 +1325,9 @@ impl RemoteRoute {
         if self.gone.is_cancelled() {
             return Err(self.gone_error(id));
         }
+        // A message lost on the way (NATS restarting) must not leave the
+        // caller waiting for ever.
+        let limit = timeout.unwrap_or(REMOTE_HEAD_TIMEOUT);
         let nats = &self.nats;
         let call = new_call_id();
         let control = format!("{}.ctl.{}.{call}", nats.prefix, self.node);
@@ -1264,9 +1339,7 @@ impl RemoteRoute {
         let head = proto::CallHead {
             call: call.clone(),
             peer: id.to_owned(),
-            timeout_ms: timeout.map_or(0, |t| {
-                u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
-            }),
+            timeout_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1),
             total: encoded.len() as u64,
         };
         nats.client
@@ -1284,20 +1357,14 @@ impl RemoteRoute {
             })?;
         // The node applies the deadline too; this one, a little later, covers
         // a node that died meanwhile without its heartbeats running out yet.
-        let wait = timeout.map(|t| t + Duration::from_millis(500));
-        let sleep = async {
-            match wait {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = tokio::time::sleep(limit + Duration::from_millis(500));
         tokio::pin!(sleep);
         loop {
             let msg = tokio::select! {
                 msg = rx.recv() => msg,
                 _ = self.gone.cancelled() => return Err(self.gone_error(id)),
                 _ = &mut sleep => {
-                    return Err(CallError::timeout(timeout.unwrap_or_default()));
+                    return Err(CallError::timeout(limit));
                 }
             };
             let Some(msg) = msg else {

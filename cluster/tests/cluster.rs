@@ -387,3 +387,37 @@ async fn an_orderly_shutdown_is_seen_at_once() {
     assert!(closed);
     assert!(a.connection(&id).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_under_its_id_is_seen_anew() {
+    let Some(nats) = start_nats("a_node_restarted_under_its_id_is_seen_anew").await else {
+        return;
+    };
+    let (a, _) = start_node(&nats.url, "a").await;
+    let (b, url_b) = start_node(&nats.url, "b").await;
+    let first = device("first", &[url_b], Hooks::default()).await;
+    let first_id = first.connection().id().to_string();
+    wait_until(
+        &a,
+        Duration::from_secs(10),
+        "seeing the first device",
+        |n| n.connection(&first_id).is_some(),
+    )
+    .await;
+    // Gone silently and back at once, well within the TTL, with fewer
+    // changes than before: the others must not wait for its numbers to
+    // catch up.
+    b.abort().await;
+    drop(first);
+    drop(b);
+    let (b, url_b) = start_node(&nats.url, "b").await;
+    let second = device("second", &[url_b], Hooks::default()).await;
+    let second_id = second.connection().id().to_string();
+    wait_until(&a, Duration::from_secs(10), "seeing b anew", |n| {
+        n.connection(&second_id).is_some() && n.connection(&first_id).is_none()
+    })
+    .await;
+    let response = a.call(&second_id, hello("a")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(b);
+}
