@@ -155,10 +155,9 @@ impl Gateway {
                 if ok {
                     Ok(())
                 } else {
-                    Err(
-                        Reject::unauthorized("the gateway needs Authorization: Bearer <token>")
-                            .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
-                    )
+                    Err(Reject::unauthorized(
+                        "the gateway needs Authorization: Bearer <token>",
+                    ))
                 }
             }
         })

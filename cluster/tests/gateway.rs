@@ -238,6 +238,11 @@ async fn the_auth_hook_keeps_it_from_being_an_open_relay() {
     let addr = serve_http(gateway.router()).await;
     let (status, headers, body) = http(addr, &get("/peers", "")).await;
     assert_eq!(status, 401);
+    let challenges: Vec<_> = headers
+        .iter()
+        .filter(|(k, _)| k == "www-authenticate")
+        .collect();
+    assert_eq!(challenges.len(), 1, "{headers:?}");
     assert_eq!(header(&headers, "www-authenticate"), Some("Bearer"));
     assert!(String::from_utf8_lossy(&body).contains("Bearer"));
     let (status, _, _) = http(
