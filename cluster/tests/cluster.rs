@@ -264,7 +264,19 @@ async fn large_bodies_cross_nodes_in_pieces_with_flow_control() {
         .await
         .unwrap_err();
     assert_eq!(timed_out.kind(), CallErrorKind::Timeout, "{timed_out}");
-    drop((a, b));
+
+    // The device's node dies: before the TTL drops it, NATS answers that
+    // nobody serves its subject, and the call fails at once.
+    b.abort().await;
+    let started = Instant::now();
+    let gone = a.call(&id, hello("a")).await.unwrap_err();
+    assert_eq!(gone.kind(), CallErrorKind::PeerGone, "{gone}");
+    assert!(
+        gone.message().contains("does not answer on NATS"),
+        "{gone} after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < TTL, "{:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
