@@ -47,6 +47,9 @@ struct Args {
     /// seconds.
     #[arg(long, default_value_t = 30)]
     timeout_s: u64,
+    /// The most devices connected at once (past it, 503 at the upgrade).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
     /// An OpenAPI document (JSON) of the devices, served at GET /openapi.json.
     #[arg(long)]
     openapi: Option<std::path::PathBuf>,
@@ -72,6 +75,7 @@ async fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let server = Server::builder()
+        .max_connections(args.max_connections)
         .bind(&args.listen)
         .await
         .map_err(|e| format!("listening on {} failed: {e}", args.listen))?;
