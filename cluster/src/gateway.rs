@@ -208,19 +208,29 @@ impl Gateway {
         Router::new().fallback(handle).with_state(Arc::new(self))
     }
 
-    async fn authorize(&self, request: GatewayRequest) -> Result<bool, Response<Body>> {
-        match &self.auth {
-            None => Ok(false),
-            Some(hook) => match hook(request).await {
-                Ok(()) => Ok(true),
-                Err(reject) => {
-                    let mut response = text(reject.status(), reject.body());
-                    for (name, value) in reject.headers() {
-                        response.headers_mut().append(name.clone(), value.clone());
+    /// The auth hook's verdict on a request, started without holding the
+    /// request (its body is not `Sync`): `Ok(true)` accepted by the hook,
+    /// `Ok(false)` no hook, `Err` the rejection to answer.
+    fn authorize(
+        &self,
+        request: &Request<Body>,
+        peer: Option<&str>,
+    ) -> impl Future<Output = Result<bool, Response<Body>>> + Send + 'static {
+        let verdict = self.auth.as_ref().map(|hook| hook(describe(request, peer)));
+        async move {
+            match verdict {
+                None => Ok(false),
+                Some(verdict) => match verdict.await {
+                    Ok(()) => Ok(true),
+                    Err(reject) => {
+                        let mut response = text(reject.status(), reject.body());
+                        for (name, value) in reject.headers() {
+                            response.headers_mut().append(name.clone(), value.clone());
+                        }
+                        Err(response)
                     }
-                    Err(response)
-                }
-            },
+                },
+            }
         }
     }
 }
@@ -314,13 +324,13 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             response
         }
         Target::List => {
-            if let Err(response) = gateway.authorize(describe(&request, None)).await {
+            if let Err(response) = gateway.authorize(&request, None).await {
                 return response;
             }
             list(&gateway, request.uri().query().unwrap_or(""))
         }
         Target::OpenApi => {
-            if let Err(response) = gateway.authorize(describe(&request, None)).await {
+            if let Err(response) = gateway.authorize(&request, None).await {
                 return response;
             }
             match &gateway.openapi {
@@ -459,7 +469,7 @@ async fn forward(
     rest: String,
     request: Request<Body>,
 ) -> Response<Body> {
-    let authorized = match gateway.authorize(describe(&request, Some(&id))).await {
+    let authorized = match gateway.authorize(&request, Some(&id)).await {
         Ok(authorized) => authorized,
         Err(response) => return response,
     };

@@ -236,6 +236,7 @@ impl NodeBuilder {
                     prefix: self.prefix.clone(),
                     node: id.clone(),
                     part,
+                    max_message: max_payload.max(part + 4096),
                     window: self.window as u64,
                     idle: self.stream_idle_timeout,
                     replies: Mutex::new(HashMap::new()),
@@ -942,6 +943,8 @@ async fn sync_node(inner: Arc<NodeInner>, node: String) {
             entry.syncing = false;
             match fetched {
                 Err(why) => {
+                    // The next snapshot covers whatever came before it.
+                    entry.pending.clear();
                     tracing::debug!(%node, %why, "snapshot failed; retried at the next heartbeat");
                 }
                 Ok((seq, peers)) => {
@@ -1165,6 +1168,8 @@ pub(crate) struct Nats {
     node: String,
     /// The largest body piece in one message.
     part: usize,
+    /// The largest message: the NATS server's `max_payload`.
+    max_message: usize,
     window: u64,
     idle: Duration,
     /// Calls this node made, by call id: their replies.
@@ -1631,11 +1636,21 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
                 return;
             }
         };
-        if bytes.len() + 4096 <= nats.part {
-            send(proto::encode_response(proto::WHOLE, &parts, &bytes)).await;
+        let whole = proto::encode_response(proto::WHOLE, &parts, &bytes);
+        if whole.len() <= nats.max_message {
+            send(whole).await;
             return;
         }
-        send(proto::encode_response(proto::HEAD, &parts, &[])).await;
+        let head = proto::encode_response(proto::HEAD, &parts, &[]);
+        if head.len() > nats.max_message {
+            fail(
+                CallErrorKind::PeerGone,
+                head_too_large(head.len(), nats.max_message),
+            )
+            .await;
+            return;
+        }
+        send(head).await;
         let mut window = Window::new(&nats);
         for piece in bytes.chunks(nats.part) {
             if !window.send(&mut control, &send, piece).await {
@@ -1645,7 +1660,16 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
         send(proto::one_byte(proto::END)).await;
         return;
     }
-    send(proto::encode_response(proto::HEAD, &parts, &[])).await;
+    let head = proto::encode_response(proto::HEAD, &parts, &[]);
+    if head.len() > nats.max_message {
+        fail(
+            CallErrorKind::PeerGone,
+            head_too_large(head.len(), nats.max_message),
+        )
+        .await;
+        return;
+    }
+    send(head).await;
     let mut window = Window::new(&nats);
     loop {
         let next = tokio::select! {
@@ -1680,6 +1704,12 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
             }
         }
     }
+}
+
+fn head_too_large(len: usize, max: usize) -> String {
+    format!(
+        "the peer's response head is {len} bytes, over the {max} bytes one NATS message carries"
+    )
 }
 
 /// Flow control of a response body to another node: at most `window`
@@ -1729,7 +1759,7 @@ impl Window {
         F: Fn(Bytes) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        while self.sent - self.acked >= self.window {
+        while self.sent.saturating_sub(self.acked) >= self.window {
             match tokio::time::timeout(self.idle, control.recv()).await {
                 Ok(Some(msg)) => {
                     if !self.control(&msg) {
