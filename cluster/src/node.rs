@@ -247,6 +247,7 @@ impl NodeBuilder {
         let inner = Arc::new(NodeInner {
             id,
             instance,
+            tasks: Mutex::new(Vec::new()),
             server,
             local: Mutex::new(LocalState::default()),
             remote: Mutex::new(HashMap::new()),
@@ -267,25 +268,25 @@ impl NodeBuilder {
             let calls = nats.client.subscribe(format!("{p}.node.{me}.call")).await?;
             let controls = nats.client.subscribe(format!("{p}.ctl.{me}.*")).await?;
             let replies = nats.client.subscribe(format!("{p}.reply.{me}.*")).await?;
-            tokio::spawn(registry_loop(inner.clone(), registry));
-            tokio::spawn(snapshot_loop(inner.clone(), snapshots));
-            tokio::spawn(call_loop(inner.clone(), calls));
-            tokio::spawn(dispatch_loop(
+            inner.track(tokio::spawn(registry_loop(inner.clone(), registry)));
+            inner.track(tokio::spawn(snapshot_loop(inner.clone(), snapshots)));
+            inner.track(tokio::spawn(call_loop(inner.clone(), calls)));
+            inner.track(tokio::spawn(dispatch_loop(
                 inner.stop.clone(),
                 controls,
                 nats.clone(),
                 Dispatch::Control,
-            ));
-            tokio::spawn(dispatch_loop(
+            )));
+            inner.track(tokio::spawn(dispatch_loop(
                 inner.stop.clone(),
                 replies,
                 nats.clone(),
                 Dispatch::Reply,
-            ));
+            )));
         }
         // The connections made before the watch began.
         inner.reconcile().await;
-        tokio::spawn(local_loop(inner.clone(), server_events));
+        inner.track(tokio::spawn(local_loop(inner.clone(), server_events)));
         let last = Arc::new(StopOnDrop(inner.stop.clone()));
         Ok(Node { inner, _last: last })
     }
@@ -333,6 +334,8 @@ impl fmt::Debug for Node {
 struct NodeInner {
     id: String,
     instance: u64,
+    /// The node's long-running tasks, awaited when it stops.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     server: Server,
     local: Mutex<LocalState>,
     remote: Mutex<HashMap<String, RemoteNode>>,
@@ -564,9 +567,9 @@ impl Node {
                 node: self.inner.id.clone(),
             };
             nats.publish_registry(leaving).await;
-            let _ = nats.client.flush().await;
         }
         self.inner.stop.cancel();
+        self.inner.stopped().await;
     }
 
     /// Stops at once, as a crash would: the connections are dropped and the
@@ -575,6 +578,7 @@ impl Node {
     /// failover tests and drills.
     pub async fn abort(&self) {
         self.inner.stop.cancel();
+        self.inner.stopped().await;
         self.inner.server.shutdown(Duration::ZERO).await;
     }
 }
@@ -604,6 +608,34 @@ fn remote_peer(nats: &Arc<Nats>, node: &str, entry: &RemoteEntry) -> Peer {
 }
 
 impl NodeInner {
+    fn track(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task);
+    }
+
+    /// After `stop` is cancelled: waits for the node's tasks to end (their
+    /// subscriptions dropped), then for NATS to have what they sent, so
+    /// that nothing reaches this node any more (NATS answers "no
+    /// responders" to calls from then on).
+    async fn stopped(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        if let Some(nats) = &self.nats {
+            // NATS handles a connection's messages in order: once it has
+            // answered "no responders" to a request on this node's own call
+            // subject, it has taken the unsubscriptions sent before it.
+            let barrier = nats.client.request(
+                format!("{}.node.{}.call", nats.prefix, self.id),
+                Bytes::new(),
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(1), barrier).await;
+        }
+    }
+
     fn emit(&self, event: ClusterEvent) {
         let _ = self.events.send(event);
     }
@@ -677,6 +709,10 @@ impl NodeInner {
             (local.seq, event)
         };
         self.emit(event);
+        // A node stopped by `abort` goes silent at once, as a crashed one.
+        if self.stop.is_cancelled() {
+            return;
+        }
         if let Some(nats) = &self.nats {
             let node = self.id.clone();
             let msg = match change {
@@ -1007,6 +1043,7 @@ async fn local_loop(inner: Arc<NodeInner>, mut events: swaggersocket::Events<Eve
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
             _ = inner.stop.cancelled() => return,
             event = events.recv() => match event {
                 None => return,
@@ -1043,7 +1080,11 @@ async fn local_loop(inner: Arc<NodeInner>, mut events: swaggersocket::Events<Eve
 async fn registry_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
     loop {
         let msg = tokio::select! {
-            _ = inner.stop.cancelled() => return,
+            biased;
+            _ = inner.stop.cancelled() => {
+                let _ = sub.unsubscribe().await;
+                return;
+            }
             msg = sub.next() => match msg {
                 Some(msg) => msg,
                 None => return,
@@ -1059,7 +1100,11 @@ async fn registry_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
 async fn snapshot_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
     loop {
         let msg = tokio::select! {
-            _ = inner.stop.cancelled() => return,
+            biased;
+            _ = inner.stop.cancelled() => {
+                let _ = sub.unsubscribe().await;
+                return;
+            }
             msg = sub.next() => match msg {
                 Some(msg) => msg,
                 None => return,
@@ -1102,7 +1147,11 @@ async fn snapshot_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
 async fn call_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
     loop {
         let msg = tokio::select! {
-            _ = inner.stop.cancelled() => return,
+            biased;
+            _ = inner.stop.cancelled() => {
+                let _ = sub.unsubscribe().await;
+                return;
+            }
             msg = sub.next() => match msg {
                 Some(msg) => msg,
                 None => return,
@@ -1112,6 +1161,7 @@ async fn call_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
         tokio::spawn(async move {
             let stop = inner.stop.clone();
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => {}
                 _ = serve_call(&inner, msg) => {}
             }
@@ -1135,7 +1185,11 @@ async fn dispatch_loop(
 ) {
     loop {
         let msg = tokio::select! {
-            _ = stop.cancelled() => return,
+            biased;
+            _ = stop.cancelled() => {
+                let _ = sub.unsubscribe().await;
+                return;
+            }
             msg = sub.next() => match msg {
                 Some(msg) => msg,
                 None => return,

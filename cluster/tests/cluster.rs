@@ -159,7 +159,11 @@ async fn cluster_of_three(test: &str, devices: usize) {
             .expect("node 1 hears of node 3's end")
             .unwrap();
         match event {
-            ClusterEvent::Failure { id, node, .. } if node == "node-3" => {
+            // Failure when node 1 drops node 3 by the TTL; Closed for a
+            // connection whose close node 3 published before it went silent.
+            ClusterEvent::Failure { id, node, .. } | ClusterEvent::Closed { id, node }
+                if node == "node-3" =>
+            {
                 failed.insert(id);
             }
             ClusterEvent::NodeLost { node, .. } if node == "node-3" => {
@@ -432,4 +436,83 @@ async fn a_node_restarted_under_its_id_is_seen_anew() {
     let response = a.call(&second_id, hello("a")).await.unwrap();
     assert_eq!(response.status(), 200);
     drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_node_learns_the_others_from_snapshot_pages() {
+    let Some(nats) = start_nats("a_late_node_learns_the_others_from_snapshot_pages").await else {
+        return;
+    };
+    let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
+    let url_a = format!("ws://{}/", server.local_addr());
+    // 1 KiB parts: the snapshot of 20 peers takes several pages.
+    let a = Node::builder()
+        .id("a")
+        .nats(&nats.url)
+        .heartbeat(HEARTBEAT, TTL)
+        .chunking(1024, 4)
+        .start(server)
+        .await
+        .unwrap();
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        clients.push(
+            device(
+                &format!("early-{i}"),
+                std::slice::from_ref(&url_a),
+                Hooks::default(),
+            )
+            .await,
+        );
+    }
+    wait_until(&a, Duration::from_secs(10), "holding 20 devices", |n| {
+        n.connections().len() == 20
+    })
+    .await;
+    let (late, _) = start_node(&nats.url, "late").await;
+    let mut events = late.events();
+    wait_until(
+        &late,
+        Duration::from_secs(10),
+        "learning a's 20 devices",
+        |n| n.connections().len() == 20,
+    )
+    .await;
+    let mut received = HashSet::new();
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(100), events.recv()).await
+    {
+        if let ClusterEvent::Received(info) = event {
+            assert_eq!(info.node, "a");
+            received.insert(info.id);
+        }
+    }
+    assert_eq!(
+        received.len(),
+        20,
+        "a Received event for each of a's devices"
+    );
+    let id = clients[7].connection().id().to_string();
+    let peer = late.connection(&id).unwrap();
+    assert_eq!(peer.metadata()["device"], "early-7");
+    assert!(peer.remote_addr().is_some());
+    let response = late.call(&id, hello("late")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // A device that connects now reaches the late node as a change.
+    let mut events = late.events();
+    let last = device("last", &[url_a], Hooks::default()).await;
+    let last_id = last.connection().id().to_string();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ClusterEvent::Received(info) if info.id == last_id => {
+                assert_eq!(info.metadata["device"], "last");
+                break;
+            }
+            _ => {}
+        }
+    }
 }
