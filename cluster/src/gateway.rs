@@ -303,10 +303,9 @@ fn route(path: &str) -> Target<'_> {
 }
 
 fn percent_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response<Body> {
@@ -591,6 +590,10 @@ mod tests {
                 assert_eq!(id, "a b");
                 assert_eq!(rest, "/x/y%2Fz");
             }
+            _ => panic!("not a peer route"),
+        }
+        match route("/peers/a+b&c=d") {
+            Target::Peer { id, .. } => assert_eq!(id, "a+b&c=d"),
             _ => panic!("not a peer route"),
         }
         match route("/peers/abc") {
