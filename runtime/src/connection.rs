@@ -119,6 +119,10 @@ struct Pending {
     /// Calls waiting for their turn toward a Go peer (they count toward
     /// the in-flight limit).
     queued: usize,
+    /// When the deadline sweep of this connection looks at the calls next
+    /// (`None` until a call with a timeout starts it). No call in the table
+    /// has an earlier deadline, unless the sweep has been told.
+    sweep_at: Option<Instant>,
 }
 
 /// A call waiting for its response.
@@ -130,6 +134,8 @@ struct Waiter {
     /// Counted by a graceful shutdown until the answer (and its streamed
     /// body) has arrived.
     work: Work,
+    /// When the call times out, if the deadline sweep watches it.
+    deadline: Option<Instant>,
 }
 
 struct Inner {
@@ -160,6 +166,9 @@ struct Inner {
     answers_pings: AtomicBool,
     counters: Arc<Counters>,
     pending: Mutex<Pending>,
+    /// Wakes the deadline sweep for a call whose deadline comes before the
+    /// sweep's next look.
+    sweep_wake: tokio::sync::Notify,
     next_call: AtomicU64,
     handler: RwLock<Option<Handler>>,
     /// Requests running or waiting for a running slot.
@@ -287,7 +296,9 @@ impl Connection {
                 ended: None,
                 calls: HashMap::new(),
                 queued: 0,
+                sweep_at: None,
             }),
+            sweep_wake: tokio::sync::Notify::new(),
             next_call: AtomicU64::new(1),
             handler: RwLock::new(setup.handler),
             admitted: Arc::new(Semaphore::new(
@@ -402,18 +413,35 @@ impl Connection {
     /// project, stops the remote handler).
     pub async fn call(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Error> {
         let limit = self.inner.max_message_size;
-        let whole = async {
-            let (parts, body) = self.call_inner(request).await?.into_parts();
-            let body = body.collect(limit).await?;
-            Ok(Response::from_parts(parts, body))
+        let Some(timeout) = self.inner.call_timeout else {
+            let (parts, body) = self.call_inner(request, None).await?.into_parts();
+            return Ok(Response::from_parts(parts, body.collect(limit).await?));
         };
-        match self.inner.call_timeout {
-            Some(limit) => match tokio::time::timeout(limit, whole).await {
+        if !self.inner.streams {
+            // Toward a Go peer a call may wait for its turn and for a
+            // streamed answer to finish: a timer of its own covers it all.
+            let whole = async {
+                let (parts, body) = self.call_inner(request, None).await?.into_parts();
+                Ok(Response::from_parts(parts, body.collect(limit).await?))
+            };
+            return match tokio::time::timeout(timeout, whole).await {
                 Ok(result) => result,
-                Err(_) => Err(timeout_error(limit)),
-            },
-            None => whole.await,
+                Err(_) => Err(timeout_error(timeout)),
+            };
         }
+        // The connection's deadline sweep fails the call if its answer has
+        // not come by the deadline: no timer per call.
+        let deadline = Instant::now() + timeout;
+        let (parts, body) = self.call_inner(request, Some(deadline)).await?.into_parts();
+        let body = if body.is_streamed() {
+            match tokio::time::timeout_at(deadline, body.collect(limit)).await {
+                Ok(body) => body?,
+                Err(_) => return Err(timeout_error(timeout)),
+            }
+        } else {
+            body.collect(limit).await?
+        };
+        Ok(Response::from_parts(parts, body))
     }
 
     /// Sends a request and returns its response as soon as its head
@@ -425,15 +453,29 @@ impl Connection {
         request: Request<Bytes>,
     ) -> Result<Response<BodyStream>, Error> {
         match self.inner.call_timeout {
-            Some(limit) => match tokio::time::timeout(limit, self.call_inner(request)).await {
-                Ok(result) => result,
-                Err(_) => Err(timeout_error(limit)),
-            },
-            None => self.call_inner(request).await,
+            // The deadline sweep watches the call until its head arrives.
+            Some(limit) if self.inner.streams => {
+                self.call_inner(request, Some(Instant::now() + limit)).await
+            }
+            Some(limit) => {
+                match tokio::time::timeout(limit, self.call_inner(request, None)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(timeout_error(limit)),
+                }
+            }
+            None => self.call_inner(request, None).await,
         }
     }
 
-    async fn call_inner(&self, request: Request<Bytes>) -> Result<Response<BodyStream>, Error> {
+    /// Sends a call and waits for its response head. With a `deadline`
+    /// (toward a peer of this project only: nothing here waits then but
+    /// for the answer), the connection's deadline sweep fails the call when
+    /// it passes.
+    async fn call_inner(
+        &self,
+        request: Request<Bytes>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<BodyStream>, Error> {
         let inner = &self.inner;
         let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode_request(&request, itoa(call_id).as_str());
@@ -480,6 +522,7 @@ impl Connection {
             }
         };
         let (tx, rx) = oneshot::channel();
+        let mut start_sweep = None;
         {
             let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(err) = &pending.ended {
@@ -489,7 +532,31 @@ impl Connection {
             if turn.is_none() && pending.calls.len() + pending.queued >= inner.max_in_flight {
                 return Err(too_many_in_flight(inner.max_in_flight));
             }
-            pending.calls.insert(call_id, Waiter { tx, turn, work });
+            if let (Some(deadline), Some(limit)) = (deadline, inner.call_timeout) {
+                match pending.sweep_at {
+                    None => {
+                        pending.sweep_at = Some(deadline);
+                        start_sweep = Some(limit);
+                    }
+                    // Deadlines grow with the calls; only a call that took
+                    // a while between its start and here comes before the
+                    // sweep's next look.
+                    Some(at) if deadline < at => inner.sweep_wake.notify_one(),
+                    Some(_) => {}
+                }
+            }
+            pending.calls.insert(
+                call_id,
+                Waiter {
+                    tx,
+                    turn,
+                    work,
+                    deadline,
+                },
+            );
+        }
+        if let Some(limit) = start_sweep {
+            tokio::spawn(sweep_deadlines(self.inner.clone(), limit));
         }
         let mut guard = PendingGuard {
             inner,
@@ -667,6 +734,57 @@ impl Drop for PendingGuard<'_> {
             if removed.is_some() && self.inner.streams {
                 self.inner
                     .send_frame(&Frame::Cancel(StreamKind::Response, itoa(self.call_id)));
+            }
+        }
+    }
+}
+
+/// The deadline sweep of a connection's calls (toward a peer of this
+/// project): one task and one timer per connection instead of one timer per
+/// call. It sleeps until the earliest deadline of the calls in flight (or,
+/// with none, one call timeout), fails the calls whose deadline has passed
+/// as a timer of their own would have (a timeout error; the peer is told to
+/// stop), and ends with the connection.
+async fn sweep_deadlines(inner: Arc<Inner>, limit: Duration) {
+    loop {
+        let wake_at = {
+            let pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.ended.is_some() {
+                return;
+            }
+            pending.sweep_at.unwrap_or_else(|| Instant::now() + limit)
+        };
+        tokio::select! {
+            biased;
+            _ = inner.shutdown.cancelled() => return,
+            _ = inner.sweep_wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
+        let now = Instant::now();
+        let expired: Vec<(u64, Waiter)> = {
+            let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.ended.is_some() {
+                return;
+            }
+            let mut next = now + limit;
+            let mut due = Vec::new();
+            for (id, waiter) in &pending.calls {
+                match waiter.deadline {
+                    Some(deadline) if deadline <= now => due.push(*id),
+                    Some(deadline) => next = next.min(deadline),
+                    None => {}
+                }
+            }
+            pending.sweep_at = Some(next);
+            due.into_iter()
+                .filter_map(|id| pending.calls.remove(&id).map(|w| (id, w)))
+                .collect()
+        };
+        for (call_id, waiter) in expired {
+            let _ = waiter.tx.send(Err(timeout_error(limit)));
+            // The caller gave up before the answer: stop the remote handler.
+            if inner.streams {
+                inner.send_frame(&Frame::Cancel(StreamKind::Response, itoa(call_id)));
             }
         }
     }
@@ -859,7 +977,7 @@ impl Inner {
         correlation_id: Option<&str>,
         head: Response<Bytes>,
     ) -> (Option<StreamFeed>, Option<OwnedSemaphorePermit>) {
-        let Some((call_id, Waiter { tx, turn, work })) = self.take_call(correlation_id) else {
+        let Some((call_id, Waiter { tx, turn, work, .. })) = self.take_call(correlation_id) else {
             if let (true, Some(id)) = (self.streams, correlation_id) {
                 self.send_frame(&Frame::Cancel(StreamKind::Response, id.to_owned()));
             }
