@@ -204,8 +204,24 @@ struct Inner {
 /// A message on its way to the writer, with the room it takes in the
 /// queue (released once it is written). Control frames take none.
 struct Queued {
-    message: WsMessage,
+    message: Outgoing,
     room: Option<OwnedSemaphorePermit>,
+}
+
+/// A data message on its way out: a text or binary message, and for a
+/// large one the body that follows its head, sent as frames of its own
+/// rather than copied behind the head.
+struct Outgoing {
+    /// The whole message, or (with a `tail`) its first part.
+    message: WsMessage,
+    /// The rest of the message (empty for most).
+    tail: Bytes,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        self.message.len() + self.tail.len()
+    }
 }
 
 /// One of the peer's requests that is being served.
@@ -478,13 +494,19 @@ impl Connection {
     ) -> Result<Response<BodyStream>, Error> {
         let inner = &self.inner;
         let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode_request(&request, itoa(call_id).as_str());
-        if frame.len() > inner.max_message_size {
+        let body_len = request.body().len();
+        let spare = if body_len > MAX_FRAME_OUT {
+            0
+        } else {
+            body_len
+        };
+        let (head, body) = wire::encode_request_split(&request, itoa(call_id).as_str(), spare);
+        let size = head.len() + body.len();
+        if size > inner.max_message_size {
             return Err(Error::new(
                 ErrorKind::MessageTooLarge,
                 format!(
-                    "the request is {} bytes, over the maximum message size of {} bytes",
-                    frame.len(),
+                    "the request is {size} bytes, over the maximum message size of {} bytes",
                     inner.max_message_size
                 ),
             ));
@@ -501,7 +523,7 @@ impl Connection {
         let room = match inner
             .room
             .clone()
-            .try_acquire_many_owned(inner.room_for(frame.len()))
+            .try_acquire_many_owned(inner.room_for(size))
         {
             Ok(room) => room,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(self.ended_error()),
@@ -564,7 +586,7 @@ impl Connection {
             armed: true,
         };
         if inner
-            .send_reserved(to_ws_message(frame), room)
+            .send_reserved(to_outgoing(head, body), room)
             .await
             .is_err()
         {
@@ -1020,7 +1042,7 @@ impl Inner {
 
     /// Queues a message once there is room for it (backpressure: this is
     /// where a sender waits for a peer that reads slowly).
-    async fn queue(&self, message: WsMessage) -> Result<(), ()> {
+    async fn queue(&self, message: Outgoing) -> Result<(), ()> {
         let room = self
             .room
             .clone()
@@ -1030,13 +1052,13 @@ impl Inner {
         self.push(message, Some(room))
     }
 
-    fn push(&self, message: WsMessage, room: Option<OwnedSemaphorePermit>) -> Result<(), ()> {
+    fn push(&self, message: Outgoing, room: Option<OwnedSemaphorePermit>) -> Result<(), ()> {
         self.outbound.send(Queued { message, room }).map_err(drop)
     }
 
     /// Sends a data message once there is room; without the extension it
     /// also waits while a streamed response owns the outbound direction.
-    async fn send_data(&self, message: WsMessage) -> Result<(), ()> {
+    async fn send_data(&self, message: Outgoing) -> Result<(), ()> {
         if self.streams {
             self.queue(message).await
         } else {
@@ -1046,11 +1068,7 @@ impl Inner {
     }
 
     /// Sends a data message whose room is already taken.
-    async fn send_reserved(
-        &self,
-        message: WsMessage,
-        room: OwnedSemaphorePermit,
-    ) -> Result<(), ()> {
+    async fn send_reserved(&self, message: Outgoing, room: OwnedSemaphorePermit) -> Result<(), ()> {
         if self.streams {
             self.push(message, Some(room))
         } else {
@@ -1109,8 +1127,8 @@ impl Inner {
     /// Queues a whole answer if there is room (extension only: no Go-form
     /// ordering to respect); otherwise returns it for the reader to queue,
     /// waiting: no task per answer, and the reader stops reading meanwhile.
-    fn respond_now(&self, response: &Response<Bytes>, correlation_id: &str) -> Option<WsMessage> {
-        let message = to_ws_message(self.encode_answer(response, correlation_id));
+    fn respond_now(&self, response: &Response<Bytes>, correlation_id: &str) -> Option<Outgoing> {
+        let message = self.encode_answer(response, correlation_id);
         match self
             .room
             .clone()
@@ -1125,36 +1143,42 @@ impl Inner {
     }
 
     /// Encodes an answer, replaced by a 500 if it is over the size limit.
-    fn encode_answer(&self, response: &Response<Bytes>, correlation_id: &str) -> BytesMut {
-        let frame = wire::encode_response(response, Some(correlation_id));
-        if frame.len() <= self.max_message_size {
-            return frame;
+    fn encode_answer(&self, response: &Response<Bytes>, correlation_id: &str) -> Outgoing {
+        let body_len = response.body().len();
+        let spare = if body_len > MAX_FRAME_OUT {
+            0
+        } else {
+            body_len
+        };
+        let (head, body) = wire::encode_response_split(response, Some(correlation_id), spare);
+        let size = head.len() + body.len();
+        if size <= self.max_message_size {
+            return to_outgoing(head, body);
         }
         tracing::warn!(
             id = %self.id,
-            size = frame.len(),
+            size,
             "handler response exceeds the maximum message size; answering 500"
         );
         let text = format!(
-            "the response is {} bytes, over the maximum message size of {} bytes",
-            frame.len(),
+            "the response is {size} bytes, over the maximum message size of {} bytes",
             self.max_message_size
         );
-        wire::encode_response(
+        to_ws_message(wire::encode_response(
             &plain_response(StatusCode::INTERNAL_SERVER_ERROR, text),
             Some(correlation_id),
-        )
+        ))
     }
 
     /// A whole answer as the message to queue.
-    fn answer_message(&self, response: &Response<Bytes>, correlation_id: &str) -> WsMessage {
-        to_ws_message(self.encode_answer(response, correlation_id))
+    fn answer_message(&self, response: &Response<Bytes>, correlation_id: &str) -> Outgoing {
+        self.encode_answer(response, correlation_id)
     }
 
     async fn respond_full(&self, response: Response<Bytes>, correlation_id: &str) {
-        let frame = self.encode_answer(&response, correlation_id);
+        let message = self.encode_answer(&response, correlation_id);
         // The connection may have ended meanwhile; then there is no one to answer.
-        let _ = self.send_data(to_ws_message(frame)).await;
+        let _ = self.send_data(message).await;
     }
 
     /// A streamed answer to a peer of this project: the head, then `@data`
@@ -1277,11 +1301,41 @@ fn itoa(n: u64) -> String {
     n.to_string()
 }
 
-fn to_ws_message(frame: BytesMut) -> WsMessage {
+/// A whole message: text if it is UTF-8, binary otherwise.
+fn to_ws_message(frame: BytesMut) -> Outgoing {
     let bytes = frame.freeze();
-    match Utf8Bytes::try_from(bytes.clone()) {
+    let message = match Utf8Bytes::try_from(bytes.clone()) {
         Ok(text) => WsMessage::Text(text),
         Err(_) => WsMessage::Binary(bytes),
+    };
+    Outgoing {
+        message,
+        tail: Bytes::new(),
+    }
+}
+
+/// A message made of a head and the body that follows it. One that will
+/// go out in several frames anyway (over [`MAX_FRAME_OUT`]) keeps the body
+/// apart, as frames of its own, instead of copying it behind the head; a
+/// smaller one is joined (the peer takes a one-frame message without a
+/// copy). Text if the whole is UTF-8, binary otherwise, as for any message
+/// (a head ends in CR LF, so head and body are checked apart).
+fn to_outgoing(mut head: BytesMut, body: Bytes) -> Outgoing {
+    if head.len() + body.len() <= MAX_FRAME_OUT {
+        head.extend_from_slice(&body);
+        return to_ws_message(head);
+    }
+    let head = head.freeze();
+    let message = match (
+        std::str::from_utf8(&body).is_ok(),
+        Utf8Bytes::try_from(head.clone()),
+    ) {
+        (true, Ok(text)) => WsMessage::Text(text),
+        _ => WsMessage::Binary(head),
+    };
+    Outgoing {
+        message,
+        tail: body,
     }
 }
 
@@ -1303,29 +1357,41 @@ pub(crate) fn plain_response(status: StatusCode, text: String) -> Response<Bytes
 /// connection holding 15 MiB on each side for the rest of its life.
 const MAX_FRAME_OUT: usize = 64 << 10;
 
-/// Feeds `message` to the sink in frames of at most [`MAX_FRAME_OUT`].
+/// Feeds `message` to the sink in frames of at most [`MAX_FRAME_OUT`]
+/// (its head and its tail, if kept apart, in frames of their own).
 async fn feed_framed<S>(
     sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
-    message: WsMessage,
+    message: Outgoing,
 ) -> Result<(), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    let Outgoing { message, tail } = message;
     let (data, kind) = match message {
-        WsMessage::Binary(data) if data.len() > MAX_FRAME_OUT => (data, Data::Binary),
-        WsMessage::Text(text) if text.len() > MAX_FRAME_OUT => (Bytes::from(text), Data::Text),
+        WsMessage::Binary(data) if data.len() > MAX_FRAME_OUT || !tail.is_empty() => {
+            (data, Data::Binary)
+        }
+        WsMessage::Text(text) if text.len() > MAX_FRAME_OUT || !tail.is_empty() => {
+            (Bytes::from(text), Data::Text)
+        }
         other => return sink.feed(other).await,
     };
     let mut opcode = OpCode::Data(kind);
-    let mut start = 0;
-    while start < data.len() {
-        let end = (start + MAX_FRAME_OUT).min(data.len());
-        let frame = WsFrame::message(data.slice(start..end), opcode, end == data.len());
-        sink.feed(WsMessage::Frame(frame)).await?;
-        opcode = OpCode::Data(Data::Continue);
-        start = end;
+    for (part, last_part) in [(data, tail.is_empty()), (tail, true)] {
+        let mut start = 0;
+        while start < part.len() {
+            let end = (start + MAX_FRAME_OUT).min(part.len());
+            let fin = last_part && end == part.len();
+            let frame = WsFrame::message(part.slice(start..end), opcode, fin);
+            sink.feed(WsMessage::Frame(frame)).await?;
+            opcode = OpCode::Data(Data::Continue);
+            start = end;
+        }
+        if last_part {
+            break;
+        }
     }
     Ok(())
 }
@@ -1509,7 +1575,7 @@ where
     // An answer of the connection's own (a fast handler's, a 503, a 400)
     // that found the queue full: the reader queues it, waiting, before it
     // reads on, so a peer that does not read stops being read.
-    let mut deferred: Option<WsMessage> = None;
+    let mut deferred: Option<Outgoing> = None;
     let mut pings = PingBudget::new(config.max_pings_per_second);
     let wire_options = wire::DecodeOptions::new(config.wire, inner.max_message_size)
         .continued_requests(inner.go_peer);
@@ -1749,7 +1815,7 @@ enum Continuation {
 enum Fed {
     More,
     /// The message is whole; with an answer for the reader to queue.
-    Done(Option<WsMessage>),
+    Done(Option<Outgoing>),
     /// The consumer is behind: wait before reading on.
     Backlog(Arc<crate::body::StreamShared>),
 }
@@ -1982,7 +2048,7 @@ fn too_large(conn: &Connection, size: usize, max: usize) {
 /// An undecodable message: fail the call it answers, or answer 400 to the
 /// request it was, when its correlation id can be found; log it either way.
 /// Returns the 400 answer for the reader to queue.
-fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) -> Option<WsMessage> {
+fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) -> Option<Outgoing> {
     let correlation_id = wire::sniff_correlation_id(buf);
     conn.inner.counters.hit(
         Reason::Malformed,
@@ -2041,7 +2107,7 @@ impl PingBudget {
 /// Hands a request to the handler (or a response to its call). Returns an
 /// answer the reader must queue itself, waiting for room: a fast handler's
 /// that found the queue full, a 503 or a 409.
-fn dispatch(conn: &Connection, decoded: Decoded) -> Option<WsMessage> {
+fn dispatch(conn: &Connection, decoded: Decoded) -> Option<Outgoing> {
     let Decoded {
         correlation_id,
         message,

@@ -1156,8 +1156,21 @@ fn put_length(out: &mut BytesMut, len: usize) {
 /// replaced. A `Host` header is added from the URI (or `localhost`) when the
 /// request has none, as Go's HTTP parser expects one.
 pub fn encode_request(request: &Request<Bytes>, correlation_id: &str) -> BytesMut {
+    let (mut out, body) = encode_request_split(request, correlation_id, request.body().len());
+    out.put_slice(&body);
+    out
+}
+
+/// [`encode_request`] in two parts: the head, and the body that follows it
+/// (the request's, shared, not copied). `room` is extra capacity reserved
+/// after the head.
+pub(crate) fn encode_request_split(
+    request: &Request<Bytes>,
+    correlation_id: &str,
+    room: usize,
+) -> (BytesMut, Bytes) {
     let body = request.body();
-    let mut out = BytesMut::with_capacity(96 + 40 * request.headers().len() + body.len());
+    let mut out = BytesMut::with_capacity(96 + 40 * request.headers().len() + room);
     out.put_slice(request.method().as_str().as_bytes());
     out.put_u8(b' ');
     let target = request
@@ -1191,8 +1204,7 @@ pub fn encode_request(request: &Request<Bytes>, correlation_id: &str) -> BytesMu
     }
     put_header(&mut out, b"X-Correlation-Id", correlation_id.as_bytes());
     out.put_slice(b"\r\n");
-    out.put_slice(body);
-    out
+    (out, body.clone())
 }
 
 /// Encodes the head of a response whose body follows in chunks
@@ -1239,9 +1251,22 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Encodes a response; `correlation_id` is the id of the request it answers.
 pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>) -> BytesMut {
+    let (mut out, body) = encode_response_split(response, correlation_id, response.body().len());
+    out.put_slice(&body);
+    out
+}
+
+/// [`encode_response`] in two parts: the head, and the body that follows it
+/// (the response's, shared, not copied; empty for a status without a
+/// body). `room` is extra capacity reserved after the head.
+pub(crate) fn encode_response_split(
+    response: &Response<Bytes>,
+    correlation_id: Option<&str>,
+    room: usize,
+) -> (BytesMut, Bytes) {
     let body = response.body();
     let status = response.status();
-    let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + body.len());
+    let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + room);
     put_status_line(&mut out, status);
     put_headers(&mut out, response.headers());
     let bodyless = status.is_informational()
@@ -1254,8 +1279,9 @@ pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>)
         put_header(&mut out, b"X-Correlation-Id", id.as_bytes());
     }
     out.put_slice(b"\r\n");
-    if !bodyless {
-        out.put_slice(body);
+    if bodyless {
+        (out, Bytes::new())
+    } else {
+        (out, body.clone())
     }
-    out
 }
