@@ -93,7 +93,7 @@ pub async fn start_server(imp: Impl, tls: Option<TlsFiles>) -> Result<SocketAddr
             }
             // POST /echo echoes; GET /stream answers a streamed body of
             // STREAM_CHUNKS chunks of STREAM_CHUNK bytes.
-            let chunk = Bytes::from(Payload::new(STREAM_CHUNK).bytes);
+            let chunk = Payload::new(STREAM_CHUNK).bytes;
             let server = builder
                 .serve(service_fn(move |req: http::Request<Bytes>| {
                     let chunk = chunk.clone();
