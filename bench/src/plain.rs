@@ -131,8 +131,7 @@ where
     let (tx, rx) = mpsc::channel(QUEUE);
     let in_flight = InFlight::default();
     let writer = tokio::spawn(write_loop(sink, rx, in_flight.clone(), true));
-    // What fetches are answered with (copied, as a handler would produce it).
-    let fill: Vec<u8> = (0..16usize << 10).map(|i| b'a' + (i % 26) as u8).collect();
+    let fill = fill();
     while let Some(Ok(message)) = stream.next().await {
         let reply = match message {
             Message::Binary(data) if fetch_len(&data).is_some() => {
@@ -158,6 +157,13 @@ where
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// What fetches are answered with (copied, as a handler would produce
+/// it); one block for the process, so that idle connections do not pay it.
+fn fill() -> &'static [u8] {
+    static FILL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FILL.get_or_init(|| (0..16usize << 10).map(|i| b'a' + (i % 26) as u8).collect())
 }
 
 /// The length a fetch request (`[id][FETCH][u32]`) asks for.

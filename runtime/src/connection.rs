@@ -214,13 +214,14 @@ struct Queued {
 struct Outgoing {
     /// The whole message, or (with a `tail`) its first part.
     message: WsMessage,
-    /// The rest of the message (empty for most).
-    tail: Bytes,
+    /// The rest of the message, for a large one only (boxed: every slot of
+    /// the writer's queue, idle or not, is this size).
+    tail: Option<Box<Bytes>>,
 }
 
 impl Outgoing {
     fn len(&self) -> usize {
-        self.message.len() + self.tail.len()
+        self.message.len() + self.tail.as_ref().map_or(0, |tail| tail.len())
     }
 }
 
@@ -1310,7 +1311,7 @@ fn to_ws_message(frame: BytesMut) -> Outgoing {
     };
     Outgoing {
         message,
-        tail: Bytes::new(),
+        tail: None,
     }
 }
 
@@ -1335,7 +1336,7 @@ fn to_outgoing(mut head: BytesMut, body: Bytes) -> Outgoing {
     };
     Outgoing {
         message,
-        tail: body,
+        tail: Some(Box::new(body)),
     }
 }
 
@@ -1369,6 +1370,7 @@ where
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
     let Outgoing { message, tail } = message;
+    let tail = tail.map_or_else(Bytes::new, |tail| *tail);
     let (data, kind) = match message {
         WsMessage::Binary(data) if data.len() > MAX_FRAME_OUT || !tail.is_empty() => {
             (data, Data::Binary)
