@@ -1367,21 +1367,34 @@ async fn feed_framed<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Outgoing { message, tail } = message;
+    if tail.is_none() && message.len() <= MAX_FRAME_OUT {
+        return sink.feed(message).await;
+    }
+    // The rare path, boxed: the writer's future (held by every connection,
+    // idle or not) keeps only a pointer for it.
+    Box::pin(feed_fragments(sink, message, tail)).await
+}
+
+/// Feeds a large message as a first frame and continuation frames.
+async fn feed_fragments<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    message: WsMessage,
+    tail: Option<Box<Bytes>>,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
-    let Outgoing { message, tail } = message;
-    let tail = tail.map_or_else(Bytes::new, |tail| *tail);
-    let (data, kind) = match message {
-        WsMessage::Binary(data) if data.len() > MAX_FRAME_OUT || !tail.is_empty() => {
-            (data, Data::Binary)
-        }
-        WsMessage::Text(text) if text.len() > MAX_FRAME_OUT || !tail.is_empty() => {
-            (Bytes::from(text), Data::Text)
-        }
+    let (head, kind) = match message {
+        WsMessage::Binary(data) => (data, Data::Binary),
+        WsMessage::Text(text) => (Bytes::from(text), Data::Text),
         other => return sink.feed(other).await,
     };
+    let tail = tail.map_or_else(Bytes::new, |tail| *tail);
     let mut opcode = OpCode::Data(kind);
-    for (part, last_part) in [(data, tail.is_empty()), (tail, true)] {
+    for (part, last_part) in [(head, tail.is_empty()), (tail, true)] {
         let mut start = 0;
         while start < part.len() {
             let end = (start + MAX_FRAME_OUT).min(part.len());
