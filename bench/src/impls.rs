@@ -91,9 +91,22 @@ pub async fn start_server(imp: Impl, tls: Option<TlsFiles>) -> Result<SocketAddr
             if let Some(files) = tls {
                 builder = builder.tls_pem_files(files.cert, files.key)?;
             }
+            // POST /echo echoes; GET /stream answers a streamed body of
+            // STREAM_CHUNKS chunks of STREAM_CHUNK bytes.
+            let chunk = Payload::new(STREAM_CHUNK).bytes;
             let server = builder
-                .serve(service_fn(|req: http::Request<Bytes>| async move {
-                    Ok::<_, Infallible>(http::Response::new(req.into_body()))
+                .serve(service_fn(move |req: http::Request<Bytes>| {
+                    let chunk = chunk.clone();
+                    async move {
+                        let body = if req.uri().path() == "/stream" {
+                            let chunks =
+                                std::iter::repeat_n(chunk, STREAM_CHUNKS).map(Ok::<_, Infallible>);
+                            swaggersocket::Body::from_stream(futures_util::stream::iter(chunks))
+                        } else {
+                            swaggersocket::Body::full(req.into_body())
+                        };
+                        Ok::<_, Infallible>(http::Response::new(body))
+                    }
                 }))
                 .bind("127.0.0.1:0")
                 .await?;
@@ -133,6 +146,12 @@ pub async fn start_server(imp: Impl, tls: Option<TlsFiles>) -> Result<SocketAddr
         }
     }
 }
+
+/// A streamed response of the `streams` workload: this many chunks of
+/// `STREAM_CHUNK` bytes (64 KiB in all); plain fetches the same bytes in
+/// as many calls.
+pub const STREAM_CHUNKS: usize = 16;
+pub const STREAM_CHUNK: usize = 4 << 10;
 
 /// One client connection of any implementation.
 pub enum Conn {
@@ -208,6 +227,42 @@ impl Conn {
             return Err(format!("sent {} bytes, got {len} back", payload.bytes.len()).into());
         }
         Ok(len)
+    }
+}
+
+impl Conn {
+    /// Takes one streamed response (swaggersocket: `call_streaming`, chunk
+    /// by chunk) or, for plain, the same bytes in `STREAM_CHUNKS` calls
+    /// one after the other; returns the bytes received.
+    pub async fn stream(&self) -> Result<usize, BoxError> {
+        let want = STREAM_CHUNKS * STREAM_CHUNK;
+        let got = match self {
+            Conn::Swaggersocket { conn, .. } => {
+                let request = http::Request::get("/stream").body(Bytes::new())?;
+                let response = conn.call_streaming(request).await?;
+                if response.status() != http::StatusCode::OK {
+                    return Err(format!("status {}", response.status()).into());
+                }
+                let mut body = response.into_body();
+                let mut got = 0;
+                while let Some(chunk) = body.chunk().await {
+                    got += chunk?.len();
+                }
+                got
+            }
+            Conn::Plain(client) => {
+                let mut got = 0;
+                for _ in 0..STREAM_CHUNKS {
+                    got += client.fetch(STREAM_CHUNK as u32).await?.len();
+                }
+                got
+            }
+            Conn::Jsonrpsee(_) => return Err("jsonrpsee has no streams here".into()),
+        };
+        if got != want {
+            return Err(format!("streamed {got} bytes, expected {want}").into());
+        }
+        Ok(got)
     }
 }
 

@@ -27,6 +27,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+/// A request whose payload starts with this, followed by a `u32` (little
+/// endian), asks for that many bytes back instead of an echo: the plain
+/// counterpart of a streamed response's chunks (echo payloads are
+/// printable ASCII, so never start with a NUL).
+const FETCH: &[u8] = b"\0fetch";
+
 /// Messages fed to the sink before one flush, at most.
 const MAX_BATCH: usize = 128;
 /// Messages queued for a writer, at most.
@@ -125,8 +131,21 @@ where
     let (tx, rx) = mpsc::channel(QUEUE);
     let in_flight = InFlight::default();
     let writer = tokio::spawn(write_loop(sink, rx, in_flight.clone(), true));
+    let fill = fill();
     while let Some(Ok(message)) = stream.next().await {
         let reply = match message {
+            Message::Binary(data) if fetch_len(&data).is_some() => {
+                let len = fetch_len(&data).unwrap_or(0);
+                let mut reply = BytesMut::with_capacity(8 + len);
+                reply.extend_from_slice(&data[..8]);
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(fill.len());
+                    reply.extend_from_slice(&fill[..n]);
+                    left -= n;
+                }
+                Message::Binary(reply.freeze())
+            }
             Message::Binary(_) | Message::Text(_) => message,
             Message::Close(_) => break,
             _ => continue,
@@ -138,6 +157,20 @@ where
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// What fetches are answered with (copied, as a handler would produce
+/// it); one block for the process, so that idle connections do not pay it.
+fn fill() -> &'static [u8] {
+    static FILL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FILL.get_or_init(|| (0..16usize << 10).map(|i| b'a' + (i % 26) as u8).collect())
+}
+
+/// The length a fetch request (`[id][FETCH][u32]`) asks for.
+fn fetch_len(data: &[u8]) -> Option<usize> {
+    let rest = data.get(8..)?.strip_prefix(FETCH)?;
+    let len: [u8; 4] = rest.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(len)).ok()
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Bytes>>>>;
@@ -223,6 +256,14 @@ impl Client {
             next: AtomicU64::new(1),
             tasks: [writer, reader],
         })
+    }
+
+    /// Asks the server for `len` bytes and waits for them.
+    pub async fn fetch(&self, len: u32) -> io::Result<Bytes> {
+        let mut payload = Vec::with_capacity(FETCH.len() + 4);
+        payload.extend_from_slice(FETCH);
+        payload.extend_from_slice(&len.to_le_bytes());
+        self.call(&payload).await
     }
 
     /// Sends `payload` and waits for its echo.

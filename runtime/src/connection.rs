@@ -119,6 +119,10 @@ struct Pending {
     /// Calls waiting for their turn toward a Go peer (they count toward
     /// the in-flight limit).
     queued: usize,
+    /// When the deadline sweep of this connection looks at the calls next
+    /// (`None` until a call with a timeout starts it). No call in the table
+    /// has an earlier deadline, unless the sweep has been told.
+    sweep_at: Option<Instant>,
 }
 
 /// A call waiting for its response.
@@ -130,6 +134,8 @@ struct Waiter {
     /// Counted by a graceful shutdown until the answer (and its streamed
     /// body) has arrived.
     work: Work,
+    /// When the call times out, if the deadline sweep watches it.
+    deadline: Option<Instant>,
 }
 
 struct Inner {
@@ -160,6 +166,9 @@ struct Inner {
     answers_pings: AtomicBool,
     counters: Arc<Counters>,
     pending: Mutex<Pending>,
+    /// Wakes the deadline sweep for a call whose deadline comes before the
+    /// sweep's next look.
+    sweep_wake: tokio::sync::Notify,
     next_call: AtomicU64,
     handler: RwLock<Option<Handler>>,
     /// Requests running or waiting for a running slot.
@@ -195,8 +204,25 @@ struct Inner {
 /// A message on its way to the writer, with the room it takes in the
 /// queue (released once it is written). Control frames take none.
 struct Queued {
-    message: WsMessage,
+    message: Outgoing,
     room: Option<OwnedSemaphorePermit>,
+}
+
+/// A data message on its way out: a text or binary message, and for a
+/// large one the body that follows its head, sent as frames of its own
+/// rather than copied behind the head.
+struct Outgoing {
+    /// The whole message, or (with a `tail`) its first part.
+    message: WsMessage,
+    /// The rest of the message, for a large one only (boxed: every slot of
+    /// the writer's queue, idle or not, is this size).
+    tail: Option<Box<Bytes>>,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        self.message.len() + self.tail.as_ref().map_or(0, |tail| tail.len())
+    }
 }
 
 /// One of the peer's requests that is being served.
@@ -287,7 +313,9 @@ impl Connection {
                 ended: None,
                 calls: HashMap::new(),
                 queued: 0,
+                sweep_at: None,
             }),
+            sweep_wake: tokio::sync::Notify::new(),
             next_call: AtomicU64::new(1),
             handler: RwLock::new(setup.handler),
             admitted: Arc::new(Semaphore::new(
@@ -402,18 +430,35 @@ impl Connection {
     /// project, stops the remote handler).
     pub async fn call(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Error> {
         let limit = self.inner.max_message_size;
-        let whole = async {
-            let (parts, body) = self.call_inner(request).await?.into_parts();
-            let body = body.collect(limit).await?;
-            Ok(Response::from_parts(parts, body))
+        let Some(timeout) = self.inner.call_timeout else {
+            let (parts, body) = self.call_inner(request, None).await?.into_parts();
+            return Ok(Response::from_parts(parts, body.collect(limit).await?));
         };
-        match self.inner.call_timeout {
-            Some(limit) => match tokio::time::timeout(limit, whole).await {
+        if !self.inner.streams {
+            // Toward a Go peer a call may wait for its turn and for a
+            // streamed answer to finish: a timer of its own covers it all.
+            let whole = async {
+                let (parts, body) = self.call_inner(request, None).await?.into_parts();
+                Ok(Response::from_parts(parts, body.collect(limit).await?))
+            };
+            return match tokio::time::timeout(timeout, whole).await {
                 Ok(result) => result,
-                Err(_) => Err(timeout_error(limit)),
-            },
-            None => whole.await,
+                Err(_) => Err(timeout_error(timeout)),
+            };
         }
+        // The connection's deadline sweep fails the call if its answer has
+        // not come by the deadline: no timer per call.
+        let deadline = Instant::now() + timeout;
+        let (parts, body) = self.call_inner(request, Some(deadline)).await?.into_parts();
+        let body = if body.is_streamed() {
+            match tokio::time::timeout_at(deadline, body.collect(limit)).await {
+                Ok(body) => body?,
+                Err(_) => return Err(timeout_error(timeout)),
+            }
+        } else {
+            body.collect(limit).await?
+        };
+        Ok(Response::from_parts(parts, body))
     }
 
     /// Sends a request and returns its response as soon as its head
@@ -425,24 +470,44 @@ impl Connection {
         request: Request<Bytes>,
     ) -> Result<Response<BodyStream>, Error> {
         match self.inner.call_timeout {
-            Some(limit) => match tokio::time::timeout(limit, self.call_inner(request)).await {
-                Ok(result) => result,
-                Err(_) => Err(timeout_error(limit)),
-            },
-            None => self.call_inner(request).await,
+            // The deadline sweep watches the call until its head arrives.
+            Some(limit) if self.inner.streams => {
+                self.call_inner(request, Some(Instant::now() + limit)).await
+            }
+            Some(limit) => {
+                match tokio::time::timeout(limit, self.call_inner(request, None)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(timeout_error(limit)),
+                }
+            }
+            None => self.call_inner(request, None).await,
         }
     }
 
-    async fn call_inner(&self, request: Request<Bytes>) -> Result<Response<BodyStream>, Error> {
+    /// Sends a call and waits for its response head. With a `deadline`
+    /// (toward a peer of this project only: nothing here waits then but
+    /// for the answer), the connection's deadline sweep fails the call when
+    /// it passes.
+    async fn call_inner(
+        &self,
+        request: Request<Bytes>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<BodyStream>, Error> {
         let inner = &self.inner;
         let call_id = inner.next_call.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode_request(&request, itoa(call_id).as_str());
-        if frame.len() > inner.max_message_size {
+        let body_len = request.body().len();
+        let spare = if body_len > MAX_FRAME_OUT {
+            0
+        } else {
+            body_len
+        };
+        let (head, body) = wire::encode_request_split(&request, itoa(call_id).as_str(), spare);
+        let size = head.len() + body.len();
+        if size > inner.max_message_size {
             return Err(Error::new(
                 ErrorKind::MessageTooLarge,
                 format!(
-                    "the request is {} bytes, over the maximum message size of {} bytes",
-                    frame.len(),
+                    "the request is {size} bytes, over the maximum message size of {} bytes",
                     inner.max_message_size
                 ),
             ));
@@ -459,7 +524,7 @@ impl Connection {
         let room = match inner
             .room
             .clone()
-            .try_acquire_many_owned(inner.room_for(frame.len()))
+            .try_acquire_many_owned(inner.room_for(size))
         {
             Ok(room) => room,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(self.ended_error()),
@@ -480,6 +545,7 @@ impl Connection {
             }
         };
         let (tx, rx) = oneshot::channel();
+        let mut start_sweep = None;
         {
             let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(err) = &pending.ended {
@@ -489,7 +555,31 @@ impl Connection {
             if turn.is_none() && pending.calls.len() + pending.queued >= inner.max_in_flight {
                 return Err(too_many_in_flight(inner.max_in_flight));
             }
-            pending.calls.insert(call_id, Waiter { tx, turn, work });
+            if let (Some(deadline), Some(limit)) = (deadline, inner.call_timeout) {
+                match pending.sweep_at {
+                    None => {
+                        pending.sweep_at = Some(deadline);
+                        start_sweep = Some(limit);
+                    }
+                    // Deadlines grow with the calls; only a call that took
+                    // a while between its start and here comes before the
+                    // sweep's next look.
+                    Some(at) if deadline < at => inner.sweep_wake.notify_one(),
+                    Some(_) => {}
+                }
+            }
+            pending.calls.insert(
+                call_id,
+                Waiter {
+                    tx,
+                    turn,
+                    work,
+                    deadline,
+                },
+            );
+        }
+        if let Some(limit) = start_sweep {
+            tokio::spawn(sweep_deadlines(self.inner.clone(), limit));
         }
         let mut guard = PendingGuard {
             inner,
@@ -497,7 +587,7 @@ impl Connection {
             armed: true,
         };
         if inner
-            .send_reserved(to_ws_message(frame), room)
+            .send_reserved(to_outgoing(head, body), room)
             .await
             .is_err()
         {
@@ -667,6 +757,57 @@ impl Drop for PendingGuard<'_> {
             if removed.is_some() && self.inner.streams {
                 self.inner
                     .send_frame(&Frame::Cancel(StreamKind::Response, itoa(self.call_id)));
+            }
+        }
+    }
+}
+
+/// The deadline sweep of a connection's calls (toward a peer of this
+/// project): one task and one timer per connection instead of one timer per
+/// call. It sleeps until the earliest deadline of the calls in flight (or,
+/// with none, one call timeout), fails the calls whose deadline has passed
+/// as a timer of their own would have (a timeout error; the peer is told to
+/// stop), and ends with the connection.
+async fn sweep_deadlines(inner: Arc<Inner>, limit: Duration) {
+    loop {
+        let wake_at = {
+            let pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.ended.is_some() {
+                return;
+            }
+            pending.sweep_at.unwrap_or_else(|| Instant::now() + limit)
+        };
+        tokio::select! {
+            biased;
+            _ = inner.shutdown.cancelled() => return,
+            _ = inner.sweep_wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
+        let now = Instant::now();
+        let expired: Vec<(u64, Waiter)> = {
+            let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.ended.is_some() {
+                return;
+            }
+            let mut next = now + limit;
+            let mut due = Vec::new();
+            for (id, waiter) in &pending.calls {
+                match waiter.deadline {
+                    Some(deadline) if deadline <= now => due.push(*id),
+                    Some(deadline) => next = next.min(deadline),
+                    None => {}
+                }
+            }
+            pending.sweep_at = Some(next);
+            due.into_iter()
+                .filter_map(|id| pending.calls.remove(&id).map(|w| (id, w)))
+                .collect()
+        };
+        for (call_id, waiter) in expired {
+            let _ = waiter.tx.send(Err(timeout_error(limit)));
+            // The caller gave up before the answer: stop the remote handler.
+            if inner.streams {
+                inner.send_frame(&Frame::Cancel(StreamKind::Response, itoa(call_id)));
             }
         }
     }
@@ -859,7 +1000,7 @@ impl Inner {
         correlation_id: Option<&str>,
         head: Response<Bytes>,
     ) -> (Option<StreamFeed>, Option<OwnedSemaphorePermit>) {
-        let Some((call_id, Waiter { tx, turn, work })) = self.take_call(correlation_id) else {
+        let Some((call_id, Waiter { tx, turn, work, .. })) = self.take_call(correlation_id) else {
             if let (true, Some(id)) = (self.streams, correlation_id) {
                 self.send_frame(&Frame::Cancel(StreamKind::Response, id.to_owned()));
             }
@@ -902,7 +1043,7 @@ impl Inner {
 
     /// Queues a message once there is room for it (backpressure: this is
     /// where a sender waits for a peer that reads slowly).
-    async fn queue(&self, message: WsMessage) -> Result<(), ()> {
+    async fn queue(&self, message: Outgoing) -> Result<(), ()> {
         let room = self
             .room
             .clone()
@@ -912,13 +1053,13 @@ impl Inner {
         self.push(message, Some(room))
     }
 
-    fn push(&self, message: WsMessage, room: Option<OwnedSemaphorePermit>) -> Result<(), ()> {
+    fn push(&self, message: Outgoing, room: Option<OwnedSemaphorePermit>) -> Result<(), ()> {
         self.outbound.send(Queued { message, room }).map_err(drop)
     }
 
     /// Sends a data message once there is room; without the extension it
     /// also waits while a streamed response owns the outbound direction.
-    async fn send_data(&self, message: WsMessage) -> Result<(), ()> {
+    async fn send_data(&self, message: Outgoing) -> Result<(), ()> {
         if self.streams {
             self.queue(message).await
         } else {
@@ -928,11 +1069,7 @@ impl Inner {
     }
 
     /// Sends a data message whose room is already taken.
-    async fn send_reserved(
-        &self,
-        message: WsMessage,
-        room: OwnedSemaphorePermit,
-    ) -> Result<(), ()> {
+    async fn send_reserved(&self, message: Outgoing, room: OwnedSemaphorePermit) -> Result<(), ()> {
         if self.streams {
             self.push(message, Some(room))
         } else {
@@ -991,8 +1128,8 @@ impl Inner {
     /// Queues a whole answer if there is room (extension only: no Go-form
     /// ordering to respect); otherwise returns it for the reader to queue,
     /// waiting: no task per answer, and the reader stops reading meanwhile.
-    fn respond_now(&self, response: &Response<Bytes>, correlation_id: &str) -> Option<WsMessage> {
-        let message = to_ws_message(self.encode_answer(response, correlation_id));
+    fn respond_now(&self, response: &Response<Bytes>, correlation_id: &str) -> Option<Outgoing> {
+        let message = self.encode_answer(response, correlation_id);
         match self
             .room
             .clone()
@@ -1007,36 +1144,42 @@ impl Inner {
     }
 
     /// Encodes an answer, replaced by a 500 if it is over the size limit.
-    fn encode_answer(&self, response: &Response<Bytes>, correlation_id: &str) -> BytesMut {
-        let frame = wire::encode_response(response, Some(correlation_id));
-        if frame.len() <= self.max_message_size {
-            return frame;
+    fn encode_answer(&self, response: &Response<Bytes>, correlation_id: &str) -> Outgoing {
+        let body_len = response.body().len();
+        let spare = if body_len > MAX_FRAME_OUT {
+            0
+        } else {
+            body_len
+        };
+        let (head, body) = wire::encode_response_split(response, Some(correlation_id), spare);
+        let size = head.len() + body.len();
+        if size <= self.max_message_size {
+            return to_outgoing(head, body);
         }
         tracing::warn!(
             id = %self.id,
-            size = frame.len(),
+            size,
             "handler response exceeds the maximum message size; answering 500"
         );
         let text = format!(
-            "the response is {} bytes, over the maximum message size of {} bytes",
-            frame.len(),
+            "the response is {size} bytes, over the maximum message size of {} bytes",
             self.max_message_size
         );
-        wire::encode_response(
+        to_ws_message(wire::encode_response(
             &plain_response(StatusCode::INTERNAL_SERVER_ERROR, text),
             Some(correlation_id),
-        )
+        ))
     }
 
     /// A whole answer as the message to queue.
-    fn answer_message(&self, response: &Response<Bytes>, correlation_id: &str) -> WsMessage {
-        to_ws_message(self.encode_answer(response, correlation_id))
+    fn answer_message(&self, response: &Response<Bytes>, correlation_id: &str) -> Outgoing {
+        self.encode_answer(response, correlation_id)
     }
 
     async fn respond_full(&self, response: Response<Bytes>, correlation_id: &str) {
-        let frame = self.encode_answer(&response, correlation_id);
+        let message = self.encode_answer(&response, correlation_id);
         // The connection may have ended meanwhile; then there is no one to answer.
-        let _ = self.send_data(to_ws_message(frame)).await;
+        let _ = self.send_data(message).await;
     }
 
     /// A streamed answer to a peer of this project: the head, then `@data`
@@ -1159,11 +1302,41 @@ fn itoa(n: u64) -> String {
     n.to_string()
 }
 
-fn to_ws_message(frame: BytesMut) -> WsMessage {
+/// A whole message: text if it is UTF-8, binary otherwise.
+fn to_ws_message(frame: BytesMut) -> Outgoing {
     let bytes = frame.freeze();
-    match Utf8Bytes::try_from(bytes.clone()) {
+    let message = match Utf8Bytes::try_from(bytes.clone()) {
         Ok(text) => WsMessage::Text(text),
         Err(_) => WsMessage::Binary(bytes),
+    };
+    Outgoing {
+        message,
+        tail: None,
+    }
+}
+
+/// A message made of a head and the body that follows it. One that will
+/// go out in several frames anyway (over [`MAX_FRAME_OUT`]) keeps the body
+/// apart, as frames of its own, instead of copying it behind the head; a
+/// smaller one is joined (the peer takes a one-frame message without a
+/// copy). Text if the whole is UTF-8, binary otherwise, as for any message
+/// (a head ends in CR LF, so head and body are checked apart).
+fn to_outgoing(mut head: BytesMut, body: Bytes) -> Outgoing {
+    if head.len() + body.len() <= MAX_FRAME_OUT {
+        head.extend_from_slice(&body);
+        return to_ws_message(head);
+    }
+    let head = head.freeze();
+    let message = match (
+        std::str::from_utf8(&body).is_ok(),
+        Utf8Bytes::try_from(head.clone()),
+    ) {
+        (true, Ok(text)) => WsMessage::Text(text),
+        _ => WsMessage::Binary(head),
+    };
+    Outgoing {
+        message,
+        tail: Some(Box::new(body)),
     }
 }
 
@@ -1185,29 +1358,55 @@ pub(crate) fn plain_response(status: StatusCode, text: String) -> Response<Bytes
 /// connection holding 15 MiB on each side for the rest of its life.
 const MAX_FRAME_OUT: usize = 64 << 10;
 
-/// Feeds `message` to the sink in frames of at most [`MAX_FRAME_OUT`].
+/// Feeds `message` to the sink in frames of at most [`MAX_FRAME_OUT`]
+/// (its head and its tail, if kept apart, in frames of their own).
 async fn feed_framed<S>(
     sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
+    message: Outgoing,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Outgoing { message, tail } = message;
+    if tail.is_none() && message.len() <= MAX_FRAME_OUT {
+        return sink.feed(message).await;
+    }
+    // The rare path, boxed: the writer's future (held by every connection,
+    // idle or not) keeps only a pointer for it.
+    Box::pin(feed_fragments(sink, message, tail)).await
+}
+
+/// Feeds a large message as a first frame and continuation frames.
+async fn feed_fragments<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, WsMessage>,
     message: WsMessage,
+    tail: Option<Box<Bytes>>,
 ) -> Result<(), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
-    let (data, kind) = match message {
-        WsMessage::Binary(data) if data.len() > MAX_FRAME_OUT => (data, Data::Binary),
-        WsMessage::Text(text) if text.len() > MAX_FRAME_OUT => (Bytes::from(text), Data::Text),
+    let (head, kind) = match message {
+        WsMessage::Binary(data) => (data, Data::Binary),
+        WsMessage::Text(text) => (Bytes::from(text), Data::Text),
         other => return sink.feed(other).await,
     };
+    let tail = tail.map_or_else(Bytes::new, |tail| *tail);
     let mut opcode = OpCode::Data(kind);
-    let mut start = 0;
-    while start < data.len() {
-        let end = (start + MAX_FRAME_OUT).min(data.len());
-        let frame = WsFrame::message(data.slice(start..end), opcode, end == data.len());
-        sink.feed(WsMessage::Frame(frame)).await?;
-        opcode = OpCode::Data(Data::Continue);
-        start = end;
+    for (part, last_part) in [(head, tail.is_empty()), (tail, true)] {
+        let mut start = 0;
+        while start < part.len() {
+            let end = (start + MAX_FRAME_OUT).min(part.len());
+            let fin = last_part && end == part.len();
+            let frame = WsFrame::message(part.slice(start..end), opcode, fin);
+            sink.feed(WsMessage::Frame(frame)).await?;
+            opcode = OpCode::Data(Data::Continue);
+            start = end;
+        }
+        if last_part {
+            break;
+        }
     }
     Ok(())
 }
@@ -1391,7 +1590,7 @@ where
     // An answer of the connection's own (a fast handler's, a 503, a 400)
     // that found the queue full: the reader queues it, waiting, before it
     // reads on, so a peer that does not read stops being read.
-    let mut deferred: Option<WsMessage> = None;
+    let mut deferred: Option<Outgoing> = None;
     let mut pings = PingBudget::new(config.max_pings_per_second);
     let wire_options = wire::DecodeOptions::new(config.wire, inner.max_message_size)
         .continued_requests(inner.go_peer);
@@ -1631,7 +1830,7 @@ enum Continuation {
 enum Fed {
     More,
     /// The message is whole; with an answer for the reader to queue.
-    Done(Option<WsMessage>),
+    Done(Option<Outgoing>),
     /// The consumer is behind: wait before reading on.
     Backlog(Arc<crate::body::StreamShared>),
 }
@@ -1864,7 +2063,7 @@ fn too_large(conn: &Connection, size: usize, max: usize) {
 /// An undecodable message: fail the call it answers, or answer 400 to the
 /// request it was, when its correlation id can be found; log it either way.
 /// Returns the 400 answer for the reader to queue.
-fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) -> Option<WsMessage> {
+fn malformed(conn: &Connection, buf: &[u8], error: wire::WireError) -> Option<Outgoing> {
     let correlation_id = wire::sniff_correlation_id(buf);
     conn.inner.counters.hit(
         Reason::Malformed,
@@ -1923,7 +2122,7 @@ impl PingBudget {
 /// Hands a request to the handler (or a response to its call). Returns an
 /// answer the reader must queue itself, waiting for room: a fast handler's
 /// that found the queue full, a 503 or a 409.
-fn dispatch(conn: &Connection, decoded: Decoded) -> Option<WsMessage> {
+fn dispatch(conn: &Connection, decoded: Decoded) -> Option<Outgoing> {
     let Decoded {
         correlation_id,
         message,

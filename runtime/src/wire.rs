@@ -34,6 +34,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// The header that pairs a response with its request.
 pub const CORRELATION_ID: &str = "x-correlation-id";
@@ -242,22 +243,38 @@ pub fn decode_with(buf: &Bytes, options: &DecodeOptions) -> Result<Decode, WireE
     let limits = &options.limits;
     // The end of the head is looked for in the first max_header_bytes only.
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    // Uninitialised slots: a parse writes only the fields it finds, instead
+    // of every slot being cleared first (4 KiB per message).
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
         &mut stack[..limits.max_headers]
     } else {
-        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        heap = Vec::with_capacity(limits.max_headers);
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
         &mut heap
     };
     if is_response(buf) {
-        let mut parsed = httparse::Response::new(slots);
-        let head_len = head_length(parsed.parse(window), buf, window, limits, "response")?;
+        let mut parsed = httparse::Response::new(&mut []);
+        let head_len = head_length(
+            httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut parsed,
+                window,
+                slots,
+            ),
+            buf,
+            window,
+            limits,
+            "response",
+        )?;
         let code = parsed.code.unwrap_or(0);
         let status = StatusCode::from_u16(code)
             .map_err(|_| WireError::at(9, format!("invalid status code {code}")))?;
         let version = version_of(parsed.version);
-        let fields = collect_fields(parsed.headers, buf);
+        let fields = Fields {
+            raw: parsed.headers,
+            buf,
+        };
         let no_body = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
@@ -274,7 +291,7 @@ pub fn decode_with(buf: &Bytes, options: &DecodeOptions) -> Result<Decode, WireE
             }
             Some(Bytes::new())
         } else {
-            body_of(buf, head_len, &fields, Kind::Response, options)?
+            body_of(buf, head_len, fields, Kind::Response, options)?
         };
         let partial = body.is_none();
         let mut response = Response::new(body.unwrap_or_default());
@@ -287,22 +304,32 @@ pub fn decode_with(buf: &Bytes, options: &DecodeOptions) -> Result<Decode, WireE
         };
         Ok(finish(decoded, partial, buf, head_len))
     } else {
-        let mut parsed = httparse::Request::new(slots);
-        let head_len = head_length(parsed.parse(window), buf, window, limits, "request")?;
+        let mut parsed = httparse::Request::new(&mut []);
+        let head_len = head_length(
+            parsed.parse_with_uninit_headers(window, slots),
+            buf,
+            window,
+            limits,
+            "request",
+        )?;
         let method_text = parsed.method.unwrap_or("");
         let method = Method::from_bytes(method_text.as_bytes()).map_err(|_| {
             WireError::at(0, format!("invalid method \"{}\"", excerpt(method_text)))
         })?;
         let target = parsed.path.unwrap_or("");
-        let uri = target.parse::<Uri>().map_err(|e| {
+        // A slice of the message: the URI keeps it, nothing is copied.
+        let uri = Uri::from_maybe_shared(buf.slice_ref(target.as_bytes())).map_err(|e| {
             WireError::at(
                 offset_in(buf, target.as_bytes()),
                 format!("invalid request target \"{}\": {e}", excerpt(target)),
             )
         })?;
         let version = version_of(parsed.version);
-        let fields = collect_fields(parsed.headers, buf);
-        let body = body_of(buf, head_len, &fields, Kind::Request, options)?;
+        let fields = Fields {
+            raw: parsed.headers,
+            buf,
+        };
+        let body = body_of(buf, head_len, fields, Kind::Request, options)?;
         let partial = body.is_none();
         let mut request = Request::new(body.unwrap_or_default());
         *request.method_mut() = method;
@@ -830,24 +857,35 @@ fn version_of(minor: Option<u8>) -> Version {
     }
 }
 
-fn collect_fields<'a>(raw: &[httparse::Header<'a>], buf: &[u8]) -> Vec<Field<'a>> {
-    raw.iter()
-        .map(|h| Field {
+/// The header fields httparse found, read in place (no list is built).
+#[derive(Clone, Copy)]
+struct Fields<'h, 'b> {
+    raw: &'h [httparse::Header<'b>],
+    buf: &'b Bytes,
+}
+
+impl<'b> Fields<'_, 'b> {
+    fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Field<'b>> + '_ {
+        self.raw.iter().map(|h| Field {
             name: h.name,
             value: h.value,
-            offset: offset_in(buf, h.name.as_bytes()),
+            offset: offset_in(self.buf, h.name.as_bytes()),
         })
-        .collect()
+    }
 }
 
 /// Moves the header fields into the map, returning the correlation id.
 fn fill_headers(
     map: &mut http::HeaderMap,
-    fields: Vec<Field<'_>>,
+    fields: Fields<'_, '_>,
 ) -> Result<Option<String>, WireError> {
     let mut correlation_id: Option<(String, usize)> = None;
     map.reserve(fields.len());
-    for field in fields {
+    for field in fields.iter() {
         if field.name.eq_ignore_ascii_case(CORRELATION_ID) {
             if let Some((_, first)) = &correlation_id {
                 return Err(WireError::at(
@@ -870,12 +908,14 @@ fn fill_headers(
             // The body is handed over whole; its transfer coding is gone.
             continue;
         }
-        let value = HeaderValue::from_bytes(field.value).map_err(|_| {
-            WireError::at(
-                field.offset,
-                format!("invalid value for header \"{}\"", excerpt(field.name)),
-            )
-        })?;
+        // A slice of the message: the value is checked, not copied.
+        let value =
+            HeaderValue::from_maybe_shared(fields.buf.slice_ref(field.value)).map_err(|_| {
+                WireError::at(
+                    field.offset,
+                    format!("invalid value for header \"{}\"", excerpt(field.name)),
+                )
+            })?;
         map.append(name, value);
     }
     Ok(correlation_id.map(|(id, _)| id))
@@ -898,14 +938,14 @@ fn content_length(value: &[u8]) -> Option<usize> {
 fn body_of(
     buf: &Bytes,
     head_len: usize,
-    fields: &[Field<'_>],
+    fields: Fields<'_, '_>,
     kind: Kind,
     options: &DecodeOptions,
 ) -> Result<Option<Bytes>, WireError> {
     let head_len = head_len.min(buf.len());
     let mut length: Option<(usize, usize)> = None;
     let mut chunked_at: Option<usize> = None;
-    for f in fields {
+    for f in fields.iter() {
         if f.name.eq_ignore_ascii_case("transfer-encoding") {
             if let Some(first) = chunked_at {
                 return Err(WireError::at(
@@ -1116,8 +1156,21 @@ fn put_length(out: &mut BytesMut, len: usize) {
 /// replaced. A `Host` header is added from the URI (or `localhost`) when the
 /// request has none, as Go's HTTP parser expects one.
 pub fn encode_request(request: &Request<Bytes>, correlation_id: &str) -> BytesMut {
+    let (mut out, body) = encode_request_split(request, correlation_id, request.body().len());
+    out.put_slice(&body);
+    out
+}
+
+/// [`encode_request`] in two parts: the head, and the body that follows it
+/// (the request's, shared, not copied). `room` is extra capacity reserved
+/// after the head.
+pub(crate) fn encode_request_split(
+    request: &Request<Bytes>,
+    correlation_id: &str,
+    room: usize,
+) -> (BytesMut, Bytes) {
     let body = request.body();
-    let mut out = BytesMut::with_capacity(96 + 40 * request.headers().len() + body.len());
+    let mut out = BytesMut::with_capacity(96 + 40 * request.headers().len() + room);
     out.put_slice(request.method().as_str().as_bytes());
     out.put_u8(b' ');
     let target = request
@@ -1151,8 +1204,7 @@ pub fn encode_request(request: &Request<Bytes>, correlation_id: &str) -> BytesMu
     }
     put_header(&mut out, b"X-Correlation-Id", correlation_id.as_bytes());
     out.put_slice(b"\r\n");
-    out.put_slice(body);
-    out
+    (out, body.clone())
 }
 
 /// Encodes the head of a response whose body follows in chunks
@@ -1199,9 +1251,22 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Encodes a response; `correlation_id` is the id of the request it answers.
 pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>) -> BytesMut {
+    let (mut out, body) = encode_response_split(response, correlation_id, response.body().len());
+    out.put_slice(&body);
+    out
+}
+
+/// [`encode_response`] in two parts: the head, and the body that follows it
+/// (the response's, shared, not copied; empty for a status without a
+/// body). `room` is extra capacity reserved after the head.
+pub(crate) fn encode_response_split(
+    response: &Response<Bytes>,
+    correlation_id: Option<&str>,
+    room: usize,
+) -> (BytesMut, Bytes) {
     let body = response.body();
     let status = response.status();
-    let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + body.len());
+    let mut out = BytesMut::with_capacity(64 + 40 * response.headers().len() + room);
     put_status_line(&mut out, status);
     put_headers(&mut out, response.headers());
     let bodyless = status.is_informational()
@@ -1214,8 +1279,9 @@ pub fn encode_response(response: &Response<Bytes>, correlation_id: Option<&str>)
         put_header(&mut out, b"X-Correlation-Id", id.as_bytes());
     }
     out.put_slice(b"\r\n");
-    if !bodyless {
-        out.put_slice(body);
+    if bodyless {
+        (out, Bytes::new())
+    } else {
+        (out, body.clone())
     }
-    out
 }

@@ -8,6 +8,7 @@ use common::*;
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 use swaggersocket::{service_fn, Client, Config, ErrorKind, Event, Server};
 
@@ -304,6 +305,78 @@ async fn a_call_times_out_when_no_answer_comes() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.to_string().contains("200 ms"), "{err}");
+}
+
+/// The connection's deadline sweep (one timer for all calls): calls started
+/// at different moments each time out at their own deadline, the peer's
+/// handlers for them are stopped, and calls answered meanwhile, before and
+/// after, are unaffected.
+#[tokio::test]
+async fn calls_time_out_each_at_its_own_deadline_and_their_handlers_stop() {
+    init_tracing();
+    let stopped = Arc::new(tokio::sync::Semaphore::new(0));
+    let server = {
+        let stopped = stopped.clone();
+        Server::builder()
+            .serve(service_fn(move |req: Request<Bytes>| {
+                let stopped = stopped.clone();
+                async move {
+                    if req.uri().path() == "/never" {
+                        // Dropped when the caller's cancel arrives.
+                        struct Stopped(Arc<tokio::sync::Semaphore>);
+                        impl Drop for Stopped {
+                            fn drop(&mut self) {
+                                self.0.add_permits(1);
+                            }
+                        }
+                        let _stopped = Stopped(stopped);
+                        std::future::pending::<()>().await;
+                    }
+                    echo(req).await
+                }
+            }))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+    };
+    let limit = Duration::from_millis(300);
+    let client = Client::builder(url(server.local_addr()))
+        .config(Config::new().call_timeout(Some(limit)))
+        .connect()
+        .await
+        .unwrap();
+    let conn = client.connection();
+    assert_eq!(conn.call(post("/before", "a")).await.unwrap().body(), "a");
+    let timed = |conn: swaggersocket::Connection| async move {
+        let started = std::time::Instant::now();
+        let err = conn.call(get("/never")).await.unwrap_err();
+        (err, started.elapsed())
+    };
+    let first = tokio::spawn(timed(conn.clone()));
+    // A second call starts once the first is surely under way, and answered
+    // calls come and go while both wait.
+    for i in 0..20 {
+        let body = format!("meanwhile {i}");
+        assert_eq!(
+            conn.call(post("/x", body.clone())).await.unwrap().body(),
+            &body
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = tokio::spawn(timed(conn.clone()));
+    for task in [first, second] {
+        let (err, elapsed) = within("a timeout", task).await.unwrap();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(err.to_string().contains("300 ms"), "{err}");
+        assert!(elapsed >= limit, "timed out after {elapsed:?}");
+        assert!(elapsed < limit * 4, "timed out only after {elapsed:?}");
+    }
+    // Both remote handlers were stopped.
+    within("the handlers to stop", stopped.acquire_many(2))
+        .await
+        .unwrap()
+        .forget();
+    assert_eq!(conn.call(post("/after", "b")).await.unwrap().body(), "b");
 }
 
 #[tokio::test]
