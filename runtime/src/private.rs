@@ -1060,26 +1060,26 @@ pub fn response_header_required<T: DeserializeOwned>(
 // Small steps the generated handlers, response enums and request builders
 // call instead of writing them out per operation.
 
-/// A response builder for `status` (`200` or a `StatusCode`).
-pub fn reply(status: impl IntoStatus) -> ResponseBuilder {
-    ResponseBuilder::new(status.into_status())
+/// A response builder for a documented status code.
+pub fn reply(code: u16) -> ResponseBuilder {
+    ResponseBuilder::new(status(code))
 }
 
-/// A documented status code, or the one a response variant carries.
-pub trait IntoStatus {
-    /// The status.
-    fn into_status(self) -> StatusCode;
+/// A response builder for the status a response variant carries.
+pub fn reply_with(status: StatusCode) -> ResponseBuilder {
+    ResponseBuilder::new(status)
 }
 
-impl IntoStatus for u16 {
-    fn into_status(self) -> StatusCode {
-        status(self)
-    }
-}
-
-impl IntoStatus for StatusCode {
-    fn into_status(self) -> StatusCode {
-        self
+/// A route of the router table (a shorter form of [`Route`]).
+pub const fn route(
+    template: &'static str,
+    fixed_query: Option<&'static str>,
+    methods: &'static [(&'static str, usize)],
+) -> Route {
+    Route {
+        template,
+        fixed_query,
+        methods,
     }
 }
 
@@ -1138,6 +1138,48 @@ pub fn response_body<T>(
 ) -> Result<T, ClientError> {
     expect_media(response, media)?;
     client(decode(response.body()), response)
+}
+
+/// A request (server side) or response (client side) whose body is read.
+pub trait Message {
+    /// What a body of another media type, or that does not decode, is.
+    type Error;
+
+    /// The body of media type `media`, decoded by `decode`.
+    fn body_as<T>(
+        &self,
+        media: &str,
+        decode: fn(&Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, Self::Error>;
+}
+
+impl Message for HttpRequest {
+    type Error = DecodeError;
+
+    fn body_as<T>(
+        &self,
+        media: &str,
+        decode: fn(&Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        request_body(self, media, decode)
+    }
+}
+
+impl Message for HttpResponse {
+    type Error = ClientError;
+
+    fn body_as<T>(
+        &self,
+        media: &str,
+        decode: fn(&Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, ClientError> {
+        response_body(self, media, decode)
+    }
+}
+
+/// An `application/json` body (the common case, in short).
+pub fn json<M: Message, T: DeserializeOwned>(message: &M) -> Result<T, M::Error> {
+    message.body_as("application/json", decode_json)
 }
 
 /// An undocumented-response error unless a response has media type
