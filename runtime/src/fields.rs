@@ -97,6 +97,23 @@ pub fn skip<'de, M: MapAccess<'de>>(map: &mut M) -> Result<(), M::Error> {
     map.next_value::<IgnoredAny>().map(|_| ())
 }
 
+/// The error for a required property that is absent.
+pub fn missing_field<E: de::Error>(name: &'static str) -> E {
+    E::missing_field(name)
+}
+
+/// Reads the value of a property the schema does not name into the map
+/// of the other properties (`additionalProperties`).
+pub fn keep<'de, M: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut M,
+    others: &mut std::collections::HashMap<String, T>,
+    key: Key<'de>,
+) -> Result<(), M::Error> {
+    let value = map.next_value()?;
+    others.insert(key.into_string(), value);
+    Ok(())
+}
+
 /// The value of a required property, or `missing field`.
 pub fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
     slot.ok_or_else(|| E::missing_field(name))
@@ -120,10 +137,17 @@ macro_rules! __object {
     ($name:ident, $unknown:ident $(($keep:ident))?; $($f:ident $w:literal $ser:ident $de:ident $(($dfn:path))?),* $(,)?) => {
         impl $crate::__private::serde::Serialize for $name {
             fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
-                let mut map = $crate::__private::serde::Serializer::serialize_map(serializer, ::core::option::Option::None)?;
+                // Early returns written out rather than `?`: less for the
+                // type checker, in thousands of impls.
+                let mut map = match $crate::__private::serde::Serializer::serialize_map(serializer, ::core::option::Option::None) {
+                    ::core::result::Result::Ok(map) => map,
+                    ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+                };
                 $($crate::__object!(@ser $ser map self.$f, $w);)*
                 $(for (key, value) in &self.$keep {
-                    $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut map, key, value)?;
+                    if let ::core::result::Result::Err(e) = $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut map, key, value) {
+                        return ::core::result::Result::Err(e);
+                    }
                 })?
                 $crate::__private::serde::ser::SerializeMap::end(map)
             }
@@ -139,10 +163,19 @@ macro_rules! __object {
                     fn visit_map<__M: $crate::__private::serde::de::MapAccess<'de>>(self, mut map: __M) -> ::core::result::Result<$name, __M::Error> {
                         $(let mut $f = ::core::option::Option::None;)*
                         $(let mut $keep = ::std::collections::HashMap::new();)?
-                        while let ::core::option::Option::Some(key) = $crate::__private::serde::de::MapAccess::next_key::<$crate::__private::Key<'de>>(&mut map)? {
-                            match key.as_str() {
-                                $($w => $crate::__private::slot(&mut map, &mut $f, $w)?,)*
+                        // One fallible step per key, its error returned once.
+                        loop {
+                            let key = match $crate::__private::serde::de::MapAccess::next_key::<$crate::__private::Key<'de>>(&mut map) {
+                                ::core::result::Result::Ok(::core::option::Option::Some(key)) => key,
+                                ::core::result::Result::Ok(::core::option::Option::None) => break,
+                                ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+                            };
+                            let step = match key.as_str() {
+                                $($w => $crate::__private::slot(&mut map, &mut $f, $w),)*
                                 _ => $crate::__object!(@unknown $unknown $(($keep))? map key [$($w)*]),
+                            };
+                            if let ::core::result::Result::Err(e) = step {
+                                return ::core::result::Result::Err(e);
                             }
                         }
                         ::core::result::Result::Ok($name {
@@ -156,24 +189,32 @@ macro_rules! __object {
         }
     };
     (@ser all $map:ident $value:expr, $w:literal) => {
-        $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $w, &$value)?
+        if let ::core::result::Result::Err(e) = $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $w, &$value) {
+            return ::core::result::Result::Err(e);
+        }
     };
     (@ser some $map:ident $value:expr, $w:literal) => {
         if let ::core::option::Option::Some(value) = &$value {
-            $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $w, value)?;
+            if let ::core::result::Result::Err(e) = $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $w, value) {
+                return ::core::result::Result::Err(e);
+            }
         }
     };
     (@unknown skip $map:ident $key:ident [$($w:literal)*]) => {
-        $crate::__private::skip(&mut $map)?
+        $crate::__private::skip(&mut $map)
     };
     (@unknown deny $map:ident $key:ident [$($w:literal)*]) => {
         return ::core::result::Result::Err($crate::__private::serde::de::Error::unknown_field($key.as_str(), &[$($w),*]))
     };
-    (@unknown keep($keep:ident) $map:ident $key:ident [$($w:literal)*]) => {{
-        let value = $crate::__private::serde::de::MapAccess::next_value(&mut $map)?;
-        $keep.insert($crate::__private::Key::into_string($key), value);
-    }};
-    (@de req $f:ident $w:literal) => { $crate::__private::required($f, $w)? };
+    (@unknown keep($keep:ident) $map:ident $key:ident [$($w:literal)*]) => {
+        $crate::__private::keep(&mut $map, &mut $keep, $key)
+    };
+    (@de req $f:ident $w:literal) => {
+        match $f {
+            ::core::option::Option::Some(value) => value,
+            ::core::option::Option::None => return ::core::result::Result::Err($crate::__private::missing_field::<__M::Error>($w)),
+        }
+    };
     (@de dflt $f:ident $w:literal) => { $f.unwrap_or_default() };
     (@de dfn($dfn:path) $f:ident $w:literal) => { $f.unwrap_or_else($dfn) };
 }

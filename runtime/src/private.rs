@@ -1016,6 +1016,17 @@ pub async fn call(
         .map_err(ClientError::from_runtime)
 }
 
+/// Sends a request over a connection and decodes its response with
+/// `decode`: the one future of every generated `send`, so that a generated
+/// client has no `async` block of its own per operation to check.
+pub fn send<'a, T: 'a>(
+    connection: &'a crate::Connection,
+    request: RequestBuilder,
+    decode: fn(HttpResponse) -> Result<T, ClientError>,
+) -> impl Future<Output = Result<T, ClientError>> + Send + 'a {
+    async move { decode(call(connection, request).await?) }
+}
+
 fn header_value<T: DeserializeOwned>(
     response: &HttpResponse,
     name: &str,
@@ -1093,6 +1104,26 @@ pub fn answer<R>(
         Ok(response) => into(response),
         Err(error) => error.into_response(),
     }
+}
+
+/// The future of a server operation's answer: the operation's future,
+/// then its response enum encoded by `into`. The one `async` block of every
+/// generated handler, so that a generated server has none of its own per
+/// operation to check.
+pub fn answer_later<'a, F, R>(
+    operation: F,
+    into: fn(R) -> HttpResponse,
+) -> BoxFuture<'a, HttpResponse>
+where
+    F: Future<Output = Result<R, crate::api::ServerError>> + Send + 'a,
+    R: 'a,
+{
+    Box::pin(async move { answer(operation.await, into) })
+}
+
+/// A response that is ready, as the future a router returns.
+pub fn ready<'a>(response: HttpResponse) -> BoxFuture<'a, HttpResponse> {
+    Box::pin(std::future::ready(response))
 }
 
 /// Whether a request carries a body (one that is empty but typed counts).
@@ -1223,7 +1254,7 @@ macro_rules! __request {
     };
 }
 
-pub use crate::fields::{required, skip, slot, tagged, text, Key};
+pub use crate::fields::{keep, missing_field, required, skip, slot, tagged, text, Key};
 pub use crate::{
     __int_enum as int_enum, __object as object, __request as request, __str_enum as str_enum,
 };

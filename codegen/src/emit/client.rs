@@ -95,9 +95,9 @@ impl Emitter<'_> {
         let resp = ident(&op.response_enum);
         // An operation that answers a stream takes its response as it comes.
         let call = if op.responses.iter().any(|r| response_stream(r).is_some()) {
-            quote!(#resp::__from_http_streaming(__p::call_streaming(&__client.connection, request).await?).await)
+            quote!(async move { #resp::__from_http_streaming(__p::call_streaming(&__client.connection, request).await?).await })
         } else {
-            quote!(#resp::__from_http(__p::call(&__client.connection, request).await?))
+            quote!(__p::send(&__client.connection, request, #resp::__from_http))
         };
         let mut fields = Vec::new();
         let mut setters = Vec::new();
@@ -237,7 +237,7 @@ impl Emitter<'_> {
                     let __client = self.__client;
                     let mut request = __p::RequestBuilder::new(#method);
                     #(#steps)*
-                    async move { #call }
+                    #call
                 }
             }
         }

@@ -214,7 +214,7 @@ impl<'m> Emitter<'m> {
                     ($e:expr) => {
                         match $e {
                             Ok(v) => v,
-                            Err(r) => return __p::Reject::into_response(r),
+                            Err(r) => return Err(__p::Reject::into_response(r)),
                         }
                     };
                 }

@@ -376,7 +376,7 @@ impl Emitter<'_> {
         let reject = if client {
             quote!(return Err(ClientError::undocumented(#source)))
         } else {
-            quote!(return __p::Reject::into_response(__p::unsupported_media(#source.headers())))
+            quote!(return Err(__p::Reject::into_response(__p::unsupported_media(#source.headers()))))
         };
         match (&body.enum_name, body.contents.as_slice()) {
             (None, [c]) => {

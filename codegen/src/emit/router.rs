@@ -40,7 +40,7 @@ impl Emitter<'_> {
         let arms = self.ops.iter().enumerate().map(|(i, o)| {
             let h = ident(&format!("__handle_{}", o.name));
             let i = Literal::usize_unsuffixed(i);
-            quote!(#i => return Box::pin(#h(api, request, captures)),)
+            quote!(#i => #h(api, request, captures),)
         });
         quote! {
             /// Routes a request to the handler of its operation. Not an
@@ -49,15 +49,15 @@ impl Emitter<'_> {
             /// compile; each handler's future is boxed on its own instead.
             fn __dispatch<'a, A: Api>(api: &'a A, request: HttpRequest) -> BoxFuture<'a, HttpResponse> {
                 static ROUTER: ::std::sync::LazyLock<__p::Router> = ::std::sync::LazyLock::new(|| __p::Router::new(&[#(#routes)*]));
-                let response = match ROUTER.route(request.method(), request.uri()) {
+                let routed = match ROUTER.route(request.method(), request.uri()) {
                     __p::Routed::Operation(op, captures) => match op {
                         #(#arms)*
-                        _ => __p::not_found(request.uri().path()),
+                        _ => Err(__p::not_found(request.uri().path())),
                     },
-                    __p::Routed::MethodNotAllowed(allowed) => __p::method_not_allowed(allowed),
-                    __p::Routed::NotFound => __p::not_found(request.uri().path()),
+                    __p::Routed::MethodNotAllowed(allowed) => Err(__p::method_not_allowed(allowed)),
+                    __p::Routed::NotFound => Err(__p::not_found(request.uri().path())),
                 };
-                Box::pin(::core::future::ready(response))
+                routed.unwrap_or_else(__p::ready)
             }
         }
     }

@@ -30,7 +30,7 @@ pub mod kennel {
     };
     macro_rules! __try {
         ($e:expr) => {
-            match $e { Ok(v) => v, Err(r) => return __p::Reject::into_response(r), }
+            match $e { Ok(v) => v, Err(r) => return Err(__p::Reject::into_response(r)), }
         };
     }
     /// The schema types of this API.
@@ -89,21 +89,11 @@ pub mod kennel {
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(__response: HttpResponse) -> Result<Self, ClientError> {
-            Ok(
-                match __response.status().as_u16() {
-                    200 => {
-                        Self::Ok(
-                            __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        )
-                    }
-                    _ => return Err(ClientError::undocumented(__response)),
-                },
-            )
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                200 => Ok(Self::Ok(__p::json(&r)?)),
+                _ => Err(ClientError::undocumented(r)),
+            }
         }
     }
     /// The responses of `addPet`.
@@ -143,30 +133,16 @@ pub mod kennel {
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(__response: HttpResponse) -> Result<Self, ClientError> {
-            Ok(
-                match __response.status().as_u16() {
-                    201 => {
-                        Self::Created(
-                            __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        )
-                    }
-                    _ => {
-                        Self::Default {
-                            status: __response.status(),
-                            body: __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        }
-                    }
-                },
-            )
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                201 => Ok(Self::Created(__p::json(&r)?)),
+                _ => {
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
+                    })
+                }
+            }
         }
     }
     /// The responses of `getPet`.
@@ -206,30 +182,16 @@ pub mod kennel {
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(__response: HttpResponse) -> Result<Self, ClientError> {
-            Ok(
-                match __response.status().as_u16() {
-                    200 => {
-                        Self::Ok(
-                            __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        )
-                    }
-                    _ => {
-                        Self::Default {
-                            status: __response.status(),
-                            body: __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        }
-                    }
-                },
-            )
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                200 => Ok(Self::Ok(__p::json(&r)?)),
+                _ => {
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
+                    })
+                }
+            }
         }
     }
     /// The server side of this API: implement the operations you serve;
@@ -328,50 +290,50 @@ pub mod kennel {
                 __p::route("/pets/{petId}", None, &[("GET", 2)]),
             ],
         ));
-        let response = match ROUTER.route(request.method(), request.uri()) {
+        let routed = match ROUTER.route(request.method(), request.uri()) {
             __p::Routed::Operation(op, captures) => {
                 match op {
-                    0 => return Box::pin(__handle_list_pets(api, request, captures)),
-                    1 => return Box::pin(__handle_add_pet(api, request, captures)),
-                    2 => return Box::pin(__handle_get_pet(api, request, captures)),
-                    _ => __p::not_found(request.uri().path()),
+                    0 => __handle_list_pets(api, request, captures),
+                    1 => __handle_add_pet(api, request, captures),
+                    2 => __handle_get_pet(api, request, captures),
+                    _ => Err(__p::not_found(request.uri().path())),
                 }
             }
-            __p::Routed::MethodNotAllowed(allowed) => __p::method_not_allowed(allowed),
-            __p::Routed::NotFound => __p::not_found(request.uri().path()),
+            __p::Routed::MethodNotAllowed(allowed) => {
+                Err(__p::method_not_allowed(allowed))
+            }
+            __p::Routed::NotFound => Err(__p::not_found(request.uri().path())),
         };
-        Box::pin(::core::future::ready(response))
+        routed.unwrap_or_else(__p::ready)
     }
-    async fn __handle_list_pets<A: Api>(
-        __api: &A,
+    fn __handle_list_pets<'a, A: Api>(
+        __api: &'a A,
         __request: HttpRequest,
         __captures: Vec<String>,
-    ) -> HttpResponse {
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         let __query = __p::Query::parse(__request.uri());
         let limit = __try!(__query.one("limit"));
         let ctx = Context::from_request_owned(__request);
-        __p::answer(__api.list_pets(ctx, limit).await, ListPetsResponse::__into_http)
+        Ok(__p::answer_later(__api.list_pets(ctx, limit), ListPetsResponse::__into_http))
     }
-    async fn __handle_add_pet<A: Api>(
-        __api: &A,
+    fn __handle_add_pet<'a, A: Api>(
+        __api: &'a A,
         __request: HttpRequest,
         __captures: Vec<String>,
-    ) -> HttpResponse {
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         __try!(__p::body_required(& __request));
-        let body = __try!(
-            __p::request_body(& __request, "application/json", __p::decode_json)
-        );
+        let body = __try!(__p::json(& __request));
         let ctx = Context::from_request_owned(__request);
-        __p::answer(__api.add_pet(ctx, body).await, AddPetResponse::__into_http)
+        Ok(__p::answer_later(__api.add_pet(ctx, body), AddPetResponse::__into_http))
     }
-    async fn __handle_get_pet<A: Api>(
-        __api: &A,
+    fn __handle_get_pet<'a, A: Api>(
+        __api: &'a A,
         __request: HttpRequest,
         __captures: Vec<String>,
-    ) -> HttpResponse {
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         let pet_id = __try!(__p::path_param("petId", & __captures, 0usize));
         let ctx = Context::from_request_owned(__request);
-        __p::answer(__api.get_pet(ctx, pet_id).await, GetPetResponse::__into_http)
+        Ok(__p::answer_later(__api.get_pet(ctx, pet_id), GetPetResponse::__into_http))
     }
     /// The client side of this API, over a swaggersocket [`Connection`].
     #[derive(Clone)]
@@ -444,11 +406,7 @@ pub mod kennel {
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets");
             request.query("limit", &self.limit, true, ',');
-            async move {
-                ListPetsResponse::__from_http(
-                    __p::call(&__client.connection, request).await?,
-                )
-            }
+            __p::send(&__client.connection, request, ListPetsResponse::__from_http)
         }
     }
     /// A call to `addPet`: set optional arguments, then `.await` it or call [`send`](AddPetRequest::send).
@@ -469,11 +427,7 @@ pub mod kennel {
             request.path_literal("/pets");
             let body = self.body;
             request = request.json(&body, "application/json");
-            async move {
-                AddPetResponse::__from_http(
-                    __p::call(&__client.connection, request).await?,
-                )
-            }
+            __p::send(&__client.connection, request, AddPetResponse::__from_http)
         }
     }
     /// A call to `getPet`: set optional arguments, then `.await` it or call [`send`](GetPetRequest::send).
@@ -493,11 +447,7 @@ pub mod kennel {
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets/");
             request.path_param(&self.pet_id);
-            async move {
-                GetPetResponse::__from_http(
-                    __p::call(&__client.connection, request).await?,
-                )
-            }
+            __p::send(&__client.connection, request, GetPetResponse::__from_http)
         }
     }
 }

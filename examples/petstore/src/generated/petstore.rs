@@ -30,7 +30,7 @@ pub mod petstore {
     };
     macro_rules! __try {
         ($e:expr) => {
-            match $e { Ok(v) => v, Err(r) => return __p::Reject::into_response(r), }
+            match $e { Ok(v) => v, Err(r) => return Err(__p::Reject::into_response(r)), }
         };
     }
     /// The schema types of this API.
@@ -98,31 +98,21 @@ pub mod petstore {
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(__response: HttpResponse) -> Result<Self, ClientError> {
-            Ok(
-                match __response.status().as_u16() {
-                    200 => {
-                        Self::Ok {
-                            body: __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                            x_next: __p::response_header(&__response, "x-next")?,
-                        }
-                    }
-                    _ => {
-                        Self::Default {
-                            status: __response.status(),
-                            body: __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        }
-                    }
-                },
-            )
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                200 => {
+                    Ok(Self::Ok {
+                        body: __p::json(&r)?,
+                        x_next: __p::response_header(&r, "x-next")?,
+                    })
+                }
+                _ => {
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
+                    })
+                }
+            }
         }
     }
     /// The responses of `createPets`.
@@ -160,22 +150,16 @@ pub mod petstore {
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(__response: HttpResponse) -> Result<Self, ClientError> {
-            Ok(
-                match __response.status().as_u16() {
-                    201 => Self::Created,
-                    _ => {
-                        Self::Default {
-                            status: __response.status(),
-                            body: __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        }
-                    }
-                },
-            )
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                201 => Ok(Self::Created),
+                _ => {
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
+                    })
+                }
+            }
         }
     }
     /// The responses of `showPetById`.
@@ -215,30 +199,16 @@ pub mod petstore {
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(__response: HttpResponse) -> Result<Self, ClientError> {
-            Ok(
-                match __response.status().as_u16() {
-                    200 => {
-                        Self::Ok(
-                            __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        )
-                    }
-                    _ => {
-                        Self::Default {
-                            status: __response.status(),
-                            body: __p::response_body(
-                                &__response,
-                                "application/json",
-                                __p::decode_json,
-                            )?,
-                        }
-                    }
-                },
-            )
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                200 => Ok(Self::Ok(__p::json(&r)?)),
+                _ => {
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
+                    })
+                }
+            }
         }
     }
     /// The server side of this API: implement the operations you serve;
@@ -340,52 +310,59 @@ pub mod petstore {
                 __p::route("/pets/{petId}", None, &[("GET", 2)]),
             ],
         ));
-        let response = match ROUTER.route(request.method(), request.uri()) {
+        let routed = match ROUTER.route(request.method(), request.uri()) {
             __p::Routed::Operation(op, captures) => {
                 match op {
-                    0 => return Box::pin(__handle_list_pets(api, request, captures)),
-                    1 => return Box::pin(__handle_create_pets(api, request, captures)),
-                    2 => return Box::pin(__handle_show_pet_by_id(api, request, captures)),
-                    _ => __p::not_found(request.uri().path()),
+                    0 => __handle_list_pets(api, request, captures),
+                    1 => __handle_create_pets(api, request, captures),
+                    2 => __handle_show_pet_by_id(api, request, captures),
+                    _ => Err(__p::not_found(request.uri().path())),
                 }
             }
-            __p::Routed::MethodNotAllowed(allowed) => __p::method_not_allowed(allowed),
-            __p::Routed::NotFound => __p::not_found(request.uri().path()),
+            __p::Routed::MethodNotAllowed(allowed) => {
+                Err(__p::method_not_allowed(allowed))
+            }
+            __p::Routed::NotFound => Err(__p::not_found(request.uri().path())),
         };
-        Box::pin(::core::future::ready(response))
+        routed.unwrap_or_else(__p::ready)
     }
-    async fn __handle_list_pets<A: Api>(
-        __api: &A,
+    fn __handle_list_pets<'a, A: Api>(
+        __api: &'a A,
         __request: HttpRequest,
         __captures: Vec<String>,
-    ) -> HttpResponse {
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         let __query = __p::Query::parse(__request.uri());
         let limit = __try!(__query.one("limit"));
         let ctx = Context::from_request_owned(__request);
-        __p::answer(__api.list_pets(ctx, limit).await, ListPetsResponse::__into_http)
+        Ok(__p::answer_later(__api.list_pets(ctx, limit), ListPetsResponse::__into_http))
     }
-    async fn __handle_create_pets<A: Api>(
-        __api: &A,
+    fn __handle_create_pets<'a, A: Api>(
+        __api: &'a A,
         __request: HttpRequest,
         __captures: Vec<String>,
-    ) -> HttpResponse {
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         __try!(__p::body_required(& __request));
-        let body = __try!(
-            __p::request_body(& __request, "application/json", __p::decode_json)
-        );
+        let body = __try!(__p::json(& __request));
         let ctx = Context::from_request_owned(__request);
-        __p::answer(__api.create_pets(ctx, body).await, CreatePetsResponse::__into_http)
+        Ok(
+            __p::answer_later(
+                __api.create_pets(ctx, body),
+                CreatePetsResponse::__into_http,
+            ),
+        )
     }
-    async fn __handle_show_pet_by_id<A: Api>(
-        __api: &A,
+    fn __handle_show_pet_by_id<'a, A: Api>(
+        __api: &'a A,
         __request: HttpRequest,
         __captures: Vec<String>,
-    ) -> HttpResponse {
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         let pet_id = __try!(__p::path_param("petId", & __captures, 0usize));
         let ctx = Context::from_request_owned(__request);
-        __p::answer(
-            __api.show_pet_by_id(ctx, pet_id).await,
-            ShowPetByIdResponse::__into_http,
+        Ok(
+            __p::answer_later(
+                __api.show_pet_by_id(ctx, pet_id),
+                ShowPetByIdResponse::__into_http,
+            ),
         )
     }
     /// The client side of this API, over a swaggersocket [`Connection`].
@@ -466,11 +443,7 @@ pub mod petstore {
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets");
             request.query("limit", &self.limit, true, ',');
-            async move {
-                ListPetsResponse::__from_http(
-                    __p::call(&__client.connection, request).await?,
-                )
-            }
+            __p::send(&__client.connection, request, ListPetsResponse::__from_http)
         }
     }
     /// A call to `createPets`: set optional arguments, then `.await` it or call [`send`](CreatePetsRequest::send).
@@ -491,11 +464,7 @@ pub mod petstore {
             request.path_literal("/pets");
             let body = self.body;
             request = request.json(&body, "application/json");
-            async move {
-                CreatePetsResponse::__from_http(
-                    __p::call(&__client.connection, request).await?,
-                )
-            }
+            __p::send(&__client.connection, request, CreatePetsResponse::__from_http)
         }
     }
     /// A call to `showPetById`: set optional arguments, then `.await` it or call [`send`](ShowPetByIdRequest::send).
@@ -515,11 +484,7 @@ pub mod petstore {
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets/");
             request.path_param(&self.pet_id);
-            async move {
-                ShowPetByIdResponse::__from_http(
-                    __p::call(&__client.connection, request).await?,
-                )
-            }
+            __p::send(&__client.connection, request, ShowPetByIdResponse::__from_http)
         }
     }
 }
