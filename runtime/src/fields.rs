@@ -97,6 +97,11 @@ pub fn skip<'de, M: MapAccess<'de>>(map: &mut M) -> Result<(), M::Error> {
     map.next_value::<IgnoredAny>().map(|_| ())
 }
 
+/// The error for a property a closed schema does not name.
+pub fn unknown_field<E: de::Error>(key: &str, expected: &'static [&'static str]) -> Result<(), E> {
+    Err(E::unknown_field(key, expected))
+}
+
 /// The error for a required property that is absent.
 pub fn missing_field<E: de::Error>(name: &'static str) -> E {
     E::missing_field(name)
@@ -139,6 +144,7 @@ macro_rules! __object {
             fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
                 // Early returns written out rather than `?`: less for the
                 // type checker, in thousands of impls.
+                #[allow(unused_mut)]
                 let mut map = match $crate::__private::serde::Serializer::serialize_map(serializer, ::core::option::Option::None) {
                     ::core::result::Result::Ok(map) => map,
                     ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
@@ -204,7 +210,7 @@ macro_rules! __object {
         $crate::__private::skip(&mut $map)
     };
     (@unknown deny $map:ident $key:ident [$($w:literal)*]) => {
-        return ::core::result::Result::Err($crate::__private::serde::de::Error::unknown_field($key.as_str(), &[$($w),*]))
+        $crate::__private::unknown_field::<__M::Error>($key.as_str(), &[$($w),*])
     };
     (@unknown keep($keep:ident) $map:ident $key:ident [$($w:literal)*]) => {
         $crate::__private::keep(&mut $map, &mut $keep, $key)
@@ -754,6 +760,11 @@ mod tests {
 
     crate::__object!(Closed, deny; a "a" all req);
 
+    #[derive(Debug, PartialEq)]
+    struct Empty {}
+
+    crate::__object!(Empty, deny;);
+
     #[derive(Debug, PartialEq, Clone, Copy)]
     enum Mode {
         On,
@@ -803,6 +814,12 @@ mod tests {
             unknown
                 .to_string()
                 .starts_with("unknown field `b`, expected `a`"),
+            "{unknown}"
+        );
+        assert_eq!(serde_json::from_str::<Empty>("{}").unwrap(), Empty {});
+        let unknown = serde_json::from_str::<Empty>(r#"{"b": 2}"#).unwrap_err();
+        assert!(
+            unknown.to_string().starts_with("unknown field `b`"),
             "{unknown}"
         );
         let not_object = serde_json::from_str::<Closed>("[1]").unwrap_err();

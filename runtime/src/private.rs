@@ -1254,7 +1254,9 @@ macro_rules! __request {
     };
 }
 
-pub use crate::fields::{keep, missing_field, required, skip, slot, tagged, text, Key};
+pub use crate::fields::{
+    keep, missing_field, required, skip, slot, tagged, text, unknown_field, Key,
+};
 pub use crate::{
     __int_enum as int_enum, __object as object, __request as request, __str_enum as str_enum,
 };

@@ -140,12 +140,12 @@ impl Emitter<'_> {
             let sep = p.separator;
             let value = match (p.location, p.is_array()) {
                 (Location::Path, false) => {
-                    let i = path_index;
+                    let i = Literal::usize_unsuffixed(path_index);
                     path_index += 1;
                     quote!(__p::path_param(#w, &__captures, #i))
                 }
                 (Location::Path, true) => {
-                    let i = path_index;
+                    let i = Literal::usize_unsuffixed(path_index);
                     path_index += 1;
                     let sep = p.separator;
                     if sep == ',' {
