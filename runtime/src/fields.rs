@@ -142,18 +142,20 @@ macro_rules! __object {
     ($name:ident, $unknown:ident $(($keep:ident))?; $($f:ident $w:literal $ser:ident $de:ident $(($dfn:path))?),* $(,)?) => {
         impl $crate::__private::serde::Serialize for $name {
             fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
-                // Early returns written out rather than `?`: less for the
-                // type checker, in thousands of impls.
+                // Early returns written out rather than `?`, and each mode a
+                // function of `object_ser` rather than an inner macro: less
+                // for macro expansion and the type checker, in thousands of
+                // impls.
                 #[allow(unused_mut)]
                 let mut map = match $crate::__private::serde::Serializer::serialize_map(serializer, ::core::option::Option::None) {
                     ::core::result::Result::Ok(map) => map,
                     ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
                 };
-                $($crate::__object!(@ser $ser map self.$f, $w);)*
-                $(for (key, value) in &self.$keep {
-                    if let ::core::result::Result::Err(e) = $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut map, key, value) {
-                        return ::core::result::Result::Err(e);
-                    }
+                $(if let ::core::result::Result::Err(e) = $crate::__private::object_ser::$ser(&mut map, $w, &self.$f) {
+                    return ::core::result::Result::Err(e);
+                })*
+                $(if let ::core::result::Result::Err(e) = $crate::__private::object_ser::rest(&mut map, &self.$keep) {
+                    return ::core::result::Result::Err(e);
                 })?
                 $crate::__private::serde::ser::SerializeMap::end(map)
             }
@@ -178,14 +180,17 @@ macro_rules! __object {
                             };
                             let step = match key.as_str() {
                                 $($w => $crate::__private::slot(&mut map, &mut $f, $w),)*
-                                _ => $crate::__object!(@unknown $unknown $(($keep))? map key [$($w)*]),
+                                _ => $crate::__private::object_de::$unknown(&mut map, key, &[$($w),*] $(, &mut $keep)?),
                             };
                             if let ::core::result::Result::Err(e) = step {
                                 return ::core::result::Result::Err(e);
                             }
                         }
                         ::core::result::Result::Ok($name {
-                            $($f: $crate::__object!(@de $de $(($dfn))? $f $w),)*
+                            $($f: match $crate::__private::object_de::$de($f, $w $(, $dfn)?) {
+                                ::core::result::Result::Ok(value) => value,
+                                ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+                            },)*
                             $($keep,)?
                         })
                     }
@@ -194,35 +199,103 @@ macro_rules! __object {
             }
         }
     };
-    (@ser all $map:ident $value:expr, $w:literal) => {
-        if let ::core::result::Result::Err(e) = $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $w, &$value) {
-            return ::core::result::Result::Err(e);
+}
+
+/// How `object!` writes a property: `all` always, `some` when set; `rest`
+/// writes the `additionalProperties`.
+pub mod object_ser {
+    use serde::ser::{Serialize, SerializeMap};
+    use std::collections::HashMap;
+
+    /// A property always written.
+    pub fn all<M: SerializeMap, T: Serialize + ?Sized>(
+        map: &mut M,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
+        map.serialize_entry(key, value)
+    }
+
+    /// An optional property, written when it is set.
+    pub fn some<M: SerializeMap, T: Serialize>(
+        map: &mut M,
+        key: &'static str,
+        value: &Option<T>,
+    ) -> Result<(), M::Error> {
+        match value {
+            Some(value) => map.serialize_entry(key, value),
+            None => Ok(()),
         }
-    };
-    (@ser some $map:ident $value:expr, $w:literal) => {
-        if let ::core::option::Option::Some(value) = &$value {
-            if let ::core::result::Result::Err(e) = $crate::__private::serde::ser::SerializeMap::serialize_entry(&mut $map, $w, value) {
-                return ::core::result::Result::Err(e);
-            }
+    }
+
+    /// The properties not named in the schema.
+    pub fn rest<M: SerializeMap, T: Serialize>(
+        map: &mut M,
+        others: &HashMap<String, T>,
+    ) -> Result<(), M::Error> {
+        for (key, value) in others {
+            map.serialize_entry(key, value)?;
         }
-    };
-    (@unknown skip $map:ident $key:ident [$($w:literal)*]) => {
-        $crate::__private::skip(&mut $map)
-    };
-    (@unknown deny $map:ident $key:ident [$($w:literal)*]) => {
-        $crate::__private::unknown_field::<__M::Error>($key.as_str(), &[$($w),*])
-    };
-    (@unknown keep($keep:ident) $map:ident $key:ident [$($w:literal)*]) => {
-        $crate::__private::keep(&mut $map, &mut $keep, $key)
-    };
-    (@de req $f:ident $w:literal) => {
-        match $f {
-            ::core::option::Option::Some(value) => value,
-            ::core::option::Option::None => return ::core::result::Result::Err($crate::__private::missing_field::<__M::Error>($w)),
+        Ok(())
+    }
+}
+
+/// How `object!` reads: a property that is absent (`req`: `missing field`;
+/// `dflt`: the type's default; `dfn`: the spec's default), and a key the
+/// schema does not name (`skip` it, `deny` it, `keep` it in the map of the
+/// other properties).
+pub mod object_de {
+    use super::Key;
+    use serde::de::{Deserialize, Error, IgnoredAny, MapAccess};
+    use std::collections::HashMap;
+
+    /// A required property.
+    pub fn req<T, E: Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
+        match slot {
+            Some(value) => Ok(value),
+            None => Err(E::missing_field(name)),
         }
-    };
-    (@de dflt $f:ident $w:literal) => { $f.unwrap_or_default() };
-    (@de dfn($dfn:path) $f:ident $w:literal) => { $f.unwrap_or_else($dfn) };
+    }
+
+    /// A property that is the type's default when absent.
+    pub fn dflt<T: Default, E>(slot: Option<T>, _name: &'static str) -> Result<T, E> {
+        Ok(slot.unwrap_or_default())
+    }
+
+    /// A property that is the spec's default when absent.
+    pub fn dfn<T, E>(slot: Option<T>, _name: &'static str, default: fn() -> T) -> Result<T, E> {
+        Ok(slot.unwrap_or_else(default))
+    }
+
+    /// Skips the value of a key the schema does not name.
+    pub fn skip<'de, M: MapAccess<'de>>(
+        map: &mut M,
+        _key: Key<'de>,
+        _expected: &'static [&'static str],
+    ) -> Result<(), M::Error> {
+        map.next_value::<IgnoredAny>().map(|_| ())
+    }
+
+    /// Refuses a key a closed schema does not name.
+    pub fn deny<'de, M: MapAccess<'de>>(
+        _map: &mut M,
+        key: Key<'de>,
+        expected: &'static [&'static str],
+    ) -> Result<(), M::Error> {
+        Err(M::Error::unknown_field(key.as_str(), expected))
+    }
+
+    /// Keeps the value of a key the schema does not name.
+    pub fn keep<'de, M: MapAccess<'de>, T: Deserialize<'de>>(
+        map: &mut M,
+        key: Key<'de>,
+        _expected: &'static [&'static str],
+        others: &mut HashMap<String, T>,
+    ) -> Result<(), M::Error> {
+        let value = map.next_value()?;
+        others.insert(key.into_string(), value);
+        Ok(())
+    }
 }
 
 /// `as_str`, `Display`, `Serialize` and `Deserialize` for a generated

@@ -469,7 +469,8 @@ mod tests {
         }
         #[derive(serde::Serialize)]
         struct Wrapper(i32);
-        let cases: Vec<Box<dyn Fn() -> (Vec<String>, Vec<String>)>> = vec![
+        type Case = Box<dyn Fn() -> (Vec<String>, Vec<String>)>;
+        let cases: Vec<Case> = vec![
             Box::new(|| (to_texts(&3i32).unwrap(), old(&3i32))),
             Box::new(|| (to_texts(&-3i64).unwrap(), old(&-3i64))),
             Box::new(|| (to_texts(&u64::MAX).unwrap(), old(&u64::MAX))),

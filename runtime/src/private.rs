@@ -71,6 +71,11 @@ fn to_strings<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, String> {
     crate::param::to_texts(value)
 }
 
+/// A parameter value as the strings it is sent as (one per array item).
+pub fn param_to_strings<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, String> {
+    to_strings(value)
+}
+
 /// Parses a parameter from its text: as a string first (strings, enums,
 /// dates, uuids), then as JSON (numbers, booleans, objects); no
 /// `serde_json::Value` in between.
@@ -1019,6 +1024,9 @@ pub async fn call(
 /// Sends a request over a connection and decodes its response with
 /// `decode`: the one future of every generated `send`, so that a generated
 /// client has no `async` block of its own per operation to check.
+// Written out rather than `async fn` so that the signature promises `Send`
+// (a generated `send` returns `impl Future + Send`).
+#[allow(clippy::manual_async_fn)]
 pub fn send<'a, T: 'a>(
     connection: &'a crate::Connection,
     request: RequestBuilder,
@@ -1132,6 +1140,9 @@ pub fn has_body(request: &HttpRequest) -> bool {
 }
 
 /// A required request body: 400 when there is none.
+// The error is the response itself, answered at once by the handler (whose
+// `Err` is an `HttpResponse` too).
+#[allow(clippy::result_large_err)]
 pub fn body_required(request: &HttpRequest) -> Result<(), HttpResponse> {
     if has_body(request) {
         Ok(())
@@ -1255,7 +1266,8 @@ macro_rules! __request {
 }
 
 pub use crate::fields::{
-    keep, missing_field, required, skip, slot, tagged, text, unknown_field, Key,
+    keep, missing_field, object_de, object_ser, required, skip, slot, tagged, text, unknown_field,
+    Key,
 };
 pub use crate::{
     __int_enum as int_enum, __object as object, __request as request, __str_enum as str_enum,
