@@ -331,7 +331,7 @@ pub mod kennel {
         __request: HttpRequest,
         __captures: Vec<String>,
     ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
-        let pet_id = __try!(__p::path_param("petId", & __captures, 0usize));
+        let pet_id = __try!(__p::path_param("petId", & __captures, 0));
         let ctx = Context::from_request_owned(__request);
         Ok(__p::answer_later(__api.get_pet(ctx, pet_id), GetPetResponse::__into_http))
     }

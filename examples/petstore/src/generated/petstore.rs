@@ -356,7 +356,7 @@ pub mod petstore {
         __request: HttpRequest,
         __captures: Vec<String>,
     ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
-        let pet_id = __try!(__p::path_param("petId", & __captures, 0usize));
+        let pet_id = __try!(__p::path_param("petId", & __captures, 0));
         let ctx = Context::from_request_owned(__request);
         Ok(
             __p::answer_later(
