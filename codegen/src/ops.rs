@@ -172,7 +172,32 @@ impl Op {
 }
 
 /// Names the generated module uses at its top level.
-pub(crate) const RESERVED_TOP: &[&str] = &["Api", "ApiService", "Client", "types", "defaults"];
+pub(crate) const RESERVED_TOP: &[&str] = &[
+    "Api",
+    "ApiService",
+    "Client",
+    "types",
+    "defaults",
+    "webhooks",
+    // Imported by the generated module (see `emit`), or from the prelude.
+    "Arc",
+    "BoxFuture",
+    "ClientError",
+    "Connection",
+    "Context",
+    "Future",
+    "HttpRequest",
+    "HttpResponse",
+    "ServerError",
+    "StatusCode",
+    "Box",
+    "Option",
+    "Result",
+    "Send",
+    "String",
+    "Sync",
+    "Vec",
+];
 
 /// Models `operations` (the document's, or its webhooks') in one scope of
 /// method names.

@@ -39,6 +39,21 @@ impl Context {
         }
     }
 
+    /// The context of a request taken apart: its headers are moved, not
+    /// copied, and the [`Connection`] is taken out of its extensions.
+    pub fn from_parts(mut parts: http::request::Parts) -> Self {
+        Context {
+            connection: parts.extensions.remove::<Connection>(),
+            headers: std::mem::take(&mut parts.headers),
+        }
+    }
+
+    /// The context of `request`, which it consumes (see
+    /// [`Context::from_parts`]).
+    pub fn from_request_owned<B>(request: http::Request<B>) -> Self {
+        Self::from_parts(request.into_parts().0)
+    }
+
     /// A context with the given parts, for calling a server trait directly.
     pub fn new(connection: Option<Connection>, headers: HeaderMap) -> Self {
         Context {

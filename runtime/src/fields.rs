@@ -10,6 +10,7 @@
 //! `missing field` error, and a missing nullable one is `None`.
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{self, Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -96,13 +97,594 @@ pub fn skip<'de, M: MapAccess<'de>>(map: &mut M) -> Result<(), M::Error> {
     map.next_value::<IgnoredAny>().map(|_| ())
 }
 
+/// The error for a property a closed schema does not name.
+pub fn unknown_field<E: de::Error>(key: &str, expected: &'static [&'static str]) -> Result<(), E> {
+    Err(E::unknown_field(key, expected))
+}
+
+/// The error for a required property that is absent.
+pub fn missing_field<E: de::Error>(name: &'static str) -> E {
+    E::missing_field(name)
+}
+
+/// Reads the value of a property the schema does not name into the map
+/// of the other properties (`additionalProperties`).
+pub fn keep<'de, M: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut M,
+    others: &mut std::collections::HashMap<String, T>,
+    key: Key<'de>,
+) -> Result<(), M::Error> {
+    let value = map.next_value()?;
+    others.insert(key.into_string(), value);
+    Ok(())
+}
+
 /// The value of a required property, or `missing field`.
 pub fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
     slot.ok_or_else(|| E::missing_field(name))
 }
 
+/// `Serialize` and `Deserialize` for a generated struct, from a table of
+/// its properties: one line per property instead of the impls written out.
+/// The expansion is the code the generator used to write (a map of the
+/// properties that are set; one `visit_map` with a slot per property and a
+/// `match` on the key), so the compile-time win over the derives is kept.
+///
+/// `object!(Name, unknown; field "wire" ser de, …)`:
+/// - `unknown`: `skip` unknown keys, `deny` them (`unknown field`), or
+///   `keep(field)` them in a map field (`additionalProperties`);
+/// - `ser`: `all` (always written) or `some` (an `Option`, written when set);
+/// - `de`: `req` (`missing field` when absent), `dflt` (the type's default
+///   when absent) or `dfn(path)` (a function giving the spec's default).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __object {
+    ($name:ident, $unknown:ident $(($keep:ident))?; $($f:ident $w:literal $ser:ident $de:ident $(($dfn:path))?),* $(,)?) => {
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                // Early returns written out rather than `?`, and each mode a
+                // function of `object_ser` rather than an inner macro: less
+                // for macro expansion and the type checker, in thousands of
+                // impls.
+                #[allow(unused_mut)]
+                let mut map = match $crate::__private::serde::Serializer::serialize_map(serializer, ::core::option::Option::None) {
+                    ::core::result::Result::Ok(map) => map,
+                    ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+                };
+                $(if let ::core::result::Result::Err(e) = $crate::__private::object_ser::$ser(&mut map, $w, &self.$f) {
+                    return ::core::result::Result::Err(e);
+                })*
+                $(if let ::core::result::Result::Err(e) = $crate::__private::object_ser::rest(&mut map, &self.$keep) {
+                    return ::core::result::Result::Err(e);
+                })?
+                $crate::__private::serde::ser::SerializeMap::end(map)
+            }
+        }
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                struct __Visitor;
+                impl<'de> $crate::__private::serde::de::Visitor<'de> for __Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        f.write_str(::core::concat!("struct ", ::core::stringify!($name)))
+                    }
+                    fn visit_map<__M: $crate::__private::serde::de::MapAccess<'de>>(self, mut map: __M) -> ::core::result::Result<$name, __M::Error> {
+                        $(let mut $f = ::core::option::Option::None;)*
+                        $(let mut $keep = ::std::collections::HashMap::new();)?
+                        // One fallible step per key, its error returned once.
+                        loop {
+                            let key = match $crate::__private::serde::de::MapAccess::next_key::<$crate::__private::Key<'de>>(&mut map) {
+                                ::core::result::Result::Ok(::core::option::Option::Some(key)) => key,
+                                ::core::result::Result::Ok(::core::option::Option::None) => break,
+                                ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+                            };
+                            let step = match key.as_str() {
+                                $($w => $crate::__private::slot(&mut map, &mut $f, $w),)*
+                                _ => $crate::__private::object_de::$unknown(&mut map, key, &[$($w),*] $(, &mut $keep)?),
+                            };
+                            if let ::core::result::Result::Err(e) = step {
+                                return ::core::result::Result::Err(e);
+                            }
+                        }
+                        ::core::result::Result::Ok($name {
+                            $($f: match $crate::__private::object_de::$de($f, $w $(, $dfn)?) {
+                                ::core::result::Result::Ok(value) => value,
+                                ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+                            },)*
+                            $($keep,)?
+                        })
+                    }
+                }
+                $crate::__private::serde::Deserializer::deserialize_map(deserializer, __Visitor)
+            }
+        }
+    };
+}
+
+/// How `object!` writes a property: `all` always, `some` when set; `rest`
+/// writes the `additionalProperties`.
+pub mod object_ser {
+    use serde::ser::{Serialize, SerializeMap};
+    use std::collections::HashMap;
+
+    /// A property always written.
+    pub fn all<M: SerializeMap, T: Serialize + ?Sized>(
+        map: &mut M,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
+        map.serialize_entry(key, value)
+    }
+
+    /// An optional property, written when it is set.
+    pub fn some<M: SerializeMap, T: Serialize>(
+        map: &mut M,
+        key: &'static str,
+        value: &Option<T>,
+    ) -> Result<(), M::Error> {
+        match value {
+            Some(value) => map.serialize_entry(key, value),
+            None => Ok(()),
+        }
+    }
+
+    /// The properties not named in the schema.
+    pub fn rest<M: SerializeMap, T: Serialize>(
+        map: &mut M,
+        others: &HashMap<String, T>,
+    ) -> Result<(), M::Error> {
+        for (key, value) in others {
+            map.serialize_entry(key, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// How `object!` reads: a property that is absent (`req`: `missing field`;
+/// `dflt`: the type's default; `dfn`: the spec's default), and a key the
+/// schema does not name (`skip` it, `deny` it, `keep` it in the map of the
+/// other properties).
+pub mod object_de {
+    use super::Key;
+    use serde::de::{Deserialize, Error, IgnoredAny, MapAccess};
+    use std::collections::HashMap;
+
+    /// A required property.
+    pub fn req<T, E: Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
+        match slot {
+            Some(value) => Ok(value),
+            None => Err(E::missing_field(name)),
+        }
+    }
+
+    /// A property that is the type's default when absent.
+    pub fn dflt<T: Default, E>(slot: Option<T>, _name: &'static str) -> Result<T, E> {
+        Ok(slot.unwrap_or_default())
+    }
+
+    /// A property that is the spec's default when absent.
+    pub fn dfn<T, E>(slot: Option<T>, _name: &'static str, default: fn() -> T) -> Result<T, E> {
+        Ok(slot.unwrap_or_else(default))
+    }
+
+    /// Skips the value of a key the schema does not name.
+    pub fn skip<'de, M: MapAccess<'de>>(
+        map: &mut M,
+        _key: Key<'de>,
+        _expected: &'static [&'static str],
+    ) -> Result<(), M::Error> {
+        map.next_value::<IgnoredAny>().map(|_| ())
+    }
+
+    /// Refuses a key a closed schema does not name.
+    pub fn deny<'de, M: MapAccess<'de>>(
+        _map: &mut M,
+        key: Key<'de>,
+        expected: &'static [&'static str],
+    ) -> Result<(), M::Error> {
+        Err(M::Error::unknown_field(key.as_str(), expected))
+    }
+
+    /// Keeps the value of a key the schema does not name.
+    pub fn keep<'de, M: MapAccess<'de>, T: Deserialize<'de>>(
+        map: &mut M,
+        key: Key<'de>,
+        _expected: &'static [&'static str],
+        others: &mut HashMap<String, T>,
+    ) -> Result<(), M::Error> {
+        let value = map.next_value()?;
+        others.insert(key.into_string(), value);
+        Ok(())
+    }
+}
+
+/// `as_str`, `Display`, `Serialize` and `Deserialize` for a generated
+/// string enum: `str_enum!(Name; Variant "wire", …)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __str_enum {
+    ($name:ident; $($v:ident $w:literal),* $(,)?) => {
+        impl $name {
+            /// The value as it appears on the wire.
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$v => $w,)* }
+            }
+        }
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                let value = $crate::__private::text(deserializer)?;
+                match value.as_str() {
+                    $($w => ::core::result::Result::Ok(Self::$v),)*
+                    other => ::core::result::Result::Err($crate::__private::serde::de::Error::unknown_variant(other, &[$($w),*])),
+                }
+            }
+        }
+    };
+}
+
+/// `value`, `Serialize` and `Deserialize` for a generated integer enum:
+/// `int_enum!(Name, "one of 1, 2"; Variant 1, …)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __int_enum {
+    ($name:ident, $expected:literal; $($v:ident $n:literal),* $(,)?) => {
+        impl $name {
+            /// The value as it appears on the wire.
+            pub fn value(&self) -> i64 {
+                match self { $(Self::$v => $n,)* }
+            }
+        }
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                serializer.serialize_i64(self.value())
+            }
+        }
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                let value = <i64 as $crate::__private::serde::Deserialize>::deserialize(deserializer)?;
+                match value {
+                    $($n => ::core::result::Result::Ok(Self::$v),)*
+                    other => ::core::result::Result::Err($crate::__private::serde::de::Error::invalid_value(
+                        $crate::__private::serde::de::Unexpected::Signed(other),
+                        &$expected,
+                    )),
+                }
+            }
+        }
+    };
+}
+
+/// Serializes a member of a tagged union in one pass: the member's own
+/// serialization, with the discriminator `property: tag` written after its
+/// properties when the member did not write that property itself. (It used
+/// to go to a `serde_json::Value` first, to add the tag there.) Members
+/// that are not objects are written as they are.
+pub fn tagged<T: Serialize + ?Sized, S: Serializer>(
+    value: &T,
+    serializer: S,
+    property: &'static str,
+    tag: &'static str,
+) -> Result<S::Ok, S::Error> {
+    value.serialize(Tagged {
+        inner: serializer,
+        property,
+        tag,
+    })
+}
+
+struct Tagged<S> {
+    inner: S,
+    property: &'static str,
+    tag: &'static str,
+}
+
+/// The map of a tagged member, watching for the discriminator's key.
+struct TaggedMap<M> {
+    inner: M,
+    property: &'static str,
+    tag: &'static str,
+    seen: bool,
+}
+
+impl<M: ser::SerializeMap> TaggedMap<M> {
+    fn note<K: Serialize + ?Sized>(&mut self, key: &K) {
+        if !self.seen {
+            self.seen = key.serialize(IsStr(self.property)).unwrap_or(false);
+        }
+    }
+
+    fn finish(mut self) -> Result<M::Ok, M::Error> {
+        if !self.seen {
+            self.inner.serialize_entry(self.property, self.tag)?;
+        }
+        self.inner.end()
+    }
+}
+
+impl<M: ser::SerializeMap> ser::SerializeMap for TaggedMap<M> {
+    type Ok = M::Ok;
+    type Error = M::Error;
+
+    fn serialize_key<K: Serialize + ?Sized>(&mut self, key: &K) -> Result<(), M::Error> {
+        self.note(key);
+        self.inner.serialize_key(key)
+    }
+
+    fn serialize_value<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), M::Error> {
+        self.inner.serialize_value(value)
+    }
+
+    fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), M::Error> {
+        self.note(key);
+        self.inner.serialize_entry(key, value)
+    }
+
+    fn end(self) -> Result<M::Ok, M::Error> {
+        self.finish()
+    }
+}
+
+impl<M: ser::SerializeMap> ser::SerializeStruct for TaggedMap<M> {
+    type Ok = M::Ok;
+    type Error = M::Error;
+
+    fn serialize_field<V: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &V,
+    ) -> Result<(), M::Error> {
+        self.note(key);
+        self.inner.serialize_entry(key, value)
+    }
+
+    fn end(self) -> Result<M::Ok, M::Error> {
+        self.finish()
+    }
+}
+
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        $(fn $method(self, $($arg: $ty),*) -> Result<$out, S::Error> {
+            self.inner.$method($($arg),*)
+        })*
+    };
+}
+
+impl<S: Serializer> Serializer for Tagged<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = S::SerializeSeq;
+    type SerializeTuple = S::SerializeTuple;
+    type SerializeTupleStruct = S::SerializeTupleStruct;
+    type SerializeTupleVariant = S::SerializeTupleVariant;
+    type SerializeMap = TaggedMap<S::SerializeMap>;
+    type SerializeStruct = TaggedMap<S::SerializeMap>;
+    type SerializeStructVariant = S::SerializeStructVariant;
+
+    forward! {
+        serialize_bool(v: bool) -> S::Ok;
+        serialize_i8(v: i8) -> S::Ok;
+        serialize_i16(v: i16) -> S::Ok;
+        serialize_i32(v: i32) -> S::Ok;
+        serialize_i64(v: i64) -> S::Ok;
+        serialize_i128(v: i128) -> S::Ok;
+        serialize_u8(v: u8) -> S::Ok;
+        serialize_u16(v: u16) -> S::Ok;
+        serialize_u32(v: u32) -> S::Ok;
+        serialize_u64(v: u64) -> S::Ok;
+        serialize_u128(v: u128) -> S::Ok;
+        serialize_f32(v: f32) -> S::Ok;
+        serialize_f64(v: f64) -> S::Ok;
+        serialize_char(v: char) -> S::Ok;
+        serialize_str(v: &str) -> S::Ok;
+        serialize_bytes(v: &[u8]) -> S::Ok;
+        serialize_none() -> S::Ok;
+        serialize_unit() -> S::Ok;
+        serialize_unit_struct(name: &'static str) -> S::Ok;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> S::Ok;
+        serialize_seq(len: Option<usize>) -> S::SerializeSeq;
+        serialize_tuple(len: usize) -> S::SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> S::SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> S::SerializeTupleVariant;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> S::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.inner
+            .serialize_newtype_variant(name, index, variant, value)
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        // The length is unknown: the tag may be one entry more.
+        Ok(TaggedMap {
+            inner: self.inner.serialize_map(None)?,
+            property: self.property,
+            tag: self.tag,
+            seen: false,
+        })
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        self.serialize_map(None)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+/// Whether a key serializes to the string `.0`.
+struct IsStr(&'static str);
+
+#[derive(Debug)]
+struct NotStr;
+
+impl fmt::Display for NotStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a string")
+    }
+}
+
+impl std::error::Error for NotStr {}
+
+impl ser::Error for NotStr {
+    fn custom<T: fmt::Display>(_msg: T) -> Self {
+        NotStr
+    }
+}
+
+macro_rules! not_str {
+    ($($method:ident($($ty:ty),*);)*) => {
+        $(fn $method(self, $(_: $ty),*) -> Result<bool, NotStr> {
+            Ok(false)
+        })*
+    };
+}
+
+impl Serializer for IsStr {
+    type Ok = bool;
+    type Error = NotStr;
+    type SerializeSeq = ser::Impossible<bool, NotStr>;
+    type SerializeTuple = ser::Impossible<bool, NotStr>;
+    type SerializeTupleStruct = ser::Impossible<bool, NotStr>;
+    type SerializeTupleVariant = ser::Impossible<bool, NotStr>;
+    type SerializeMap = ser::Impossible<bool, NotStr>;
+    type SerializeStruct = ser::Impossible<bool, NotStr>;
+    type SerializeStructVariant = ser::Impossible<bool, NotStr>;
+
+    fn serialize_str(self, v: &str) -> Result<bool, NotStr> {
+        Ok(v == self.0)
+    }
+
+    not_str! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
+        serialize_bytes(&[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<bool, NotStr> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<bool, NotStr> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<bool, NotStr> {
+        Ok(false)
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, NotStr> {
+        Err(NotStr)
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, NotStr> {
+        Err(NotStr)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotStr> {
+        Err(NotStr)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotStr> {
+        Err(NotStr)
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, NotStr> {
+        Err(NotStr)
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, NotStr> {
+        Err(NotStr)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, NotStr> {
+        Err(NotStr)
+    }
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, unreachable_pub)]
 mod tests {
     use super::*;
     use serde::de::value::{Error as ValueError, StrDeserializer};
@@ -184,5 +766,154 @@ mod tests {
             .map_err(|e| e.to_string())
             .and_then(|v| text(v).map(Key::into_string).map_err(|e| e.to_string()))
             .is_err());
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Cat {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+    }
+
+    fn tagged_json<T: Serialize>(value: &T) -> String {
+        let mut out = Vec::new();
+        tagged(
+            value,
+            &mut serde_json::Serializer::new(&mut out),
+            "kind",
+            "cat",
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn tagged_members_get_their_tag_once() {
+        let plain = Cat {
+            name: "Tom".into(),
+            kind: None,
+        };
+        assert_eq!(tagged_json(&plain), r#"{"name":"Tom","kind":"cat"}"#);
+        // The member's own value of the property wins, as it did.
+        let own = Cat {
+            name: "Tom".into(),
+            kind: Some("lion".into()),
+        };
+        assert_eq!(tagged_json(&own), r#"{"name":"Tom","kind":"lion"}"#);
+        // Maps, boxes and options of objects too; others unchanged.
+        let map: std::collections::BTreeMap<&str, i32> = [("a", 1)].into();
+        assert_eq!(tagged_json(&Box::new(map)), r#"{"a":1,"kind":"cat"}"#);
+        assert_eq!(
+            tagged_json(&Some(serde_json::json!({}))),
+            r#"{"kind":"cat"}"#
+        );
+        assert_eq!(tagged_json(&"text"), r#""text""#);
+        assert_eq!(tagged_json(&[1, 2]), "[1,2]");
+    }
+
+    #[derive(Debug, PartialEq, Default)]
+    struct Table {
+        id: i64,
+        note: Option<String>,
+        size: i32,
+        r#type: String,
+        extra: std::collections::HashMap<String, i32>,
+    }
+
+    fn seven() -> i32 {
+        7
+    }
+
+    crate::__object!(Table, keep(extra); id "id" all req, note "note" some dflt, size "size" all dfn(seven), r#type "type" all req);
+
+    #[derive(Debug, PartialEq)]
+    struct Closed {
+        a: i32,
+    }
+
+    crate::__object!(Closed, deny; a "a" all req);
+
+    #[derive(Debug, PartialEq)]
+    struct Empty {}
+
+    crate::__object!(Empty, deny;);
+
+    #[derive(Debug, PartialEq, Clone, Copy)]
+    enum Mode {
+        On,
+        Off,
+    }
+
+    crate::__str_enum!(Mode; On "on", Off "off");
+
+    #[derive(Debug, PartialEq, Clone, Copy)]
+    enum Level {
+        Low,
+        Minus,
+    }
+
+    crate::__int_enum!(Level, "one of 1, -2"; Low 1, Minus -2);
+
+    #[test]
+    fn table_macros_behave_as_the_written_out_impls() {
+        let t: Table = serde_json::from_str(r#"{"id": 1, "type": "x", "more": 5}"#).unwrap();
+        assert_eq!(
+            t,
+            Table {
+                id: 1,
+                note: None,
+                size: 7,
+                r#type: "x".into(),
+                extra: [("more".to_owned(), 5)].into(),
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"id":1,"size":7,"type":"x","more":5}"#
+        );
+        let missing = serde_json::from_str::<Table>(r#"{"type": "x"}"#).unwrap_err();
+        assert!(
+            missing.to_string().starts_with("missing field `id`"),
+            "{missing}"
+        );
+        let twice =
+            serde_json::from_str::<Table>(r#"{"id": 1, "id": 2, "type": "x"}"#).unwrap_err();
+        assert!(
+            twice.to_string().starts_with("duplicate field `id`"),
+            "{twice}"
+        );
+        let unknown = serde_json::from_str::<Closed>(r#"{"a": 1, "b": 2}"#).unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .starts_with("unknown field `b`, expected `a`"),
+            "{unknown}"
+        );
+        assert_eq!(serde_json::from_str::<Empty>("{}").unwrap(), Empty {});
+        let unknown = serde_json::from_str::<Empty>(r#"{"b": 2}"#).unwrap_err();
+        assert!(
+            unknown.to_string().starts_with("unknown field `b`"),
+            "{unknown}"
+        );
+        let not_object = serde_json::from_str::<Closed>("[1]").unwrap_err();
+        assert!(
+            not_object.to_string().contains("expected struct Closed"),
+            "{not_object}"
+        );
+
+        assert_eq!(serde_json::to_string(&Mode::Off).unwrap(), r#""off""#);
+        assert_eq!(serde_json::from_str::<Mode>(r#""on""#).unwrap(), Mode::On);
+        assert_eq!(Mode::On.to_string(), "on");
+        let bad = serde_json::from_str::<Mode>(r#""up""#).unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("unknown variant `up`, expected `on` or `off`"),
+            "{bad}"
+        );
+
+        assert_eq!(serde_json::to_string(&Level::Minus).unwrap(), "-2");
+        assert_eq!(serde_json::from_str::<Level>("1").unwrap(), Level::Low);
+        let bad = serde_json::from_str::<Level>("3").unwrap_err();
+        assert!(bad.to_string().contains("expected one of 1, -2"), "{bad}");
     }
 }

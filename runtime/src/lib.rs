@@ -52,6 +52,7 @@ mod handshake;
 mod http_service;
 mod log_safe;
 mod multipart;
+mod param;
 mod peer_io;
 mod route;
 mod server;

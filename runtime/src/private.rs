@@ -13,16 +13,27 @@ pub use crate::multipart::{
 };
 pub use crate::route::{Route, Routed, Router};
 
-use crate::api::ClientError;
+// The names generated code uses, through one `use` of this module.
+pub use crate::api::{ClientError, Context, ServerError, StatusCode};
+pub use crate::Connection;
+pub use std::future::{Future, IntoFuture};
+pub use std::pin::Pin;
+pub use std::sync::Arc;
+
+/// The request a generated server handles.
+pub type HttpRequest = http::Request<Bytes>;
+/// The response a generated server answers, and a generated client reads.
+pub type HttpResponse = http::Response<Bytes>;
+/// The future of a generated request builder or handler.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-
-type HttpResponse = http::Response<Bytes>;
 
 /// Characters escaped in a path segment (RFC 3986 `pchar` keeps the rest).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -57,32 +68,19 @@ const COOKIE: &AsciiSet = &CONTROLS
 
 /// A parameter value as strings: one per array element, none for `None`.
 fn to_strings<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, String> {
-    let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
-    Ok(match value {
-        Value::Null => Vec::new(),
-        Value::Array(items) => items
-            .into_iter()
-            .filter(|v| !v.is_null())
-            .map(scalar)
-            .collect(),
-        other => vec![scalar(other)],
-    })
+    crate::param::to_texts(value)
 }
 
-fn scalar(value: Value) -> String {
-    match value {
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
+/// A parameter value as the strings it is sent as (one per array item).
+pub fn param_to_strings<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, String> {
+    to_strings(value)
 }
 
 /// Parses a parameter from its text: as a string first (strings, enums,
-/// dates, uuids), then as JSON (numbers, booleans, objects).
+/// dates, uuids), then as JSON (numbers, booleans, objects); no
+/// `serde_json::Value` in between.
 pub fn param_from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    match serde_json::from_value::<T>(Value::String(text.to_owned())) {
-        Ok(v) => Ok(v),
-        Err(first) => serde_json::from_str::<T>(text).map_err(|_| first.to_string()),
-    }
+    crate::param::from_text(text)
 }
 
 // ---------------------------------------------------------------------------
@@ -1023,6 +1021,20 @@ pub async fn call(
         .map_err(ClientError::from_runtime)
 }
 
+/// Sends a request over a connection and decodes its response with
+/// `decode`: the one future of every generated `send`, so that a generated
+/// client has no `async` block of its own per operation to check.
+// Written out rather than `async fn` so that the signature promises `Send`
+// (a generated `send` returns `impl Future + Send`).
+#[allow(clippy::manual_async_fn)]
+pub fn send<'a, T: 'a>(
+    connection: &'a crate::Connection,
+    request: RequestBuilder,
+    decode: fn(HttpResponse) -> Result<T, ClientError>,
+) -> impl Future<Output = Result<T, ClientError>> + Send + 'a {
+    async move { decode(call(connection, request).await?) }
+}
+
 fn header_value<T: DeserializeOwned>(
     response: &HttpResponse,
     name: &str,
@@ -1038,15 +1050,9 @@ fn header_value<T: DeserializeOwned>(
     // Arrays travel comma-joined.
     match param_from_str::<T>(text) {
         Ok(v) => Ok(Some(v)),
-        Err(first) => {
-            let items: Vec<Value> = text
-                .split(',')
-                .map(|s| Value::String(s.trim().to_owned()))
-                .collect();
-            serde_json::from_value(Value::Array(items))
-                .map(Some)
-                .map_err(|_| decode_error(format!("header `{name}`: {first}")))
-        }
+        Err(first) => crate::param::list_from_texts(text.split(',').map(str::trim))
+            .map(Some)
+            .map_err(|_| decode_error(format!("header `{name}`: {first}"))),
     }
 }
 
@@ -1069,7 +1075,203 @@ pub fn response_header_required<T: DeserializeOwned>(
     })
 }
 
-pub use crate::fields::{required, skip, slot, text, Key};
+// ---------------------------------------------------------------------------
+// Small steps the generated handlers, response enums and request builders
+// call instead of writing them out per operation.
+
+/// A response builder for a documented status code.
+pub fn reply(code: u16) -> ResponseBuilder {
+    ResponseBuilder::new(status(code))
+}
+
+/// A response builder for the status a response variant carries.
+pub fn reply_with(status: StatusCode) -> ResponseBuilder {
+    ResponseBuilder::new(status)
+}
+
+/// A route of the router table (a shorter form of [`Route`]).
+pub const fn route(
+    template: &'static str,
+    fixed_query: Option<&'static str>,
+    methods: &'static [(&'static str, usize)],
+) -> Route {
+    Route {
+        template,
+        fixed_query,
+        methods,
+    }
+}
+
+/// The answer of a server operation: its response enum encoded by `into`,
+/// or its error.
+pub fn answer<R>(
+    result: Result<R, crate::api::ServerError>,
+    into: fn(R) -> HttpResponse,
+) -> HttpResponse {
+    match result {
+        Ok(response) => into(response),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The future of a server operation's answer: the operation's future,
+/// then its response enum encoded by `into`. The one `async` block of every
+/// generated handler, so that a generated server has none of its own per
+/// operation to check.
+pub fn answer_later<'a, F, R>(
+    operation: F,
+    into: fn(R) -> HttpResponse,
+) -> BoxFuture<'a, HttpResponse>
+where
+    F: Future<Output = Result<R, crate::api::ServerError>> + Send + 'a,
+    R: 'a,
+{
+    Box::pin(async move { answer(operation.await, into) })
+}
+
+/// A response that is ready, as the future a router returns.
+pub fn ready<'a>(response: HttpResponse) -> BoxFuture<'a, HttpResponse> {
+    Box::pin(std::future::ready(response))
+}
+
+/// Whether a request carries a body (one that is empty but typed counts).
+pub fn has_body(request: &HttpRequest) -> bool {
+    !request.body().is_empty() || request.headers().get(CONTENT_TYPE).is_some()
+}
+
+/// A required request body: 400 when there is none.
+// The error is the response itself, answered at once by the handler (whose
+// `Err` is an `HttpResponse` too).
+#[allow(clippy::result_large_err)]
+pub fn body_required(request: &HttpRequest) -> Result<(), HttpResponse> {
+    if has_body(request) {
+        Ok(())
+    } else {
+        Err(missing_body())
+    }
+}
+
+/// A request body of media type `media`, decoded by `decode` (415 for
+/// another media type, 400 for a body that does not decode).
+pub fn request_body<T>(
+    request: &HttpRequest,
+    media: &str,
+    decode: fn(&Bytes) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    accept_media(request.headers(), media)?;
+    decode(request.body())
+}
+
+/// 415 unless a request has media type `media`, or none.
+pub fn accept_media(headers: &HeaderMap, media: &str) -> Result<(), DecodeError> {
+    if media_accepts(media, headers) {
+        Ok(())
+    } else {
+        Err(unsupported_media(headers))
+    }
+}
+
+/// A response body of media type `media`, decoded by `decode` (an
+/// undocumented response for another media type).
+pub fn response_body<T>(
+    response: &HttpResponse,
+    media: &str,
+    decode: fn(&Bytes) -> Result<T, DecodeError>,
+) -> Result<T, ClientError> {
+    expect_media(response, media)?;
+    client(decode(response.body()), response)
+}
+
+/// A request (server side) or response (client side) whose body is read.
+pub trait Message {
+    /// What a body of another media type, or that does not decode, is.
+    type Error;
+
+    /// The body of media type `media`, decoded by `decode`.
+    fn body_as<T>(
+        &self,
+        media: &str,
+        decode: fn(&Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, Self::Error>;
+}
+
+impl Message for HttpRequest {
+    type Error = DecodeError;
+
+    fn body_as<T>(
+        &self,
+        media: &str,
+        decode: fn(&Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        request_body(self, media, decode)
+    }
+}
+
+impl Message for HttpResponse {
+    type Error = ClientError;
+
+    fn body_as<T>(
+        &self,
+        media: &str,
+        decode: fn(&Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, ClientError> {
+        response_body(self, media, decode)
+    }
+}
+
+/// An `application/json` body (the common case, in short).
+pub fn json<M: Message, T: DeserializeOwned>(message: &M) -> Result<T, M::Error> {
+    message.body_as("application/json", decode_json)
+}
+
+/// An undocumented-response error unless a response has media type
+/// `media`, or none.
+pub fn expect_media(response: &HttpResponse, media: &str) -> Result<(), ClientError> {
+    if media_accepts(media, response.headers()) {
+        Ok(())
+    } else {
+        Err(undocumented(response))
+    }
+}
+
+/// The error for a response the operation does not document (a copy: the
+/// body is shared, the headers are copied, on this error path only).
+pub fn undocumented(response: &HttpResponse) -> ClientError {
+    let mut copy = http::Response::new(response.body().clone());
+    *copy.status_mut() = response.status();
+    *copy.headers_mut() = response.headers().clone();
+    ClientError::undocumented(copy)
+}
+
+/// `Debug` (without the fields) and `IntoFuture` (through `send`) for a
+/// generated request builder: `request!(Builder => Response)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __request {
+    ($builder:ident => $response:ty) => {
+        impl<'a> ::core::fmt::Debug for $builder<'a> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!($builder))
+                    .finish_non_exhaustive()
+            }
+        }
+        impl<'a> ::core::future::IntoFuture for $builder<'a> {
+            type Output = ::core::result::Result<$response, $crate::api::ClientError>;
+            type IntoFuture = $crate::__private::BoxFuture<'a, Self::Output>;
+            fn into_future(self) -> Self::IntoFuture {
+                ::std::boxed::Box::pin(self.send())
+            }
+        }
+    };
+}
+
+pub use crate::fields::{
+    keep, missing_field, object_de, object_ser, required, skip, slot, tagged, text, unknown_field,
+    Key,
+};
+pub use crate::{
+    __int_enum as int_enum, __object as object, __request as request, __str_enum as str_enum,
+};
 
 /// The answer of an operation the server does not implement: 501 naming it.
 ///

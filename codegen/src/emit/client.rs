@@ -4,14 +4,13 @@ use super::*;
 
 impl Emitter<'_> {
     pub(super) fn emit_client(&self) -> TokenStream {
-        let k = &self.krate;
         let methods = self.ops.iter().map(|op| self.emit_client_method(op));
         let builders = self.ops.iter().map(|op| self.emit_request_builder(op));
         quote! {
-            /// The client side of this API, over a swaggersocket [`Connection`](#k::Connection).
-            #[derive(::core::clone::Clone)]
+            /// The client side of this API, over a swaggersocket [`Connection`].
+            #[derive(Clone)]
             pub struct Client {
-                connection: #k::Connection,
+                connection: Connection,
             }
 
             impl ::core::fmt::Debug for Client {
@@ -20,20 +19,20 @@ impl Emitter<'_> {
                 }
             }
 
-            impl ::core::convert::From<#k::Connection> for Client {
-                fn from(connection: #k::Connection) -> Self {
+            impl From<Connection> for Client {
+                fn from(connection: Connection) -> Self {
                     Client { connection }
                 }
             }
 
             impl Client {
                 /// A client that calls the API over `connection`.
-                pub fn new(connection: #k::Connection) -> Self {
+                pub fn new(connection: Connection) -> Self {
                     Client { connection }
                 }
 
                 /// The connection the calls go over.
-                pub fn connection(&self) -> &#k::Connection {
+                pub fn connection(&self) -> &Connection {
                     &self.connection
                 }
 
@@ -72,7 +71,7 @@ impl Emitter<'_> {
             .map(|p| ident(&p.rust));
         let opt_body = (op.body.is_some() && !op.body_required).then(|| {
             let n = ident(&op.body_arg);
-            quote!(#n: ::core::option::Option::None,)
+            quote!(#n: None,)
         });
         let doc = doc_attrs(op.doc.as_deref());
         let sig = format!(" `{} {}`: set optional arguments on the returned builder, then `.await` it (or call `send`).", op.method, op.path);
@@ -84,7 +83,7 @@ impl Emitter<'_> {
                 #builder {
                     __client: self,
                     #(#req_names,)*
-                    #(#optional: ::core::option::Option::None,)*
+                    #(#optional: None,)*
                     #opt_body
                 }
             }
@@ -92,20 +91,13 @@ impl Emitter<'_> {
     }
 
     pub(super) fn emit_request_builder(&self, op: &Op) -> TokenStream {
-        let k = &self.krate;
         let builder = ident(&op.request_builder);
         let resp = ident(&op.response_enum);
         // An operation that answers a stream takes its response as it comes.
         let call = if op.responses.iter().any(|r| response_stream(r).is_some()) {
-            quote! {
-                let response = __p::call_streaming(&__client.connection, request).await?;
-                #resp::__from_http_streaming(response).await
-            }
+            quote!(async move { #resp::__from_http_streaming(__p::call_streaming(&__client.connection, request).await?).await })
         } else {
-            quote! {
-                let response = __p::call(&__client.connection, request).await?;
-                #resp::__from_http(response)
-            }
+            quote!(__p::send(&__client.connection, request, #resp::__from_http))
         };
         let mut fields = Vec::new();
         let mut setters = Vec::new();
@@ -115,7 +107,7 @@ impl Emitter<'_> {
             if p.required {
                 fields.push(quote!(#n: #t,));
             } else {
-                fields.push(quote!(#n: ::core::option::Option<#t>,));
+                fields.push(quote!(#n: Option<#t>,));
                 let doc = doc_attrs(p.doc.as_deref());
                 let d = format!(
                     " Sets the optional {} `{}`.",
@@ -126,7 +118,7 @@ impl Emitter<'_> {
                     #[doc = #d]
                     #doc
                     pub fn #n(mut self, value: #t) -> Self {
-                        self.#n = ::core::option::Option::Some(value);
+                        self.#n = Some(value);
                         self
                     }
                 });
@@ -138,11 +130,11 @@ impl Emitter<'_> {
             if op.body_required {
                 fields.push(quote!(#n: #t,));
             } else {
-                fields.push(quote!(#n: ::core::option::Option<#t>,));
+                fields.push(quote!(#n: Option<#t>,));
                 setters.push(quote! {
                     /// Sets the optional request body.
                     pub fn #n(mut self, value: #t) -> Self {
-                        self.#n = ::core::option::Option::Some(value);
+                        self.#n = Some(value);
                         self
                     }
                 });
@@ -215,11 +207,11 @@ impl Emitter<'_> {
         if let Some(body) = &op.body {
             let n = ident(&op.body_arg);
             let value = quote!(body);
-            let enc = self.encode_body(body, &value, &quote!(request));
+            let enc = self.encode_body(body, &value, quote!(request), TokenStream::new());
             if op.body_required {
-                steps.push(quote!(let body = self.#n; #enc));
+                steps.push(quote!(let body = self.#n; request = #enc;));
             } else {
-                steps.push(quote!(if let ::core::option::Option::Some(body) = self.#n { #enc }));
+                steps.push(quote!(if let Some(body) = self.#n { request = #enc; }));
             }
         }
         let doc = format!(
@@ -234,32 +226,18 @@ impl Emitter<'_> {
                 #(#fields)*
             }
 
-            impl<'a> ::core::fmt::Debug for #builder<'a> {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct(::core::stringify!(#builder)).finish_non_exhaustive()
-                }
-            }
+            __p::request!(#builder => #resp);
 
             impl<'a> #builder<'a> {
                 #(#setters)*
 
-                /// Sends the request and decodes the response. The request is
-                /// encoded at once; the future holds only its bytes (so it is
-                /// `Send` without the compiler walking the schema types).
-                pub fn send(self) -> impl ::core::future::Future<Output = ::core::result::Result<#resp, #k::api::ClientError>> + ::core::marker::Send + 'a {
+                /// Sends the request and decodes the response (the request is
+                /// encoded at once: the future holds only its bytes).
+                pub fn send(self) -> impl Future<Output = Result<#resp, ClientError>> + Send + 'a {
                     let __client = self.__client;
                     let mut request = __p::RequestBuilder::new(#method);
                     #(#steps)*
-                    async move { #call }
-                }
-            }
-
-            impl<'a> ::core::future::IntoFuture for #builder<'a> {
-                type Output = ::core::result::Result<#resp, #k::api::ClientError>;
-                type IntoFuture = ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = Self::Output> + ::core::marker::Send + 'a>>;
-
-                fn into_future(self) -> Self::IntoFuture {
-                    ::std::boxed::Box::pin(self.send())
+                    #call
                 }
             }
         }

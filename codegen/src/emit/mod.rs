@@ -209,11 +209,12 @@ impl<'m> Emitter<'m> {
                 rustdoc::all
             )]
             pub mod #module {
+                use #k::__private::{self as __p, Arc, BoxFuture, ClientError, Connection, Context, Future, HttpRequest, HttpResponse, ServerError, StatusCode};
                 macro_rules! __try {
                     ($e:expr) => {
                         match $e {
-                            ::core::result::Result::Ok(v) => v,
-                            ::core::result::Result::Err(r) => return __p::Reject::into_response(r),
+                            Ok(v) => v,
+                            Err(r) => return Err(__p::Reject::into_response(r)),
                         }
                     };
                 }
@@ -222,7 +223,6 @@ impl<'m> Emitter<'m> {
                     use #k::__private as __p;
                     #types
                 }
-                use #k::__private as __p;
                 #api
                 #webhooks
             }
@@ -264,7 +264,7 @@ impl<'m> Emitter<'m> {
             /// calls it with [`Client`].
             pub mod webhooks {
                 use super::types;
-                use #k::__private as __p;
+                use #k::__private::{self as __p, Arc, BoxFuture, ClientError, Connection, Context, Future, HttpRequest, HttpResponse, ServerError, StatusCode};
                 #api
             }
         }

@@ -39,14 +39,13 @@ impl Emitter<'_> {
         });
         quote! {
             #[doc = #doc]
-            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+            #[derive(Debug, Clone, PartialEq)]
             pub enum #name { #(#vs)* }
         }
     }
 
     /// Response enum, body enums, and their HTTP conversions.
     pub(super) fn emit_op_types(&self, op: &Op) -> TokenStream {
-        let k = &self.krate;
         let name = ident(&op.response_enum);
         let mut out = TokenStream::new();
         if let Some(body) = &op.body {
@@ -83,7 +82,7 @@ impl Emitter<'_> {
                 let status = r.has_status().then(|| {
                     quote!(
                         /// The status code.
-                        status: #k::api::StatusCode,
+                        status: StatusCode,
                     )
                 });
                 let body = body_ty.map(|t| {
@@ -95,11 +94,7 @@ impl Emitter<'_> {
                 let headers = r.headers.iter().map(|h| {
                     let n = ident(&h.rust);
                     let t = self.ty(&h.ty, true, None);
-                    let t = if h.required {
-                        t
-                    } else {
-                        quote!(::core::option::Option<#t>)
-                    };
+                    let t = if h.required { t } else { quote!(Option<#t>) };
                     let d = format!(" Header `{}`.", h.wire);
                     quote!(#[doc = #d] #n: #t,)
                 });
@@ -109,7 +104,6 @@ impl Emitter<'_> {
         let doc = format!(" The responses of `{}`.", op.id);
         let into_http = self.server.then(|| self.emit_into_http(op));
         let from_http = self.client.then(|| self.emit_from_http(op));
-        let k = &self.krate;
         let status_arms = op.responses.iter().map(|r| {
             let v = ident(&r.variant);
             match r.status {
@@ -129,9 +123,9 @@ impl Emitter<'_> {
         });
         // A stream can be neither cloned nor compared.
         let derives = if op.responses.iter().any(|r| response_stream(r).is_some()) {
-            quote!(#[derive(::core::fmt::Debug)])
+            quote!(#[derive(Debug)])
         } else {
-            quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)])
+            quote!(#[derive(Debug, Clone, PartialEq)])
         };
         out.extend(quote! {
             #[doc = #doc]
@@ -139,7 +133,7 @@ impl Emitter<'_> {
             pub enum #name { #(#variants)* }
             impl #name {
                 /// The status code of this response.
-                pub fn status(&self) -> #k::api::StatusCode {
+                pub fn status(&self) -> StatusCode {
                     match *self { #(#status_arms)* }
                 }
                 #into_http
@@ -153,23 +147,20 @@ impl Emitter<'_> {
     pub(super) fn emit_into_http(&self, op: &Op) -> TokenStream {
         let arms = op.responses.iter().map(|r| {
             let v = ident(&r.variant);
-            let status = match r.status {
+            let start = match r.status {
                 Status::Code(c) => {
                     let c = status_lit(c);
-                    quote!(__p::status(#c))
+                    quote!(__p::reply(#c))
                 }
-                _ => quote!(status),
+                _ => quote!(__p::reply_with(status)),
             };
             let headers = r.headers.iter().map(|h| {
                 let n = ident(&h.rust);
                 let w = lit_str(&h.wire);
                 quote!(.header(#w, &#n))
             });
+            let builder = quote!(#start #(#headers)*);
             let header_names = r.headers.iter().map(|h| ident(&h.rust));
-            let body = match &r.body {
-                None => TokenStream::new(),
-                Some(b) => self.encode_body(b, &quote!(body), &quote!(__builder)),
-            };
             let pattern = if r.is_tuple() {
                 quote!(Self::#v(body))
             } else if !r.has_status() && r.headers.is_empty() {
@@ -184,58 +175,55 @@ impl Emitter<'_> {
                 let media = lit_str(&concrete_media(c));
                 let f = stream_format_tokens(f);
                 return quote! {
-                    #pattern => {
-                        let __builder = __p::ResponseBuilder::new(#status) #(#headers)*;
-                        __p::attach_stream(__builder.finish(), #k::TypedStream::into_body(body, #f), #media)
-                    }
+                    #pattern => __p::attach_stream(#builder.finish(), #k::TypedStream::into_body(body, #f), #media),
                 };
             }
-            quote! {
-                #pattern => {
-                    let mut __builder = __p::ResponseBuilder::new(#status) #(#headers)*;
-                    #body
-                    __builder.finish()
-                }
-            }
+            let built = match &r.body {
+                None => quote!(#builder.finish()),
+                Some(b) => self.encode_body(b, &quote!(body), builder, quote!(.finish())),
+            };
+            quote!(#pattern => #built,)
         });
         quote! {
             #[doc(hidden)]
-            pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
+            pub fn __into_http(self) -> HttpResponse {
                 match self { #(#arms)* }
             }
         }
     }
 
-    /// `builder = builder.json(&value)` etc. for a body value named `value`.
+    /// The builder expression `builder` with the body `value` set, then
+    /// `then` (`builder.json(&value, ..).finish()`, or a `match` over a body
+    /// enum with that in each arm).
     pub(super) fn encode_body(
         &self,
         body: &Body,
         value: &TokenStream,
-        builder: &TokenStream,
+        builder: TokenStream,
+        then: TokenStream,
     ) -> TokenStream {
         match &body.enum_name {
             None => match body.contents.first() {
                 Some(c) => {
                     let enc = encode_content(c, value);
-                    quote!(#builder = #builder #enc;)
+                    quote!(#builder #enc #then)
                 }
-                None => TokenStream::new(),
+                None => quote!(#builder #then),
             },
             Some(name) => {
                 let n = ident(name);
                 let arms = body.contents.iter().map(|c| {
                     let v = ident(&c.variant);
                     let enc = encode_content(c, &quote!(inner));
-                    quote!(#n::#v(inner) => #builder #enc,)
+                    quote!(#n::#v(inner) => #builder #enc #then,)
                 });
-                quote!(#builder = match #value { #(#arms)* };)
+                quote!(match #value { #(#arms)* })
             }
         }
     }
 
     /// Client side: HTTP response → response enum.
     pub(super) fn emit_from_http(&self, op: &Op) -> TokenStream {
-        let k = &self.krate;
         let mut arms = Vec::new();
         let mut order: Vec<&Resp> = op
             .responses
@@ -262,21 +250,22 @@ impl Emitter<'_> {
                 Status::Default => continue,
             };
             let build = self.decode_response(r);
-            arms.push(quote!(#pat => { #build }));
+            arms.push(quote!(#pat => Ok(#build),));
         }
         let fallback = match default {
-            Some(r) => self.decode_response(r),
-            None => {
-                quote!(::core::result::Result::Err(#k::api::ClientError::undocumented(__response)))
+            Some(r) => {
+                let build = self.decode_response(r);
+                quote!(Ok(#build))
             }
+            None => quote!(Err(ClientError::undocumented(r))),
         };
         let streaming = self.emit_from_http_streaming(op);
         quote! {
             #[doc(hidden)]
-            pub fn __from_http(__response: __p::http::Response<__p::bytes::Bytes>) -> ::core::result::Result<Self, #k::api::ClientError> {
-                match __response.status().as_u16() {
+            pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+                match r.status().as_u16() {
                     #(#arms)*
-                    _ => { #fallback }
+                    _ => #fallback,
                 }
             }
             #streaming
@@ -288,37 +277,41 @@ impl Emitter<'_> {
     /// and decoded as usual.
     pub(super) fn emit_from_http_streaming(&self, op: &Op) -> TokenStream {
         let k = &self.krate;
-        let arms = op.responses.iter().filter_map(|r| {
-            let (f, c) = response_stream(r)?;
-            let status_matches = match r.status {
-                Status::Code(code) => {
-                    let code = status_lit(code);
-                    quote!(__status == #code)
-                }
-                Status::Range(c) => {
-                    let lo = status_lit(c.saturating_mul(100));
-                    let hi = status_lit(c.saturating_mul(100).saturating_add(99));
-                    quote!((#lo..=#hi).contains(&__status))
-                }
-                Status::Default => quote!(true),
-            };
-            let media = lit_str(&c.media);
-            let f = stream_format_tokens(f);
-            let build = self.decode_headers_and_build(r);
-            Some(quote! {
-                if #status_matches && __p::media_accepts(#media, &__parts.headers) {
-                    let __response = __p::http::Response::from_parts(__parts, __p::bytes::Bytes::new());
-                    let body = #k::TypedStream::from_body(__body, #f);
-                    #build
-                } else
+        let arms = op
+            .responses
+            .iter()
+            .filter_map(|r| {
+                let (f, c) = response_stream(r)?;
+                let status_matches = match r.status {
+                    Status::Code(code) => {
+                        let code = status_lit(code);
+                        quote!(__status == #code)
+                    }
+                    Status::Range(c) => {
+                        let lo = status_lit(c.saturating_mul(100));
+                        let hi = status_lit(c.saturating_mul(100).saturating_add(99));
+                        quote!((#lo..=#hi).contains(&__status))
+                    }
+                    Status::Default => quote!(true),
+                };
+                let media = lit_str(&c.media);
+                let f = stream_format_tokens(f);
+                let build = self.build_variant(r, Some(quote!(body)));
+                Some(quote! {
+                    if #status_matches && __p::media_accepts(#media, &__parts.headers) {
+                        let r = __p::http::Response::from_parts(__parts, __p::bytes::Bytes::new());
+                        let body = #k::TypedStream::from_body(__body, #f);
+                        Ok(#build)
+                    } else
+                })
             })
-        }).collect::<Vec<_>>();
+            .collect::<Vec<_>>();
         if arms.is_empty() {
             return TokenStream::new();
         }
         quote! {
             #[doc(hidden)]
-            pub async fn __from_http_streaming(__streamed: __p::http::Response<#k::BodyStream>) -> ::core::result::Result<Self, #k::api::ClientError> {
+            pub async fn __from_http_streaming(__streamed: __p::http::Response<#k::BodyStream>) -> Result<Self, ClientError> {
                 let (__parts, __body) = __streamed.into_parts();
                 let __status = __parts.status.as_u16();
                 #(#arms)* {
@@ -329,44 +322,36 @@ impl Emitter<'_> {
         }
     }
 
+    /// The variant of `r` decoded from the response `r` of the generated code.
     pub(super) fn decode_response(&self, r: &Resp) -> TokenStream {
-        let body = r.body.as_ref().map(|b| {
-            let decode = self.decode_body(b, &quote!(__response), true);
-            quote!(let body = #decode;)
-        });
-        let rest = self.decode_headers_and_build(r);
-        quote! {
-            #body
-            #rest
-        }
+        let body = r
+            .body
+            .as_ref()
+            .map(|b| self.decode_body(b, &quote!(r), true));
+        self.build_variant(r, body)
     }
 
-    /// With `body` (if any) decoded and `__response` in scope: decodes the
-    /// response headers and returns the variant.
-    pub(super) fn decode_headers_and_build(&self, r: &Resp) -> TokenStream {
+    /// The variant of `r`, its body `body` (an expression) and its headers
+    /// decoded from the response `r`, in that order.
+    pub(super) fn build_variant(&self, r: &Resp, body: Option<TokenStream>) -> TokenStream {
         let v = ident(&r.variant);
         let headers = r.headers.iter().map(|h| {
             let n = ident(&h.rust);
             let w = lit_str(&h.wire);
             if h.required {
-                quote!(let #n = __p::response_header_required(&__response, #w)?;)
+                quote!(#n: __p::response_header_required(&r, #w)?,)
             } else {
-                quote!(let #n = __p::response_header(&__response, #w)?;)
+                quote!(#n: __p::response_header(&r, #w)?,)
             }
         });
-        let header_names = r.headers.iter().map(|h| ident(&h.rust));
-        let value = if r.is_tuple() {
-            quote!(Self::#v(body))
+        if r.is_tuple() {
+            quote!(Self::#v(#body))
         } else if !r.has_status() && r.headers.is_empty() {
             quote!(Self::#v)
         } else {
-            let s = r.has_status().then(|| quote!(status: __response.status(),));
-            let b = r.body.as_ref().map(|_| quote!(body,));
-            quote!(Self::#v { #s #b #(#header_names,)* })
-        };
-        quote! {
-            #(#headers)*
-            ::core::result::Result::Ok(#value)
+            let s = r.has_status().then(|| quote!(status: r.status(),));
+            let b = body.map(|body| quote!(body: #body,));
+            quote!(Self::#v { #s #b #(#headers)* })
         }
     }
 
@@ -379,7 +364,6 @@ impl Emitter<'_> {
         source: &TokenStream,
         client: bool,
     ) -> TokenStream {
-        let k = &self.krate;
         let wrap = |e: TokenStream| {
             if client {
                 quote!(__p::client(#e, &#source)?)
@@ -390,22 +374,34 @@ impl Emitter<'_> {
         // A media type the operation does not document: the server answers
         // 415, the client reports an undocumented response.
         let reject = if client {
-            quote!(return ::core::result::Result::Err(#k::api::ClientError::undocumented(#source)))
+            quote!(return Err(ClientError::undocumented(#source)))
         } else {
-            quote!(return __p::Reject::into_response(__p::unsupported_media(#source.headers())))
+            quote!(return Err(__p::Reject::into_response(__p::unsupported_media(#source.headers()))))
         };
         match (&body.enum_name, body.contents.as_slice()) {
             (None, [c]) => {
                 let m = lit_str(&c.media);
-                let decode = wrap(decode_content(c, source));
-                quote! {
-                    {
-                        if !__p::media_accepts(#m, #source.headers()) {
-                            #reject;
-                        }
-                        #decode
-                    }
+                if c.kind == Media::Json && c.media == "application/json" {
+                    return if client {
+                        quote!(__p::json(&#source)?)
+                    } else {
+                        quote!(__try!(__p::json(&#source)))
+                    };
                 }
+                if let Some(decoder) = body_decoder(c) {
+                    return if client {
+                        quote!(__p::response_body(&#source, #m, #decoder)?)
+                    } else {
+                        quote!(__try!(__p::request_body(&#source, #m, #decoder)))
+                    };
+                }
+                let check = if client {
+                    quote!(__p::expect_media(&#source, #m)?;)
+                } else {
+                    quote!(__try!(__p::accept_media(#source.headers(), #m));)
+                };
+                let decode = wrap(decode_content(c, source));
+                quote!({ #check #decode })
             }
             (Some(name), contents) => {
                 let n = ident(name);
@@ -430,6 +426,17 @@ impl Emitter<'_> {
             }
             (None, _) => quote!(#source.body().clone()),
         }
+    }
+}
+
+/// The runtime's decoder of a body read whole from its bytes alone.
+fn body_decoder(c: &Content) -> Option<TokenStream> {
+    match c.kind {
+        Media::Json => Some(quote!(__p::decode_json)),
+        Media::Form => Some(quote!(__p::decode_form)),
+        Media::Text => Some(quote!(__p::decode_text)),
+        Media::Bytes => Some(quote!(__p::decode_bytes)),
+        Media::Multipart | Media::Stream(_) | Media::Items(_) => None,
     }
 }
 

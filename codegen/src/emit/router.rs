@@ -4,7 +4,6 @@ use super::*;
 
 impl Emitter<'_> {
     pub(super) fn emit_routes(&self) -> TokenStream {
-        let k = &self.krate;
         // The path keys in the document's order, each with its operations;
         // the runtime's router orders them by specificity (literal segments
         // first, then parameters with literal text around them, then bare
@@ -24,6 +23,7 @@ impl Emitter<'_> {
                 .filter(|(_, o)| o.path == *path)
                 .map(|(i, o)| {
                     let m = lit_str(&o.method);
+                    let i = Literal::usize_unsuffixed(i);
                     quote!((#m, #i))
                 });
             let (template, fixed) = split_fixed_query(path);
@@ -31,35 +31,33 @@ impl Emitter<'_> {
             let fixed = match fixed {
                 Some(fixed) => {
                     let f = lit_str(fixed);
-                    quote!(::core::option::Option::Some(#f))
+                    quote!(Some(#f))
                 }
-                None => quote!(::core::option::Option::None),
+                None => quote!(None),
             };
-            quote!(__p::Route { template: #t, fixed_query: #fixed, methods: &[#(#methods),*] },)
+            quote!(__p::route(#t, #fixed, &[#(#methods),*]),)
         });
         let arms = self.ops.iter().enumerate().map(|(i, o)| {
             let h = ident(&format!("__handle_{}", o.name));
-            quote!(#i => return ::std::boxed::Box::pin(#h(api, ctx, request, captures)),)
+            let i = Literal::usize_unsuffixed(i);
+            quote!(#i => #h(api, request, captures),)
         });
         quote! {
             /// Routes a request to the handler of its operation. Not an
             /// `async fn`: one future holding every handler's would be a
             /// state machine of thousands of states in a large API, slow to
             /// compile; each handler's future is boxed on its own instead.
-            fn __dispatch<'a, A: Api>(api: &'a A, request: __p::http::Request<__p::bytes::Bytes>) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = __p::http::Response<__p::bytes::Bytes>> + ::core::marker::Send + 'a>> {
+            fn __dispatch<'a, A: Api>(api: &'a A, request: HttpRequest) -> BoxFuture<'a, HttpResponse> {
                 static ROUTER: ::std::sync::LazyLock<__p::Router> = ::std::sync::LazyLock::new(|| __p::Router::new(&[#(#routes)*]));
-                let response = match ROUTER.route(request.method(), request.uri()) {
-                    __p::Routed::Operation(op, captures) => {
-                        let ctx = #k::api::Context::from_request(&request);
-                        match op {
-                            #(#arms)*
-                            _ => __p::not_found(request.uri().path()),
-                        }
-                    }
-                    __p::Routed::MethodNotAllowed(allowed) => __p::method_not_allowed(allowed),
-                    __p::Routed::NotFound => __p::not_found(request.uri().path()),
+                let routed = match ROUTER.route(request.method(), request.uri()) {
+                    __p::Routed::Operation(op, captures) => match op {
+                        #(#arms)*
+                        _ => Err(__p::not_found(request.uri().path())),
+                    },
+                    __p::Routed::MethodNotAllowed(allowed) => Err(__p::method_not_allowed(allowed)),
+                    __p::Routed::NotFound => Err(__p::not_found(request.uri().path())),
                 };
-                ::std::boxed::Box::pin(::core::future::ready(response))
+                routed.unwrap_or_else(__p::ready)
             }
         }
     }

@@ -4,7 +4,6 @@ use super::*;
 
 impl Emitter<'_> {
     pub(super) fn emit_server(&self) -> TokenStream {
-        let k = &self.krate;
         let methods = self.ops.iter().map(|op| {
             let name = ident(&op.name);
             let resp = ident(&op.response_enum);
@@ -17,9 +16,9 @@ impl Emitter<'_> {
                 #doc
                 #[doc = ""]
                 #[doc = #sig]
-                fn #name(&self, ctx: #k::api::Context, #(#args),*) -> impl ::core::future::Future<Output = ::core::result::Result<#resp, #k::api::ServerError>> + ::core::marker::Send {
+                fn #name(&self, ctx: Context, #(#args),*) -> impl Future<Output = Result<#resp, ServerError>> + Send {
                     let _ = (ctx, #(#arg_names),*);
-                    #k::__private::not_implemented(#id)
+                    __p::not_implemented(#id)
                 }
             }
         });
@@ -28,7 +27,7 @@ impl Emitter<'_> {
         quote! {
             /// The server side of this API: implement the operations you serve;
             /// the others answer 501 Not Implemented.
-            pub trait Api: ::core::marker::Send + ::core::marker::Sync + 'static {
+            pub trait Api: Send + Sync + 'static {
                 #(#methods)*
             }
 
@@ -36,29 +35,29 @@ impl Emitter<'_> {
             /// (a `tower::Service`): routes requests, decodes parameters and
             /// bodies, and encodes the responses.
             pub struct ApiService<A> {
-                api: ::std::sync::Arc<A>,
+                api: Arc<A>,
             }
 
             impl<A: Api> ApiService<A> {
                 /// Wraps an implementation.
                 pub fn new(api: A) -> Self {
-                    ApiService { api: ::std::sync::Arc::new(api) }
+                    ApiService { api: Arc::new(api) }
                 }
 
                 /// Wraps a shared implementation.
-                pub fn from_arc(api: ::std::sync::Arc<A>) -> Self {
+                pub fn from_arc(api: Arc<A>) -> Self {
                     ApiService { api }
                 }
 
                 /// Handles one request.
-                pub async fn handle(&self, request: __p::http::Request<__p::bytes::Bytes>) -> __p::http::Response<__p::bytes::Bytes> {
+                pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
                     __dispatch(&*self.api, request).await
                 }
             }
 
-            impl<A> ::core::clone::Clone for ApiService<A> {
+            impl<A> Clone for ApiService<A> {
                 fn clone(&self) -> Self {
-                    ApiService { api: ::std::sync::Arc::clone(&self.api) }
+                    ApiService { api: Arc::clone(&self.api) }
                 }
             }
 
@@ -68,18 +67,18 @@ impl Emitter<'_> {
                 }
             }
 
-            impl<A: Api> __p::tower_service::Service<__p::http::Request<__p::bytes::Bytes>> for ApiService<A> {
-                type Response = __p::http::Response<__p::bytes::Bytes>;
+            impl<A: Api> __p::tower_service::Service<HttpRequest> for ApiService<A> {
+                type Response = HttpResponse;
                 type Error = ::core::convert::Infallible;
-                type Future = ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ::core::result::Result<Self::Response, Self::Error>> + ::core::marker::Send + 'static>>;
+                type Future = BoxFuture<'static, Result<HttpResponse, Self::Error>>;
 
-                fn poll_ready(&mut self, _cx: &mut ::core::task::Context<'_>) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-                    ::core::task::Poll::Ready(::core::result::Result::Ok(()))
+                fn poll_ready(&mut self, _cx: &mut ::core::task::Context<'_>) -> ::core::task::Poll<Result<(), Self::Error>> {
+                    ::core::task::Poll::Ready(Ok(()))
                 }
 
-                fn call(&mut self, request: __p::http::Request<__p::bytes::Bytes>) -> Self::Future {
-                    let api = ::std::sync::Arc::clone(&self.api);
-                    ::std::boxed::Box::pin(async move { ::core::result::Result::Ok(__dispatch(&*api, request).await) })
+                fn call(&mut self, request: HttpRequest) -> Self::Future {
+                    let api = Arc::clone(&self.api);
+                    Box::pin(async move { Ok(__dispatch(&*api, request).await) })
                 }
             }
 
@@ -99,7 +98,7 @@ impl Emitter<'_> {
                 if p.required {
                     quote!(#n: #t)
                 } else {
-                    quote!(#n: ::core::option::Option<#t>)
+                    quote!(#n: Option<#t>)
                 }
             })
             .collect();
@@ -109,7 +108,7 @@ impl Emitter<'_> {
             args.push(if op.body_required {
                 quote!(#n: #t)
             } else {
-                quote!(#n: ::core::option::Option<#t>)
+                quote!(#n: Option<#t>)
             });
         }
         args
@@ -141,12 +140,12 @@ impl Emitter<'_> {
             let sep = p.separator;
             let value = match (p.location, p.is_array()) {
                 (Location::Path, false) => {
-                    let i = path_index;
+                    let i = Literal::usize_unsuffixed(path_index);
                     path_index += 1;
                     quote!(__p::path_param(#w, &__captures, #i))
                 }
                 (Location::Path, true) => {
-                    let i = path_index;
+                    let i = Literal::usize_unsuffixed(path_index);
                     path_index += 1;
                     let sep = p.separator;
                     if sep == ',' {
@@ -180,30 +179,27 @@ impl Emitter<'_> {
             let decode = self.decode_body(body, &quote!(__request), false);
             if op.body_required {
                 decls.push(quote! {
-                    if __request.body().is_empty() && __request.headers().get(__p::http::header::CONTENT_TYPE).is_none() {
-                        return __p::missing_body();
-                    }
+                    __try!(__p::body_required(&__request));
                     let #n = #decode;
                 });
             } else {
                 decls.push(quote! {
-                    let #n = if __request.body().is_empty() && __request.headers().get(__p::http::header::CONTENT_TYPE).is_none() {
-                        ::core::option::Option::None
-                    } else {
-                        ::core::option::Option::Some(#decode)
-                    };
+                    let #n = if __p::has_body(&__request) { Some(#decode) } else { None };
                 });
             }
         }
         let args = self.server_arg_names(op);
-        let k = &self.krate;
+        let resp = ident(&op.response_enum);
+        // The context takes the request's headers and connection when the
+        // parameters and body are decoded: moved, not copied.
+        // Not an `async fn`: the parameters are decoded at once, and the
+        // runtime's `answer_later` is the only future (one async body less to
+        // check per operation); a bad parameter is answered at once (`Err`).
         quote! {
-            async fn #h<A: Api>(__api: &A, ctx: #k::api::Context, __request: __p::http::Request<__p::bytes::Bytes>, __captures: ::std::vec::Vec<::std::string::String>) -> __p::http::Response<__p::bytes::Bytes> {
+            fn #h<'a, A: Api>(__api: &'a A, __request: HttpRequest, __captures: Vec<String>) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
                 #(#decls)*
-                match __api.#name(ctx, #(#args),*).await {
-                    ::core::result::Result::Ok(response) => response.__into_http(),
-                    ::core::result::Result::Err(error) => error.into_response(),
-                }
+                let ctx = Context::from_request_owned(__request);
+                Ok(__p::answer_later(__api.#name(ctx, #(#args),*), #resp::__into_http))
             }
         }
     }

@@ -51,7 +51,7 @@ impl Emitter<'_> {
         let name = ident(&def.name);
         let doc = doc_attrs(def.doc.as_deref());
         let sc = self.serde_crate();
-        let derive = quote!(#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]);
+        let derive = quote!(#[derive(Debug, Clone, PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]);
         match &def.kind {
             Kind::Pending => {
                 // Only reachable after an error elsewhere; keep the name valid.
@@ -59,63 +59,25 @@ impl Emitter<'_> {
             }
             Kind::Struct(s) => self.emit_struct(id, &name, doc, s),
             Kind::StrEnum(variants) => {
-                let vs = variants.iter().map(|(rust, _)| {
-                    let v = ident(rust);
-                    quote!(#v,)
-                });
-                let arms = variants.iter().map(|(rust, wire)| {
+                let vs = variants.iter().map(|(rust, _)| ident(rust));
+                let table = variants.iter().map(|(rust, wire)| {
                     let v = ident(rust);
                     let w = lit_str(wire);
-                    quote!(Self::#v => #w,)
+                    quote!(#v #w)
                 });
-                let de = variants.iter().map(|(rust, wire)| {
-                    let v = ident(rust);
-                    let w = lit_str(wire);
-                    quote!(#w => ::core::result::Result::Ok(Self::#v),)
-                });
-                let names = variants.iter().map(|(_, wire)| lit_str(wire));
                 quote! {
                     #doc
-                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
-                    pub enum #name { #(#vs)* }
-                    impl #name {
-                        /// The value as it appears on the wire.
-                        pub fn as_str(&self) -> &'static str {
-                            match self { #(#arms)* }
-                        }
-                    }
-                    impl __p::serde::Serialize for #name {
-                        fn serialize<__S: __p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
-                            __serializer.serialize_str(self.as_str())
-                        }
-                    }
-                    impl<'de> __p::serde::Deserialize<'de> for #name {
-                        fn deserialize<__D: __p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
-                            let __value = __p::text(__deserializer)?;
-                            match __value.as_str() {
-                                #(#de)*
-                                __other => ::core::result::Result::Err(<__D::Error as __p::serde::de::Error>::unknown_variant(__other, &[#(#names),*])),
-                            }
-                        }
-                    }
-                    impl ::core::fmt::Display for #name {
-                        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                            f.write_str(self.as_str())
-                        }
-                    }
+                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+                    pub enum #name { #(#vs,)* }
+                    __p::str_enum!(#name; #(#table),*);
                 }
             }
             Kind::IntEnum(variants) => {
                 let vs = variants.iter().map(|(rust, _)| ident(rust));
-                let ser = variants.iter().map(|(rust, v)| {
+                let table = variants.iter().map(|(rust, v)| {
                     let r = ident(rust);
                     let lit = int_tokens(*v);
-                    quote!(Self::#r => #lit,)
-                });
-                let de = variants.iter().map(|(rust, v)| {
-                    let r = ident(rust);
-                    let lit = int_tokens(*v);
-                    quote!(#lit => ::core::result::Result::Ok(Self::#r),)
+                    quote!(#r #lit)
                 });
                 let expected = format!(
                     "one of {}",
@@ -127,31 +89,9 @@ impl Emitter<'_> {
                 );
                 quote! {
                     #doc
-                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
                     pub enum #name { #(#vs,)* }
-                    impl #name {
-                        /// The value as it appears on the wire.
-                        pub fn value(&self) -> i64 {
-                            match self { #(#ser)* }
-                        }
-                    }
-                    impl __p::serde::Serialize for #name {
-                        fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
-                            serializer.serialize_i64(self.value())
-                        }
-                    }
-                    impl<'de> __p::serde::Deserialize<'de> for #name {
-                        fn deserialize<D: __p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
-                            let value = <i64 as __p::serde::Deserialize>::deserialize(deserializer)?;
-                            match value {
-                                #(#de)*
-                                other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::invalid_value(
-                                    __p::serde::de::Unexpected::Signed(other),
-                                    &#expected,
-                                )),
-                            }
-                        }
-                    }
+                    __p::int_enum!(#name, #expected; #(#table),*);
                 }
             }
             Kind::Tagged {
@@ -164,10 +104,11 @@ impl Emitter<'_> {
                     let t = self.ty(&variant.ty, false, Some(id));
                     quote!(#v(#t),)
                 });
+                let tag_lit = lit_str(tag);
                 let ser = variants.iter().map(|variant| {
                     let v = ident(&variant.rust);
                     let w = lit_str(&variant.tag);
-                    quote!(Self::#v(inner) => (#w, __p::serde_json::to_value(inner)),)
+                    quote!(Self::#v(inner) => __p::tagged(inner, serializer, #tag_lit, #w),)
                 });
                 // Members that share a tag (openai's input and output
                 // `message`, each fixing `type` to the same value) are tried
@@ -201,7 +142,6 @@ impl Emitter<'_> {
                     quote!(#w => { #(#tries)* __p::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as __p::serde::de::Error>::custom) },)
                 });
                 let names = tags.iter().map(|tag| lit_str(tag));
-                let tag_lit = lit_str(tag);
                 // 3.2 `defaultMapping`: an absent or unknown tag is the
                 // default variant (which keeps the tag it came with).
                 let (missing, unknown) = match default.and_then(|d| variants.get(d)) {
@@ -217,13 +157,11 @@ impl Emitter<'_> {
                 };
                 quote! {
                     #doc
-                    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+                    #[derive(Debug, Clone, PartialEq)]
                     pub enum #name { #(#vs)* }
                     impl __p::serde::Serialize for #name {
                         fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
-                            let (tag, value) = match self { #(#ser)* };
-                            let value = value.map_err(<S::Error as __p::serde::ser::Error>::custom)?;
-                            __p::serde::Serialize::serialize(&__p::with_tag(value, #tag_lit, tag), serializer)
+                            match self { #(#ser)* }
                         }
                     }
                     impl<'de> __p::serde::Deserialize<'de> for #name {
@@ -311,19 +249,17 @@ impl Emitter<'_> {
             .fields
             .iter()
             .all(|f| f.optional)
-            .then(|| quote!(::core::default::Default,));
-        let serialize = emit_struct_serialize(name, s);
-        let deserialize = self.emit_struct_deserialize(name, s);
+            .then(|| quote!(Default,));
+        let serde = self.emit_struct_serde(name, s);
         let multipart = s.multipart.then(|| self.emit_multipart(name, s));
         quote! {
             #doc
-            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #default)]
+            #[derive(Debug, Clone, PartialEq, #default)]
             pub struct #name {
                 #(#fields)*
                 #additional
             }
-            #serialize
-            #deserialize
+            #serde
             #multipart
         }
     }
@@ -402,89 +338,42 @@ impl Emitter<'_> {
         }
     }
 
-    /// `Deserialize` for a struct: one slot per property and a `match` on
-    /// the key (see `swaggersocket::__private::slot`), much less code for the
-    /// compiler than the derive's expansion, with the same behaviour.
-    pub(super) fn emit_struct_deserialize(&self, name: &Ident, s: &StructDef) -> TokenStream {
-        let slots: Vec<Ident> = (0..s.fields.len())
-            .map(|i| Ident::new(&format!("__f{i}"), Span::call_site()))
-            .collect();
-        let arms = s.fields.iter().zip(&slots).map(|(f, slot)| {
-            let w = lit_str(&f.wire);
-            quote!(#w => __p::slot(&mut __map, &mut #slot, #w)?,)
-        });
-        let built = s.fields.iter().zip(&slots).map(|(f, slot)| {
+    /// `Serialize` and `Deserialize` for a struct: one line of the runtime's
+    /// `object!` table per property. It expands to a map of the properties
+    /// that are set, and one `visit_map` with a slot per property and a
+    /// `match` on the key: much less code for the compiler than the derives'
+    /// expansion, with the same behaviour.
+    pub(super) fn emit_struct_serde(&self, name: &Ident, s: &StructDef) -> TokenStream {
+        let fields = s.fields.iter().map(|f| {
             let fname = ident(&f.rust);
-            let value = if f.ty.is_option() || self.may_be_empty(&f.ty) {
+            let w = lit_str(&f.wire);
+            let ser = if f.optional {
+                quote!(some)
+            } else {
+                quote!(all)
+            };
+            let de = if f.ty.is_option() || self.may_be_empty(&f.ty) {
                 // Absent: `None`, as the derive does for an `Option`; or `{}`,
                 // the only way a form body can send an object of optional
                 // properties.
-                quote!(#slot.unwrap_or_default())
+                quote!(dflt)
             } else if let Some(Value::String(path)) = &f.default {
                 let path = ident(path);
-                quote!(#slot.unwrap_or_else(defaults::#path))
+                quote!(dfn(defaults::#path))
             } else {
-                let w = lit_str(&f.wire);
-                quote!(__p::required(#slot, #w)?)
+                quote!(req)
             };
-            quote!(#fname: #value,)
+            quote!(#fname #w #ser #de)
         });
-        let (additional_init, additional_built, unknown) = match &s.additional {
+        let unknown = match &s.additional {
             Some(_) => {
                 let fname = ident(&s.additional_name);
-                (
-                    quote!(let mut __additional = ::std::collections::HashMap::new();),
-                    quote!(#fname: __additional,),
-                    quote! {{
-                        let __value = __p::serde::de::MapAccess::next_value(&mut __map)?;
-                        __additional.insert(__p::Key::into_string(__key), __value);
-                    }},
-                )
+                quote!(keep(#fname))
             }
-            None if s.deny_unknown => {
-                let wires = s.fields.iter().map(|f| lit_str(&f.wire));
-                (
-                    TokenStream::new(),
-                    TokenStream::new(),
-                    quote! {
-                        return ::core::result::Result::Err(
-                            <__M::Error as __p::serde::de::Error>::unknown_field(__key.as_str(), &[#(#wires),*]),
-                        )
-                    },
-                )
-            }
-            None => (
-                TokenStream::new(),
-                TokenStream::new(),
-                quote!(__p::skip(&mut __map)?),
-            ),
+            None if s.deny_unknown => quote!(deny),
+            None => quote!(skip),
         };
-        let expecting = format!("struct {name}");
-        quote! {
-            impl<'de> __p::serde::Deserialize<'de> for #name {
-                fn deserialize<__D: __p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
-                        type Value = #name;
-                        fn expecting(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                            __f.write_str(#expecting)
-                        }
-                        fn visit_map<__M: __p::serde::de::MapAccess<'de>>(self, mut __map: __M) -> ::core::result::Result<#name, __M::Error> {
-                            #(let mut #slots = ::core::option::Option::None;)*
-                            #additional_init
-                            while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<__p::Key<'de>>(&mut __map)? {
-                                match __key.as_str() {
-                                    #(#arms)*
-                                    _ => #unknown,
-                                }
-                            }
-                            ::core::result::Result::Ok(#name { #(#built)* #additional_built })
-                        }
-                    }
-                    __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
-                }
-            }
-        }
+        quote!(__p::object!(#name, #unknown; #(#fields),*);)
     }
 }
 
@@ -657,40 +546,4 @@ pub(super) fn alias_cycles(defs: &[TypeDef]) -> Vec<bool> {
     // Breaking one alias per cycle suffices, but newtypes for all members
     // keep the rule simple and the output stable.
     out
-}
-
-/// `Serialize` for a struct: a map of the properties that are set, then the
-/// `additionalProperties`; what the derive writes, in less code.
-pub(super) fn emit_struct_serialize(name: &Ident, s: &StructDef) -> TokenStream {
-    let entries = s.fields.iter().map(|f| {
-        let fname = ident(&f.rust);
-        let w = lit_str(&f.wire);
-        if f.optional {
-            quote! {
-                if let ::core::option::Option::Some(__value) = &self.#fname {
-                    __p::serde::ser::SerializeMap::serialize_entry(&mut __map, #w, __value)?;
-                }
-            }
-        } else {
-            quote!(__p::serde::ser::SerializeMap::serialize_entry(&mut __map, #w, &self.#fname)?;)
-        }
-    });
-    let additional = s.additional.as_ref().map(|_| {
-        let fname = ident(&s.additional_name);
-        quote! {
-            for (__key, __value) in &self.#fname {
-                __p::serde::ser::SerializeMap::serialize_entry(&mut __map, __key, __value)?;
-            }
-        }
-    });
-    quote! {
-        impl __p::serde::Serialize for #name {
-            fn serialize<__S: __p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
-                let mut __map = __p::serde::Serializer::serialize_map(__serializer, ::core::option::Option::None)?;
-                #(#entries)*
-                #additional
-                __p::serde::ser::SerializeMap::end(__map)
-            }
-        }
-    }
 }

@@ -24,279 +24,49 @@
     rustdoc::all
 )]
 pub mod kennel {
+    use ::swaggersocket::__private::{
+        self as __p, Arc, BoxFuture, ClientError, Connection, Context, Future,
+        HttpRequest, HttpResponse, ServerError, StatusCode,
+    };
     macro_rules! __try {
         ($e:expr) => {
-            match $e { ::core::result::Result::Ok(v) => v, ::core::result::Result::Err(r)
-            => return __p::Reject::into_response(r), }
+            match $e { Ok(v) => v, Err(r) => return Err(__p::Reject::into_response(r)), }
         };
     }
     /// The schema types of this API.
     pub mod types {
         use ::swaggersocket::__private as __p;
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+        #[derive(Debug, Clone, PartialEq)]
         pub struct Pet {
             pub id: i64,
             pub name: ::std::string::String,
             pub owner: ::core::option::Option<Owner>,
             pub kind: ::core::option::Option<Kind>,
         }
-        impl __p::serde::Serialize for Pet {
-            fn serialize<__S: __p::serde::Serializer>(
-                &self,
-                __serializer: __S,
-            ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                let mut __map = __p::serde::Serializer::serialize_map(
-                    __serializer,
-                    ::core::option::Option::None,
-                )?;
-                __p::serde::ser::SerializeMap::serialize_entry(
-                    &mut __map,
-                    "id",
-                    &self.id,
-                )?;
-                __p::serde::ser::SerializeMap::serialize_entry(
-                    &mut __map,
-                    "name",
-                    &self.name,
-                )?;
-                if let ::core::option::Option::Some(__value) = &self.owner {
-                    __p::serde::ser::SerializeMap::serialize_entry(
-                        &mut __map,
-                        "owner",
-                        __value,
-                    )?;
-                }
-                if let ::core::option::Option::Some(__value) = &self.kind {
-                    __p::serde::ser::SerializeMap::serialize_entry(
-                        &mut __map,
-                        "kind",
-                        __value,
-                    )?;
-                }
-                __p::serde::ser::SerializeMap::end(__map)
-            }
-        }
-        impl<'de> __p::serde::Deserialize<'de> for Pet {
-            fn deserialize<__D: __p::serde::Deserializer<'de>>(
-                __deserializer: __D,
-            ) -> ::core::result::Result<Self, __D::Error> {
-                struct __Visitor;
-                impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
-                    type Value = Pet;
-                    fn expecting(
-                        &self,
-                        __f: &mut ::core::fmt::Formatter<'_>,
-                    ) -> ::core::fmt::Result {
-                        __f.write_str("struct Pet")
-                    }
-                    fn visit_map<__M: __p::serde::de::MapAccess<'de>>(
-                        self,
-                        mut __map: __M,
-                    ) -> ::core::result::Result<Pet, __M::Error> {
-                        let mut __f0 = ::core::option::Option::None;
-                        let mut __f1 = ::core::option::Option::None;
-                        let mut __f2 = ::core::option::Option::None;
-                        let mut __f3 = ::core::option::Option::None;
-                        while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<
-                            __p::Key<'de>,
-                        >(&mut __map)? {
-                            match __key.as_str() {
-                                "id" => __p::slot(&mut __map, &mut __f0, "id")?,
-                                "name" => __p::slot(&mut __map, &mut __f1, "name")?,
-                                "owner" => __p::slot(&mut __map, &mut __f2, "owner")?,
-                                "kind" => __p::slot(&mut __map, &mut __f3, "kind")?,
-                                _ => __p::skip(&mut __map)?,
-                            }
-                        }
-                        ::core::result::Result::Ok(Pet {
-                            id: __p::required(__f0, "id")?,
-                            name: __p::required(__f1, "name")?,
-                            owner: __f2.unwrap_or_default(),
-                            kind: __f3.unwrap_or_default(),
-                        })
-                    }
-                }
-                __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
-            }
-        }
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+        __p::object!(
+            Pet, skip; id "id" all req, name "name" all req, owner "owner" some dflt,
+            kind "kind" some dflt
+        );
+        #[derive(Debug, Clone, PartialEq)]
         pub struct Owner {
             pub name: ::std::string::String,
             pub pets: ::core::option::Option<::std::vec::Vec<Pet>>,
         }
-        impl __p::serde::Serialize for Owner {
-            fn serialize<__S: __p::serde::Serializer>(
-                &self,
-                __serializer: __S,
-            ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                let mut __map = __p::serde::Serializer::serialize_map(
-                    __serializer,
-                    ::core::option::Option::None,
-                )?;
-                __p::serde::ser::SerializeMap::serialize_entry(
-                    &mut __map,
-                    "name",
-                    &self.name,
-                )?;
-                if let ::core::option::Option::Some(__value) = &self.pets {
-                    __p::serde::ser::SerializeMap::serialize_entry(
-                        &mut __map,
-                        "pets",
-                        __value,
-                    )?;
-                }
-                __p::serde::ser::SerializeMap::end(__map)
-            }
-        }
-        impl<'de> __p::serde::Deserialize<'de> for Owner {
-            fn deserialize<__D: __p::serde::Deserializer<'de>>(
-                __deserializer: __D,
-            ) -> ::core::result::Result<Self, __D::Error> {
-                struct __Visitor;
-                impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
-                    type Value = Owner;
-                    fn expecting(
-                        &self,
-                        __f: &mut ::core::fmt::Formatter<'_>,
-                    ) -> ::core::fmt::Result {
-                        __f.write_str("struct Owner")
-                    }
-                    fn visit_map<__M: __p::serde::de::MapAccess<'de>>(
-                        self,
-                        mut __map: __M,
-                    ) -> ::core::result::Result<Owner, __M::Error> {
-                        let mut __f0 = ::core::option::Option::None;
-                        let mut __f1 = ::core::option::Option::None;
-                        while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<
-                            __p::Key<'de>,
-                        >(&mut __map)? {
-                            match __key.as_str() {
-                                "name" => __p::slot(&mut __map, &mut __f0, "name")?,
-                                "pets" => __p::slot(&mut __map, &mut __f1, "pets")?,
-                                _ => __p::skip(&mut __map)?,
-                            }
-                        }
-                        ::core::result::Result::Ok(Owner {
-                            name: __p::required(__f0, "name")?,
-                            pets: __f1.unwrap_or_default(),
-                        })
-                    }
-                }
-                __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
-            }
-        }
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::marker::Copy,
-            ::core::cmp::PartialEq,
-            ::core::cmp::Eq,
-            ::core::hash::Hash
-        )]
+        __p::object!(Owner, skip; name "name" all req, pets "pets" some dflt);
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Kind {
             Dog,
             Cat,
         }
-        impl Kind {
-            /// The value as it appears on the wire.
-            pub fn as_str(&self) -> &'static str {
-                match self {
-                    Self::Dog => "dog",
-                    Self::Cat => "cat",
-                }
-            }
-        }
-        impl __p::serde::Serialize for Kind {
-            fn serialize<__S: __p::serde::Serializer>(
-                &self,
-                __serializer: __S,
-            ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                __serializer.serialize_str(self.as_str())
-            }
-        }
-        impl<'de> __p::serde::Deserialize<'de> for Kind {
-            fn deserialize<__D: __p::serde::Deserializer<'de>>(
-                __deserializer: __D,
-            ) -> ::core::result::Result<Self, __D::Error> {
-                let __value = __p::text(__deserializer)?;
-                match __value.as_str() {
-                    "dog" => ::core::result::Result::Ok(Self::Dog),
-                    "cat" => ::core::result::Result::Ok(Self::Cat),
-                    __other => {
-                        ::core::result::Result::Err(
-                            <__D::Error as __p::serde::de::Error>::unknown_variant(
-                                __other,
-                                &["dog", "cat"],
-                            ),
-                        )
-                    }
-                }
-            }
-        }
-        impl ::core::fmt::Display for Kind {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+        __p::str_enum!(Kind; Dog "dog", Cat "cat");
+        #[derive(Debug, Clone, PartialEq)]
         pub struct Error {
             pub message: ::std::string::String,
         }
-        impl __p::serde::Serialize for Error {
-            fn serialize<__S: __p::serde::Serializer>(
-                &self,
-                __serializer: __S,
-            ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                let mut __map = __p::serde::Serializer::serialize_map(
-                    __serializer,
-                    ::core::option::Option::None,
-                )?;
-                __p::serde::ser::SerializeMap::serialize_entry(
-                    &mut __map,
-                    "message",
-                    &self.message,
-                )?;
-                __p::serde::ser::SerializeMap::end(__map)
-            }
-        }
-        impl<'de> __p::serde::Deserialize<'de> for Error {
-            fn deserialize<__D: __p::serde::Deserializer<'de>>(
-                __deserializer: __D,
-            ) -> ::core::result::Result<Self, __D::Error> {
-                struct __Visitor;
-                impl<'de> __p::serde::de::Visitor<'de> for __Visitor {
-                    type Value = Error;
-                    fn expecting(
-                        &self,
-                        __f: &mut ::core::fmt::Formatter<'_>,
-                    ) -> ::core::fmt::Result {
-                        __f.write_str("struct Error")
-                    }
-                    fn visit_map<__M: __p::serde::de::MapAccess<'de>>(
-                        self,
-                        mut __map: __M,
-                    ) -> ::core::result::Result<Error, __M::Error> {
-                        let mut __f0 = ::core::option::Option::None;
-                        while let ::core::option::Option::Some(__key) = __p::serde::de::MapAccess::next_key::<
-                            __p::Key<'de>,
-                        >(&mut __map)? {
-                            match __key.as_str() {
-                                "message" => __p::slot(&mut __map, &mut __f0, "message")?,
-                                _ => __p::skip(&mut __map)?,
-                            }
-                        }
-                        ::core::result::Result::Ok(Error {
-                            message: __p::required(__f0, "message")?,
-                        })
-                    }
-                }
-                __p::serde::Deserializer::deserialize_map(__deserializer, __Visitor)
-            }
-        }
+        __p::object!(Error, skip; message "message" all req);
     }
-    use ::swaggersocket::__private as __p;
     /// The responses of `listPets`.
-    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+    #[derive(Debug, Clone, PartialEq)]
     pub enum ListPetsResponse {
         /// the pets
         ///
@@ -305,50 +75,29 @@ pub mod kennel {
     }
     impl ListPetsResponse {
         /// The status code of this response.
-        pub fn status(&self) -> ::swaggersocket::api::StatusCode {
+        pub fn status(&self) -> StatusCode {
             match *self {
                 Self::Ok(..) => __p::status(200),
             }
         }
         #[doc(hidden)]
-        pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
+        pub fn __into_http(self) -> HttpResponse {
             match self {
                 Self::Ok(body) => {
-                    let mut __builder = __p::ResponseBuilder::new(__p::status(200));
-                    __builder = __builder.json(&body, "application/json");
-                    __builder.finish()
+                    __p::reply(200).json(&body, "application/json").finish()
                 }
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(
-            __response: __p::http::Response<__p::bytes::Bytes>,
-        ) -> ::core::result::Result<Self, ::swaggersocket::api::ClientError> {
-            match __response.status().as_u16() {
-                200 => {
-                    let body = {
-                        if !__p::media_accepts(
-                            "application/json",
-                            __response.headers(),
-                        ) {
-                            return ::core::result::Result::Err(
-                                ::swaggersocket::api::ClientError::undocumented(__response),
-                            );
-                        }
-                        __p::client(__p::decode_json(__response.body()), &__response)?
-                    };
-                    ::core::result::Result::Ok(Self::Ok(body))
-                }
-                _ => {
-                    ::core::result::Result::Err(
-                        ::swaggersocket::api::ClientError::undocumented(__response),
-                    )
-                }
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                200 => Ok(Self::Ok(__p::json(&r)?)),
+                _ => Err(ClientError::undocumented(r)),
             }
         }
     }
     /// The responses of `addPet`.
-    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+    #[derive(Debug, Clone, PartialEq)]
     pub enum AddPetResponse {
         /// added
         ///
@@ -359,75 +108,45 @@ pub mod kennel {
         /// Any other status.
         Default {
             /// The status code.
-            status: ::swaggersocket::api::StatusCode,
+            status: StatusCode,
             /// The body.
             body: types::Error,
         },
     }
     impl AddPetResponse {
         /// The status code of this response.
-        pub fn status(&self) -> ::swaggersocket::api::StatusCode {
+        pub fn status(&self) -> StatusCode {
             match *self {
                 Self::Created(..) => __p::status(201),
                 Self::Default { status, .. } => status,
             }
         }
         #[doc(hidden)]
-        pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
+        pub fn __into_http(self) -> HttpResponse {
             match self {
                 Self::Created(body) => {
-                    let mut __builder = __p::ResponseBuilder::new(__p::status(201));
-                    __builder = __builder.json(&body, "application/json");
-                    __builder.finish()
+                    __p::reply(201).json(&body, "application/json").finish()
                 }
                 Self::Default { status, body } => {
-                    let mut __builder = __p::ResponseBuilder::new(status);
-                    __builder = __builder.json(&body, "application/json");
-                    __builder.finish()
+                    __p::reply_with(status).json(&body, "application/json").finish()
                 }
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(
-            __response: __p::http::Response<__p::bytes::Bytes>,
-        ) -> ::core::result::Result<Self, ::swaggersocket::api::ClientError> {
-            match __response.status().as_u16() {
-                201 => {
-                    let body = {
-                        if !__p::media_accepts(
-                            "application/json",
-                            __response.headers(),
-                        ) {
-                            return ::core::result::Result::Err(
-                                ::swaggersocket::api::ClientError::undocumented(__response),
-                            );
-                        }
-                        __p::client(__p::decode_json(__response.body()), &__response)?
-                    };
-                    ::core::result::Result::Ok(Self::Created(body))
-                }
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                201 => Ok(Self::Created(__p::json(&r)?)),
                 _ => {
-                    let body = {
-                        if !__p::media_accepts(
-                            "application/json",
-                            __response.headers(),
-                        ) {
-                            return ::core::result::Result::Err(
-                                ::swaggersocket::api::ClientError::undocumented(__response),
-                            );
-                        }
-                        __p::client(__p::decode_json(__response.body()), &__response)?
-                    };
-                    ::core::result::Result::Ok(Self::Default {
-                        status: __response.status(),
-                        body,
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
                     })
                 }
             }
         }
     }
     /// The responses of `getPet`.
-    #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+    #[derive(Debug, Clone, PartialEq)]
     pub enum GetPetResponse {
         /// the pet
         ///
@@ -438,68 +157,38 @@ pub mod kennel {
         /// Any other status.
         Default {
             /// The status code.
-            status: ::swaggersocket::api::StatusCode,
+            status: StatusCode,
             /// The body.
             body: types::Error,
         },
     }
     impl GetPetResponse {
         /// The status code of this response.
-        pub fn status(&self) -> ::swaggersocket::api::StatusCode {
+        pub fn status(&self) -> StatusCode {
             match *self {
                 Self::Ok(..) => __p::status(200),
                 Self::Default { status, .. } => status,
             }
         }
         #[doc(hidden)]
-        pub fn __into_http(self) -> __p::http::Response<__p::bytes::Bytes> {
+        pub fn __into_http(self) -> HttpResponse {
             match self {
                 Self::Ok(body) => {
-                    let mut __builder = __p::ResponseBuilder::new(__p::status(200));
-                    __builder = __builder.json(&body, "application/json");
-                    __builder.finish()
+                    __p::reply(200).json(&body, "application/json").finish()
                 }
                 Self::Default { status, body } => {
-                    let mut __builder = __p::ResponseBuilder::new(status);
-                    __builder = __builder.json(&body, "application/json");
-                    __builder.finish()
+                    __p::reply_with(status).json(&body, "application/json").finish()
                 }
             }
         }
         #[doc(hidden)]
-        pub fn __from_http(
-            __response: __p::http::Response<__p::bytes::Bytes>,
-        ) -> ::core::result::Result<Self, ::swaggersocket::api::ClientError> {
-            match __response.status().as_u16() {
-                200 => {
-                    let body = {
-                        if !__p::media_accepts(
-                            "application/json",
-                            __response.headers(),
-                        ) {
-                            return ::core::result::Result::Err(
-                                ::swaggersocket::api::ClientError::undocumented(__response),
-                            );
-                        }
-                        __p::client(__p::decode_json(__response.body()), &__response)?
-                    };
-                    ::core::result::Result::Ok(Self::Ok(body))
-                }
+        pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+            match r.status().as_u16() {
+                200 => Ok(Self::Ok(__p::json(&r)?)),
                 _ => {
-                    let body = {
-                        if !__p::media_accepts(
-                            "application/json",
-                            __response.headers(),
-                        ) {
-                            return ::core::result::Result::Err(
-                                ::swaggersocket::api::ClientError::undocumented(__response),
-                            );
-                        }
-                        __p::client(__p::decode_json(__response.body()), &__response)?
-                    };
-                    ::core::result::Result::Ok(Self::Default {
-                        status: __response.status(),
-                        body,
+                    Ok(Self::Default {
+                        status: r.status(),
+                        body: __p::json(&r)?,
                     })
                 }
             }
@@ -507,82 +196,62 @@ pub mod kennel {
     }
     /// The server side of this API: implement the operations you serve;
     /// the others answer 501 Not Implemented.
-    pub trait Api: ::core::marker::Send + ::core::marker::Sync + 'static {
+    pub trait Api: Send + Sync + 'static {
         ///
         /// `GET /pets`
         fn list_pets(
             &self,
-            ctx: ::swaggersocket::api::Context,
-            limit: ::core::option::Option<i32>,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                ListPetsResponse,
-                ::swaggersocket::api::ServerError,
-            >,
-        > + ::core::marker::Send {
+            ctx: Context,
+            limit: Option<i32>,
+        ) -> impl Future<Output = Result<ListPetsResponse, ServerError>> + Send {
             let _ = (ctx, limit);
-            ::swaggersocket::__private::not_implemented("listPets")
+            __p::not_implemented("listPets")
         }
         ///
         /// `POST /pets`
         fn add_pet(
             &self,
-            ctx: ::swaggersocket::api::Context,
+            ctx: Context,
             body: types::Pet,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                AddPetResponse,
-                ::swaggersocket::api::ServerError,
-            >,
-        > + ::core::marker::Send {
+        ) -> impl Future<Output = Result<AddPetResponse, ServerError>> + Send {
             let _ = (ctx, body);
-            ::swaggersocket::__private::not_implemented("addPet")
+            __p::not_implemented("addPet")
         }
         ///
         /// `GET /pets/{petId}`
         fn get_pet(
             &self,
-            ctx: ::swaggersocket::api::Context,
+            ctx: Context,
             pet_id: i64,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                GetPetResponse,
-                ::swaggersocket::api::ServerError,
-            >,
-        > + ::core::marker::Send {
+        ) -> impl Future<Output = Result<GetPetResponse, ServerError>> + Send {
             let _ = (ctx, pet_id);
-            ::swaggersocket::__private::not_implemented("getPet")
+            __p::not_implemented("getPet")
         }
     }
     /// Serves an [`Api`] implementation as a swaggersocket handler
     /// (a `tower::Service`): routes requests, decodes parameters and
     /// bodies, and encodes the responses.
     pub struct ApiService<A> {
-        api: ::std::sync::Arc<A>,
+        api: Arc<A>,
     }
     impl<A: Api> ApiService<A> {
         /// Wraps an implementation.
         pub fn new(api: A) -> Self {
-            ApiService {
-                api: ::std::sync::Arc::new(api),
-            }
+            ApiService { api: Arc::new(api) }
         }
         /// Wraps a shared implementation.
-        pub fn from_arc(api: ::std::sync::Arc<A>) -> Self {
+        pub fn from_arc(api: Arc<A>) -> Self {
             ApiService { api }
         }
         /// Handles one request.
-        pub async fn handle(
-            &self,
-            request: __p::http::Request<__p::bytes::Bytes>,
-        ) -> __p::http::Response<__p::bytes::Bytes> {
+        pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
             __dispatch(&*self.api, request).await
         }
     }
-    impl<A> ::core::clone::Clone for ApiService<A> {
+    impl<A> Clone for ApiService<A> {
         fn clone(&self) -> Self {
             ApiService {
-                api: ::std::sync::Arc::clone(&self.api),
+                api: Arc::clone(&self.api),
             }
         }
     }
@@ -591,31 +260,19 @@ pub mod kennel {
             f.debug_struct("ApiService").finish_non_exhaustive()
         }
     }
-    impl<A: Api> __p::tower_service::Service<__p::http::Request<__p::bytes::Bytes>>
-    for ApiService<A> {
-        type Response = __p::http::Response<__p::bytes::Bytes>;
+    impl<A: Api> __p::tower_service::Service<HttpRequest> for ApiService<A> {
+        type Response = HttpResponse;
         type Error = ::core::convert::Infallible;
-        type Future = ::core::pin::Pin<
-            ::std::boxed::Box<
-                dyn ::core::future::Future<
-                    Output = ::core::result::Result<Self::Response, Self::Error>,
-                > + ::core::marker::Send + 'static,
-            >,
-        >;
+        type Future = BoxFuture<'static, Result<HttpResponse, Self::Error>>;
         fn poll_ready(
             &mut self,
             _cx: &mut ::core::task::Context<'_>,
-        ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
-            ::core::task::Poll::Ready(::core::result::Result::Ok(()))
+        ) -> ::core::task::Poll<Result<(), Self::Error>> {
+            ::core::task::Poll::Ready(Ok(()))
         }
-        fn call(
-            &mut self,
-            request: __p::http::Request<__p::bytes::Bytes>,
-        ) -> Self::Future {
-            let api = ::std::sync::Arc::clone(&self.api);
-            ::std::boxed::Box::pin(async move {
-                ::core::result::Result::Ok(__dispatch(&*api, request).await)
-            })
+        fn call(&mut self, request: HttpRequest) -> Self::Future {
+            let api = Arc::clone(&self.api);
+            Box::pin(async move { Ok(__dispatch(&*api, request).await) })
         }
     }
     /// Routes a request to the handler of its operation. Not an
@@ -624,127 +281,82 @@ pub mod kennel {
     /// compile; each handler's future is boxed on its own instead.
     fn __dispatch<'a, A: Api>(
         api: &'a A,
-        request: __p::http::Request<__p::bytes::Bytes>,
-    ) -> ::core::pin::Pin<
-        ::std::boxed::Box<
-            dyn ::core::future::Future<
-                Output = __p::http::Response<__p::bytes::Bytes>,
-            > + ::core::marker::Send + 'a,
-        >,
-    > {
+        request: HttpRequest,
+    ) -> BoxFuture<'a, HttpResponse> {
         static ROUTER: ::std::sync::LazyLock<__p::Router> = ::std::sync::LazyLock::new(||
         __p::Router::new(
             &[
-                __p::Route {
-                    template: "/pets",
-                    fixed_query: ::core::option::Option::None,
-                    methods: &[("GET", 0usize), ("POST", 1usize)],
-                },
-                __p::Route {
-                    template: "/pets/{petId}",
-                    fixed_query: ::core::option::Option::None,
-                    methods: &[("GET", 2usize)],
-                },
+                __p::route("/pets", None, &[("GET", 0), ("POST", 1)]),
+                __p::route("/pets/{petId}", None, &[("GET", 2)]),
             ],
         ));
-        let response = match ROUTER.route(request.method(), request.uri()) {
+        let routed = match ROUTER.route(request.method(), request.uri()) {
             __p::Routed::Operation(op, captures) => {
-                let ctx = ::swaggersocket::api::Context::from_request(&request);
                 match op {
-                    0usize => {
-                        return ::std::boxed::Box::pin(
-                            __handle_list_pets(api, ctx, request, captures),
-                        );
-                    }
-                    1usize => {
-                        return ::std::boxed::Box::pin(
-                            __handle_add_pet(api, ctx, request, captures),
-                        );
-                    }
-                    2usize => {
-                        return ::std::boxed::Box::pin(
-                            __handle_get_pet(api, ctx, request, captures),
-                        );
-                    }
-                    _ => __p::not_found(request.uri().path()),
+                    0 => __handle_list_pets(api, request, captures),
+                    1 => __handle_add_pet(api, request, captures),
+                    2 => __handle_get_pet(api, request, captures),
+                    _ => Err(__p::not_found(request.uri().path())),
                 }
             }
-            __p::Routed::MethodNotAllowed(allowed) => __p::method_not_allowed(allowed),
-            __p::Routed::NotFound => __p::not_found(request.uri().path()),
+            __p::Routed::MethodNotAllowed(allowed) => {
+                Err(__p::method_not_allowed(allowed))
+            }
+            __p::Routed::NotFound => Err(__p::not_found(request.uri().path())),
         };
-        ::std::boxed::Box::pin(::core::future::ready(response))
+        routed.unwrap_or_else(__p::ready)
     }
-    async fn __handle_list_pets<A: Api>(
-        __api: &A,
-        ctx: ::swaggersocket::api::Context,
-        __request: __p::http::Request<__p::bytes::Bytes>,
-        __captures: ::std::vec::Vec<::std::string::String>,
-    ) -> __p::http::Response<__p::bytes::Bytes> {
+    fn __handle_list_pets<'a, A: Api>(
+        __api: &'a A,
+        __request: HttpRequest,
+        __captures: Vec<String>,
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
         let __query = __p::Query::parse(__request.uri());
         let limit = __try!(__query.one("limit"));
-        match __api.list_pets(ctx, limit).await {
-            ::core::result::Result::Ok(response) => response.__into_http(),
-            ::core::result::Result::Err(error) => error.into_response(),
-        }
+        let ctx = Context::from_request_owned(__request);
+        Ok(__p::answer_later(__api.list_pets(ctx, limit), ListPetsResponse::__into_http))
     }
-    async fn __handle_add_pet<A: Api>(
-        __api: &A,
-        ctx: ::swaggersocket::api::Context,
-        __request: __p::http::Request<__p::bytes::Bytes>,
-        __captures: ::std::vec::Vec<::std::string::String>,
-    ) -> __p::http::Response<__p::bytes::Bytes> {
-        if __request.body().is_empty()
-            && __request.headers().get(__p::http::header::CONTENT_TYPE).is_none()
-        {
-            return __p::missing_body();
-        }
-        let body = {
-            if !__p::media_accepts("application/json", __request.headers()) {
-                return __p::Reject::into_response(
-                    __p::unsupported_media(__request.headers()),
-                );
-            }
-            __try!(__p::decode_json(__request.body()))
-        };
-        match __api.add_pet(ctx, body).await {
-            ::core::result::Result::Ok(response) => response.__into_http(),
-            ::core::result::Result::Err(error) => error.into_response(),
-        }
+    fn __handle_add_pet<'a, A: Api>(
+        __api: &'a A,
+        __request: HttpRequest,
+        __captures: Vec<String>,
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
+        __try!(__p::body_required(& __request));
+        let body = __try!(__p::json(& __request));
+        let ctx = Context::from_request_owned(__request);
+        Ok(__p::answer_later(__api.add_pet(ctx, body), AddPetResponse::__into_http))
     }
-    async fn __handle_get_pet<A: Api>(
-        __api: &A,
-        ctx: ::swaggersocket::api::Context,
-        __request: __p::http::Request<__p::bytes::Bytes>,
-        __captures: ::std::vec::Vec<::std::string::String>,
-    ) -> __p::http::Response<__p::bytes::Bytes> {
-        let pet_id = __try!(__p::path_param("petId", & __captures, 0usize));
-        match __api.get_pet(ctx, pet_id).await {
-            ::core::result::Result::Ok(response) => response.__into_http(),
-            ::core::result::Result::Err(error) => error.into_response(),
-        }
+    fn __handle_get_pet<'a, A: Api>(
+        __api: &'a A,
+        __request: HttpRequest,
+        __captures: Vec<String>,
+    ) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
+        let pet_id = __try!(__p::path_param("petId", & __captures, 0));
+        let ctx = Context::from_request_owned(__request);
+        Ok(__p::answer_later(__api.get_pet(ctx, pet_id), GetPetResponse::__into_http))
     }
-    /// The client side of this API, over a swaggersocket [`Connection`](#k::Connection).
-    #[derive(::core::clone::Clone)]
+    /// The client side of this API, over a swaggersocket [`Connection`].
+    #[derive(Clone)]
     pub struct Client {
-        connection: ::swaggersocket::Connection,
+        connection: Connection,
     }
     impl ::core::fmt::Debug for Client {
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             f.debug_struct("Client").finish_non_exhaustive()
         }
     }
-    impl ::core::convert::From<::swaggersocket::Connection> for Client {
-        fn from(connection: ::swaggersocket::Connection) -> Self {
+    impl From<Connection> for Client {
+        fn from(connection: Connection) -> Self {
             Client { connection }
         }
     }
     impl Client {
         /// A client that calls the API over `connection`.
-        pub fn new(connection: ::swaggersocket::Connection) -> Self {
+        pub fn new(connection: Connection) -> Self {
             Client { connection }
         }
         /// The connection the calls go over.
-        pub fn connection(&self) -> &::swaggersocket::Connection {
+        pub fn connection(&self) -> &Connection {
             &self.connection
         }
         ///
@@ -752,7 +364,7 @@ pub mod kennel {
         pub fn list_pets(&self) -> ListPetsRequest<'_> {
             ListPetsRequest {
                 __client: self,
-                limit: ::core::option::Option::None,
+                limit: None,
             }
         }
         ///
@@ -776,54 +388,25 @@ pub mod kennel {
     #[must_use = "a request does nothing until it is awaited or sent"]
     pub struct ListPetsRequest<'a> {
         __client: &'a Client,
-        limit: ::core::option::Option<i32>,
+        limit: Option<i32>,
     }
-    impl<'a> ::core::fmt::Debug for ListPetsRequest<'a> {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.debug_struct(::core::stringify!(ListPetsRequest)).finish_non_exhaustive()
-        }
-    }
+    __p::request!(ListPetsRequest => ListPetsResponse);
     impl<'a> ListPetsRequest<'a> {
         /// Sets the optional query parameter `limit`.
         pub fn limit(mut self, value: i32) -> Self {
-            self.limit = ::core::option::Option::Some(value);
+            self.limit = Some(value);
             self
         }
-        /// Sends the request and decodes the response. The request is
-        /// encoded at once; the future holds only its bytes (so it is
-        /// `Send` without the compiler walking the schema types).
+        /// Sends the request and decodes the response (the request is
+        /// encoded at once: the future holds only its bytes).
         pub fn send(
             self,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                ListPetsResponse,
-                ::swaggersocket::api::ClientError,
-            >,
-        > + ::core::marker::Send + 'a {
+        ) -> impl Future<Output = Result<ListPetsResponse, ClientError>> + Send + 'a {
             let __client = self.__client;
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets");
             request.query("limit", &self.limit, true, ',');
-            async move {
-                let response = __p::call(&__client.connection, request).await?;
-                ListPetsResponse::__from_http(response)
-            }
-        }
-    }
-    impl<'a> ::core::future::IntoFuture for ListPetsRequest<'a> {
-        type Output = ::core::result::Result<
-            ListPetsResponse,
-            ::swaggersocket::api::ClientError,
-        >;
-        type IntoFuture = ::core::pin::Pin<
-            ::std::boxed::Box<
-                dyn ::core::future::Future<
-                    Output = Self::Output,
-                > + ::core::marker::Send + 'a,
-            >,
-        >;
-        fn into_future(self) -> Self::IntoFuture {
-            ::std::boxed::Box::pin(self.send())
+            __p::send(&__client.connection, request, ListPetsResponse::__from_http)
         }
     }
     /// A call to `addPet`: set optional arguments, then `.await` it or call [`send`](AddPetRequest::send).
@@ -832,48 +415,19 @@ pub mod kennel {
         __client: &'a Client,
         body: types::Pet,
     }
-    impl<'a> ::core::fmt::Debug for AddPetRequest<'a> {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.debug_struct(::core::stringify!(AddPetRequest)).finish_non_exhaustive()
-        }
-    }
+    __p::request!(AddPetRequest => AddPetResponse);
     impl<'a> AddPetRequest<'a> {
-        /// Sends the request and decodes the response. The request is
-        /// encoded at once; the future holds only its bytes (so it is
-        /// `Send` without the compiler walking the schema types).
+        /// Sends the request and decodes the response (the request is
+        /// encoded at once: the future holds only its bytes).
         pub fn send(
             self,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                AddPetResponse,
-                ::swaggersocket::api::ClientError,
-            >,
-        > + ::core::marker::Send + 'a {
+        ) -> impl Future<Output = Result<AddPetResponse, ClientError>> + Send + 'a {
             let __client = self.__client;
             let mut request = __p::RequestBuilder::new(__p::http::Method::POST);
             request.path_literal("/pets");
             let body = self.body;
             request = request.json(&body, "application/json");
-            async move {
-                let response = __p::call(&__client.connection, request).await?;
-                AddPetResponse::__from_http(response)
-            }
-        }
-    }
-    impl<'a> ::core::future::IntoFuture for AddPetRequest<'a> {
-        type Output = ::core::result::Result<
-            AddPetResponse,
-            ::swaggersocket::api::ClientError,
-        >;
-        type IntoFuture = ::core::pin::Pin<
-            ::std::boxed::Box<
-                dyn ::core::future::Future<
-                    Output = Self::Output,
-                > + ::core::marker::Send + 'a,
-            >,
-        >;
-        fn into_future(self) -> Self::IntoFuture {
-            ::std::boxed::Box::pin(self.send())
+            __p::send(&__client.connection, request, AddPetResponse::__from_http)
         }
     }
     /// A call to `getPet`: set optional arguments, then `.await` it or call [`send`](GetPetRequest::send).
@@ -882,47 +436,18 @@ pub mod kennel {
         __client: &'a Client,
         pet_id: i64,
     }
-    impl<'a> ::core::fmt::Debug for GetPetRequest<'a> {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.debug_struct(::core::stringify!(GetPetRequest)).finish_non_exhaustive()
-        }
-    }
+    __p::request!(GetPetRequest => GetPetResponse);
     impl<'a> GetPetRequest<'a> {
-        /// Sends the request and decodes the response. The request is
-        /// encoded at once; the future holds only its bytes (so it is
-        /// `Send` without the compiler walking the schema types).
+        /// Sends the request and decodes the response (the request is
+        /// encoded at once: the future holds only its bytes).
         pub fn send(
             self,
-        ) -> impl ::core::future::Future<
-            Output = ::core::result::Result<
-                GetPetResponse,
-                ::swaggersocket::api::ClientError,
-            >,
-        > + ::core::marker::Send + 'a {
+        ) -> impl Future<Output = Result<GetPetResponse, ClientError>> + Send + 'a {
             let __client = self.__client;
             let mut request = __p::RequestBuilder::new(__p::http::Method::GET);
             request.path_literal("/pets/");
             request.path_param(&self.pet_id);
-            async move {
-                let response = __p::call(&__client.connection, request).await?;
-                GetPetResponse::__from_http(response)
-            }
-        }
-    }
-    impl<'a> ::core::future::IntoFuture for GetPetRequest<'a> {
-        type Output = ::core::result::Result<
-            GetPetResponse,
-            ::swaggersocket::api::ClientError,
-        >;
-        type IntoFuture = ::core::pin::Pin<
-            ::std::boxed::Box<
-                dyn ::core::future::Future<
-                    Output = Self::Output,
-                > + ::core::marker::Send + 'a,
-            >,
-        >;
-        fn into_future(self) -> Self::IntoFuture {
-            ::std::boxed::Box::pin(self.send())
+            __p::send(&__client.connection, request, GetPetResponse::__from_http)
         }
     }
 }
