@@ -1143,6 +1143,32 @@ impl Inner {
         }
     }
 
+    /// Go form: queues a whole answer if no streamed answer owns the
+    /// outbound direction or waits for it, and there is room; otherwise
+    /// returns it encoded, for a task to send with [`Inner::send_data`].
+    fn respond_now_go_form(
+        &self,
+        response: &Response<Bytes>,
+        correlation_id: &str,
+    ) -> Result<(), Outgoing> {
+        let message = self.encode_answer(response, correlation_id);
+        // The mutex is fair: `try_lock` fails while others wait for it.
+        let Ok(_order) = self.go_order.try_lock() else {
+            return Err(message);
+        };
+        match self
+            .room
+            .clone()
+            .try_acquire_many_owned(self.room_for(message.len()))
+        {
+            Ok(room) => {
+                let _ = self.push(message, Some(room));
+                Ok(())
+            }
+            Err(_) => Err(message),
+        }
+    }
+
     /// Encodes an answer, replaced by a 500 if it is over the size limit.
     fn encode_answer(&self, response: &Response<Bytes>, correlation_id: &str) -> Outgoing {
         let body_len = response.body().len();
@@ -2233,11 +2259,26 @@ fn dispatch(conn: &Connection, decoded: Decoded) -> Option<Outgoing> {
                 Poll::Ready(outcome) => {
                     drop(running);
                     let response = handler_response(&inner, outcome);
-                    if !response.body().is_stream() && inner.streams {
-                        return inner
-                            .respond_now(&response.map(|b| b.into_full()), &correlation_id);
+                    if !response.body().is_stream() {
+                        let response = response.map(|b| b.into_full());
+                        if inner.streams {
+                            return inner.respond_now(&response, &correlation_id);
+                        }
+                        // Go form: queued at once only if no streamed answer
+                        // owns the outbound direction (nor waits for it) and
+                        // there is room; otherwise a task waits for both.
+                        let message = match inner.respond_now_go_form(&response, &correlation_id) {
+                            Ok(()) => return None,
+                            Err(message) => message,
+                        };
+                        tokio::spawn(async move {
+                            let _admission = admission;
+                            let _work = work;
+                            let _ = inner.send_data(message).await;
+                        });
+                        return None;
                     }
-                    // Streamed answers, and Go-form ordering, need a task.
+                    // Streamed answers need a task.
                     let serving = register_serving(&inner, &correlation_id);
                     tokio::spawn(async move {
                         let _admission = admission;

@@ -279,6 +279,67 @@ async fn a_go_client_receives_a_stream_in_go_form() {
     assert_eq!(next_data(&mut ws).await, b"0\r\n\r\n");
 }
 
+/// Toward a Go client, an answer that is ready at once waits while a
+/// streamed answer owns the outbound direction: it never lands between the
+/// stream's chunks (Go's form has no correlation id on a chunk).
+#[tokio::test]
+async fn a_ready_answer_to_a_go_client_waits_for_a_stream_in_progress() {
+    init_tracing();
+    let (senders_tx, mut senders) = tokio::sync::mpsc::unbounded_channel();
+    let (called_tx, mut called) = tokio::sync::mpsc::unbounded_channel();
+    let server = Server::builder()
+        .serve(service_fn(move |req: Request<Bytes>| {
+            let senders_tx = senders_tx.clone();
+            let called_tx = called_tx.clone();
+            async move {
+                if req.uri().path() == "/stream" {
+                    let (tx, body) = swaggersocket::Body::channel();
+                    senders_tx.send(tx).unwrap();
+                    return Ok::<_, Infallible>(Response::new(body));
+                }
+                called_tx.send(req.uri().path().to_owned()).unwrap();
+                Ok(Response::new(swaggersocket::Body::full(
+                    Bytes::from_static(b"ready"),
+                )))
+            }
+        }))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (mut ws, _) = go_handshake(&server).await;
+    let request = |path: &str, id: u32| {
+        Message::text(format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nX-Correlation-Id: {id}\r\n\r\n"
+        ))
+    };
+    ws.send(request("/stream", 1)).await.unwrap();
+    let tx = within("the stream's sender", senders.recv()).await.unwrap();
+    tx.send("a").await.unwrap();
+    // The head went out with the first chunk: the stream owns the direction.
+    let head = String::from_utf8(next_data(&mut ws).await).unwrap();
+    assert_eq!(header(&head, "X-Correlation-Id"), Some("1"));
+    assert_eq!(body(&head), "1\r\na\r\n");
+    // The reader serves requests in order: once the second handler has run,
+    // the first one's answer is queued or waiting.
+    ws.send(request("/now", 2)).await.unwrap();
+    ws.send(request("/mark", 3)).await.unwrap();
+    assert_eq!(within("/now", called.recv()).await.unwrap(), "/now");
+    assert_eq!(within("/mark", called.recv()).await.unwrap(), "/mark");
+    tx.send("b").await.unwrap();
+    drop(tx);
+    assert_eq!(next_data(&mut ws).await, b"1\r\nb\r\n");
+    assert_eq!(next_data(&mut ws).await, b"0\r\n\r\n");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let text = String::from_utf8(next_data(&mut ws).await).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert_eq!(body(&text), "ready");
+        ids.push(header(&text, "X-Correlation-Id").unwrap().to_owned());
+    }
+    ids.sort();
+    assert_eq!(ids, ["2", "3"]);
+}
+
 /// A client of this project offers the streaming extension; a server of
 /// this project accepts it.
 #[tokio::test]
