@@ -1677,8 +1677,12 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
             return;
         }
     };
-    let (parts, mut body) = response.into_parts();
-    if !body.is_streamed() {
+    let (parts, body) = response.into_parts();
+    // A whole body goes in one message when it fits, else in pieces after
+    // the head, as a streamed one does.
+    let outgoing = if body.is_streamed() {
+        Err(body)
+    } else {
         let bytes = match body.collect(usize::MAX).await {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -1695,25 +1699,8 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
             send(whole).await;
             return;
         }
-        let head = proto::encode_response(proto::HEAD, &parts, &[]);
-        if head.len() > nats.max_message {
-            fail(
-                CallErrorKind::PeerGone,
-                head_too_large(head.len(), nats.max_message),
-            )
-            .await;
-            return;
-        }
-        send(head).await;
-        let mut window = Window::new(&nats);
-        for piece in bytes.chunks(nats.part) {
-            if !window.send(&mut control, &send, piece).await {
-                return;
-            }
-        }
-        send(proto::one_byte(proto::END)).await;
-        return;
-    }
+        Ok(bytes)
+    };
     let head = proto::encode_response(proto::HEAD, &parts, &[]);
     if head.len() > nats.max_message {
         fail(
@@ -1725,6 +1712,18 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
     }
     send(head).await;
     let mut window = Window::new(&nats);
+    let mut body = match outgoing {
+        Ok(bytes) => {
+            for piece in bytes.chunks(nats.part) {
+                if !window.send(&mut control, &send, piece).await {
+                    return;
+                }
+            }
+            send(proto::one_byte(proto::END)).await;
+            return;
+        }
+        Err(body) => body,
+    };
     loop {
         let next = tokio::select! {
             next = body.next() => next,
