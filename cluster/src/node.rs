@@ -1077,18 +1077,26 @@ async fn local_loop(inner: Arc<NodeInner>, mut events: swaggersocket::Events<Eve
     }
 }
 
+/// The next message of `sub`, or `None` once the node stops (the
+/// subscription is then dropped on the server too) or the subscription ends.
+async fn next_or_stop(
+    sub: &mut async_nats::Subscriber,
+    stop: &CancellationToken,
+) -> Option<async_nats::Message> {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => {
+            let _ = sub.unsubscribe().await;
+            None
+        }
+        msg = sub.next() => msg,
+    }
+}
+
 async fn registry_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
     loop {
-        let msg = tokio::select! {
-            biased;
-            _ = inner.stop.cancelled() => {
-                let _ = sub.unsubscribe().await;
-                return;
-            }
-            msg = sub.next() => match msg {
-                Some(msg) => msg,
-                None => return,
-            },
+        let Some(msg) = next_or_stop(&mut sub, &inner.stop).await else {
+            return;
         };
         match serde_json::from_slice::<Envelope>(&msg.payload) {
             Ok(envelope) => inner.apply(envelope.instance, envelope.msg),
@@ -1099,16 +1107,8 @@ async fn registry_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
 
 async fn snapshot_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
     loop {
-        let msg = tokio::select! {
-            biased;
-            _ = inner.stop.cancelled() => {
-                let _ = sub.unsubscribe().await;
-                return;
-            }
-            msg = sub.next() => match msg {
-                Some(msg) => msg,
-                None => return,
-            },
+        let Some(msg) = next_or_stop(&mut sub, &inner.stop).await else {
+            return;
         };
         let (Some(reply), Some(nats)) = (msg.reply, inner.nats.as_ref()) else {
             continue;
@@ -1146,16 +1146,8 @@ async fn snapshot_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
 
 async fn call_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
     loop {
-        let msg = tokio::select! {
-            biased;
-            _ = inner.stop.cancelled() => {
-                let _ = sub.unsubscribe().await;
-                return;
-            }
-            msg = sub.next() => match msg {
-                Some(msg) => msg,
-                None => return,
-            },
+        let Some(msg) = next_or_stop(&mut sub, &inner.stop).await else {
+            return;
         };
         let inner = inner.clone();
         tokio::spawn(async move {
@@ -1184,16 +1176,8 @@ async fn dispatch_loop(
     kind: Dispatch,
 ) {
     loop {
-        let msg = tokio::select! {
-            biased;
-            _ = stop.cancelled() => {
-                let _ = sub.unsubscribe().await;
-                return;
-            }
-            msg = sub.next() => match msg {
-                Some(msg) => msg,
-                None => return,
-            },
+        let Some(msg) = next_or_stop(&mut sub, &stop).await else {
+            return;
         };
         let Some(call) = msg.subject.rsplit('.').next().map(str::to_owned) else {
             continue;

@@ -9,39 +9,15 @@
 //!
 //! Prints a markdown table; each figure is the median of 7 batches.
 
+#[path = "common/timing.rs"]
+mod timing;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 use swaggersocket::__private::{param_from_str, param_to_strings, HttpRequest};
 use swaggersocket::api::{chrono, uuid, Bytes, Context};
-
-/// Nanoseconds per call of `f`, the median of 7 batches of about 50 ms.
-fn time_ns(mut f: impl FnMut() -> bool) -> f64 {
-    let mut n = 1u64;
-    loop {
-        let start = Instant::now();
-        for _ in 0..n {
-            black_box(f());
-        }
-        if start.elapsed() > Duration::from_millis(50) {
-            break;
-        }
-        n *= 2;
-    }
-    let mut batches: Vec<f64> = (0..7)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(f());
-            }
-            start.elapsed().as_nanos() as f64 / n as f64
-        })
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches[3]
-}
+use timing::time_ns;
 
 /// The decoding generated servers used before: the text as a JSON string
 /// value, then as JSON.

@@ -10,10 +10,11 @@
 //!
 //! Prints a markdown table; each figure is the median of 7 batches.
 
-use std::hint::black_box;
+#[path = "common/timing.rs"]
+mod timing;
 use std::path::Path;
-use std::time::{Duration, Instant};
 use swaggersocket::__private::{match_path, Route, Routed, Router};
+use timing::time_ns;
 
 /// A concrete path for a template: every `{param}` becomes `v1`.
 fn concrete(template: &str) -> String {
@@ -31,32 +32,6 @@ fn concrete(template: &str) -> String {
         }
     }
     out
-}
-
-/// Nanoseconds per call of `f`, the median of 7 batches of about 50 ms.
-fn time_ns(mut f: impl FnMut() -> bool) -> f64 {
-    let mut n = 1u64;
-    loop {
-        let start = Instant::now();
-        for _ in 0..n {
-            black_box(f());
-        }
-        if start.elapsed() > Duration::from_millis(50) {
-            break;
-        }
-        n *= 2;
-    }
-    let mut batches: Vec<f64> = (0..7)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(f());
-            }
-            start.elapsed().as_nanos() as f64 / n as f64
-        })
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches[3]
 }
 
 struct Table {
