@@ -388,7 +388,7 @@ fn write_crate(
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"corpus-{pkg}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nswaggersocket = {{ path = {runtime:?}, default-features = false }}\n\n\
+             [dependencies]\nswaggersocket = {{ path = {runtime:?}, default-features = false, features = [\"codegen\"] }}\n\n\
              [profile.dev]\ndebug = 0\nincremental = false\n\n[workspace]\n",
             pkg = name.replace('_', "-"),
             runtime = runtime.display().to_string(),
@@ -433,7 +433,7 @@ fn harness(name: &str, cases: &[sample::Case]) -> String {
 use corpus_{name}::generated::api as g;
 use std::future::Future;
 use std::task::{{Context, Poll, Waker}};
-use swaggersocket::__private::{{bytes::Bytes, http}};
+use swaggersocket::codegen::{{http, Bytes}};
 
 struct Unimplemented;
 impl g::Api for Unimplemented {{}}
@@ -470,7 +470,7 @@ fn main() {{
             }}
         }};
         let response = block_on(service.handle(request));
-        let text = String::from_utf8_lossy(response.body());
+        let text = String::from_utf8_lossy(response.body().as_full().map_or(&[][..], |b| &b[..]));
         let expected = format!("operation `{{id}}` is not implemented by this server");
         if response.status().as_u16() == 501 && text.contains(&expected) {{
             routed += 1;

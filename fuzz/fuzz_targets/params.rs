@@ -1,5 +1,5 @@
 //! The parameter and body decoders that generated code calls
-//! (`swaggersocket::__private`). Byte 0 picks the decoder; the rest is its
+//! (`swaggersocket::codegen`). Byte 0 picks the decoder; the rest is its
 //! input, in two parts split at the first newline where it takes two:
 //! - 0: a query string: every `Query` reader, as scalars, lists, the whole
 //!   query and `deepObject`s;
@@ -9,7 +9,7 @@
 //! - 3: a body, as JSON, form, text and item sequences;
 //! - 4: a `Content-Type` value and a multipart body.
 //!
-//! Nothing panics; every failure is an error response of 400 or 415.
+//! Nothing panics; every failure is a `Rejection` answered with 400 or 415.
 #![no_main]
 
 use bytes::Bytes;
@@ -18,7 +18,8 @@ use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use swaggersocket::__private::{self as p, MultipartParts, Query, Reject};
+use swaggersocket::api::param::{match_path, query_has};
+use swaggersocket::codegen::{self as p, MultipartParts, Query, Rejection};
 use swaggersocket::StreamFormat;
 
 type Uuid = uuid::Uuid;
@@ -54,18 +55,19 @@ enum Kind {
 }
 
 /// Every failure is a client error, with a message.
-fn rejected<R: Reject>(error: R) {
-    let response = error.into_response();
+fn rejected<R: Into<Rejection>>(error: R) {
+    let rejection: Rejection = error.into();
+    assert!(!rejection.to_string().is_empty(), "an error with no message");
+    let response = rejection.into_response();
     assert!(
         response.status() == StatusCode::BAD_REQUEST
             || response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "{:?}",
         response.status()
     );
-    assert!(!response.body().is_empty(), "an error with no message");
 }
 
-fn check<T, R: Reject>(result: Result<T, R>) {
+fn check<T, R: Into<Rejection>>(result: Result<T, R>) {
     if let Err(e) = result {
         rejected(e);
     }
@@ -98,7 +100,7 @@ fn query(text: &[u8]) {
     let Ok(uri) = format!("/x?{text}").parse::<http::Uri>() else {
         return;
     };
-    let _ = p::query_has(&uri, "beta=true&a=1");
+    let _ = query_has(&uri, "beta=true&a=1");
     let query = Query::parse(&uri);
     check(query.one::<i64>("a"));
     check(query.one::<f64>("a"));
@@ -124,7 +126,7 @@ fn path(text: &[u8]) {
         return;
     };
     let (template, path) = text.split_once('\n').unwrap_or((text, "/pets/1"));
-    let Some(captures) = p::match_path(template, path) else {
+    let Some(captures) = match_path(template, path) else {
         return;
     };
     for index in 0..captures.len().min(4) {

@@ -72,6 +72,34 @@ impl Body {
         matches!(self.kind, BodyKind::Stream(_))
     }
 
+    /// The bytes of a whole body; `None` for a stream.
+    pub fn as_full(&self) -> Option<&Bytes> {
+        match &self.kind {
+            BodyKind::Full(bytes) => Some(bytes),
+            BodyKind::Stream(_) => None,
+        }
+    }
+
+    /// The whole content: a whole body's bytes, or a stream's chunks
+    /// joined once it ended (a response of an `ApiService` read in a test,
+    /// say).
+    ///
+    /// # Errors
+    ///
+    /// The stream ended with an error.
+    pub async fn into_bytes(self) -> Result<Bytes, BoxError> {
+        match self.kind {
+            BodyKind::Full(bytes) => Ok(bytes),
+            BodyKind::Stream(mut stream) => {
+                let mut all = BytesMut::new();
+                while let Some(chunk) = stream.next().await {
+                    all.extend_from_slice(&chunk?);
+                }
+                Ok(all.freeze())
+            }
+        }
+    }
+
     /// The bytes of a whole body (empty for a stream).
     pub(crate) fn into_full(self) -> Bytes {
         match self.kind {

@@ -7,7 +7,6 @@ use crate::drain::{self, Drain, Work};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::handler::Handler;
 use crate::stats::{Counters, Reason};
-use crate::typed_stream::support::StreamSlot;
 use crate::wire::{self, Decode, Decoded, Frame, Message, StreamKind};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -2369,16 +2368,7 @@ fn handler_response(
     outcome: Result<Result<Response<Body>, BoxError>, Box<dyn std::any::Any + Send>>,
 ) -> Response<Body> {
     match outcome {
-        Ok(Ok(mut response)) => {
-            // A generated adapter answers `Response<Bytes>` and hands a
-            // streamed body over in the extensions.
-            if let Some(slot) = response.extensions_mut().remove::<StreamSlot>() {
-                if let Some(streamed) = slot.take() {
-                    *response.body_mut() = streamed;
-                }
-            }
-            response
-        }
+        Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             tracing::warn!(id = %inner.id, %error, "handler returned an error; answering 500");
             plain_response(

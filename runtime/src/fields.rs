@@ -140,54 +140,54 @@ pub fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<
 #[doc(hidden)]
 macro_rules! __object {
     ($name:ident, $unknown:ident $(($keep:ident))?; $($f:ident $w:literal $ser:ident $de:ident $(($dfn:path))?),* $(,)?) => {
-        impl $crate::__private::serde::Serialize for $name {
-            fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+        impl $crate::codegen::serde::Serialize for $name {
+            fn serialize<__S: $crate::codegen::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
                 // Early returns written out rather than `?`, and each mode a
                 // function of `object_ser` rather than an inner macro: less
                 // for macro expansion and the type checker, in thousands of
                 // impls.
                 #[allow(unused_mut)]
-                let mut map = match $crate::__private::serde::Serializer::serialize_map(serializer, ::core::option::Option::None) {
+                let mut map = match $crate::codegen::serde::Serializer::serialize_map(serializer, ::core::option::Option::None) {
                     ::core::result::Result::Ok(map) => map,
                     ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
                 };
-                $(if let ::core::result::Result::Err(e) = $crate::__private::object_ser::$ser(&mut map, $w, &self.$f) {
+                $(if let ::core::result::Result::Err(e) = $crate::codegen::object_ser::$ser(&mut map, $w, &self.$f) {
                     return ::core::result::Result::Err(e);
                 })*
-                $(if let ::core::result::Result::Err(e) = $crate::__private::object_ser::rest(&mut map, &self.$keep) {
+                $(if let ::core::result::Result::Err(e) = $crate::codegen::object_ser::rest(&mut map, &self.$keep) {
                     return ::core::result::Result::Err(e);
                 })?
-                $crate::__private::serde::ser::SerializeMap::end(map)
+                $crate::codegen::serde::ser::SerializeMap::end(map)
             }
         }
-        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
-            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+        impl<'de> $crate::codegen::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::codegen::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
                 struct __Visitor;
-                impl<'de> $crate::__private::serde::de::Visitor<'de> for __Visitor {
+                impl<'de> $crate::codegen::serde::de::Visitor<'de> for __Visitor {
                     type Value = $name;
                     fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         f.write_str(::core::concat!("struct ", ::core::stringify!($name)))
                     }
-                    fn visit_map<__M: $crate::__private::serde::de::MapAccess<'de>>(self, mut map: __M) -> ::core::result::Result<$name, __M::Error> {
+                    fn visit_map<__M: $crate::codegen::serde::de::MapAccess<'de>>(self, mut map: __M) -> ::core::result::Result<$name, __M::Error> {
                         $(let mut $f = ::core::option::Option::None;)*
                         $(let mut $keep = ::std::collections::HashMap::new();)?
                         // One fallible step per key, its error returned once.
                         loop {
-                            let key = match $crate::__private::serde::de::MapAccess::next_key::<$crate::__private::Key<'de>>(&mut map) {
+                            let key = match $crate::codegen::serde::de::MapAccess::next_key::<$crate::codegen::Key<'de>>(&mut map) {
                                 ::core::result::Result::Ok(::core::option::Option::Some(key)) => key,
                                 ::core::result::Result::Ok(::core::option::Option::None) => break,
                                 ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
                             };
                             let step = match key.as_str() {
-                                $($w => $crate::__private::slot(&mut map, &mut $f, $w),)*
-                                _ => $crate::__private::object_de::$unknown(&mut map, key, &[$($w),*] $(, &mut $keep)?),
+                                $($w => $crate::codegen::slot(&mut map, &mut $f, $w),)*
+                                _ => $crate::codegen::object_de::$unknown(&mut map, key, &[$($w),*] $(, &mut $keep)?),
                             };
                             if let ::core::result::Result::Err(e) = step {
                                 return ::core::result::Result::Err(e);
                             }
                         }
                         ::core::result::Result::Ok($name {
-                            $($f: match $crate::__private::object_de::$de($f, $w $(, $dfn)?) {
+                            $($f: match $crate::codegen::object_de::$de($f, $w $(, $dfn)?) {
                                 ::core::result::Result::Ok(value) => value,
                                 ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
                             },)*
@@ -195,7 +195,7 @@ macro_rules! __object {
                         })
                     }
                 }
-                $crate::__private::serde::Deserializer::deserialize_map(deserializer, __Visitor)
+                $crate::codegen::serde::Deserializer::deserialize_map(deserializer, __Visitor)
             }
         }
     };
@@ -315,17 +315,17 @@ macro_rules! __str_enum {
                 f.write_str(self.as_str())
             }
         }
-        impl $crate::__private::serde::Serialize for $name {
-            fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+        impl $crate::codegen::serde::Serialize for $name {
+            fn serialize<__S: $crate::codegen::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
                 serializer.serialize_str(self.as_str())
             }
         }
-        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
-            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
-                let value = $crate::__private::text(deserializer)?;
+        impl<'de> $crate::codegen::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::codegen::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                let value = $crate::codegen::text(deserializer)?;
                 match value.as_str() {
                     $($w => ::core::result::Result::Ok(Self::$v),)*
-                    other => ::core::result::Result::Err($crate::__private::serde::de::Error::unknown_variant(other, &[$($w),*])),
+                    other => ::core::result::Result::Err($crate::codegen::serde::de::Error::unknown_variant(other, &[$($w),*])),
                 }
             }
         }
@@ -344,18 +344,18 @@ macro_rules! __int_enum {
                 match self { $(Self::$v => $n,)* }
             }
         }
-        impl $crate::__private::serde::Serialize for $name {
-            fn serialize<__S: $crate::__private::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+        impl $crate::codegen::serde::Serialize for $name {
+            fn serialize<__S: $crate::codegen::serde::Serializer>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
                 serializer.serialize_i64(self.value())
             }
         }
-        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
-            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
-                let value = <i64 as $crate::__private::serde::Deserialize>::deserialize(deserializer)?;
+        impl<'de> $crate::codegen::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::codegen::serde::Deserializer<'de>>(deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                let value = <i64 as $crate::codegen::serde::Deserialize>::deserialize(deserializer)?;
                 match value {
                     $($n => ::core::result::Result::Ok(Self::$v),)*
-                    other => ::core::result::Result::Err($crate::__private::serde::de::Error::invalid_value(
-                        $crate::__private::serde::de::Unexpected::Signed(other),
+                    other => ::core::result::Result::Err($crate::codegen::serde::de::Error::invalid_value(
+                        $crate::codegen::serde::de::Unexpected::Signed(other),
                         &$expected,
                     )),
                 }

@@ -9,6 +9,14 @@
 //! (go-openapi/swaggersocket): each websocket message carries one HTTP/1.1
 //! message, matched to its answer by `X-Correlation-Id`.
 //!
+//! Typed APIs come from OpenAPI documents: the
+//! [`openapi_socket!`] macro (or the
+//! `swaggersocket-gen` CLI, or a build script) generates a module with an
+//! `Api` trait to implement, an `ApiService` that serves it (a
+//! [`api::ApiService`]) and an `ApiClient` that calls it over a
+//! [`Connection`]. The [`api`] module documents what that code builds on;
+//! [`rejection`] the typed answers to requests that do not fit an operation.
+//!
 //! ```no_run
 //! use bytes::Bytes;
 //! use swaggersocket::{service_fn, Client, Server};
@@ -45,16 +53,16 @@ mod connection;
 mod drain;
 mod error;
 mod event;
+#[cfg(feature = "codegen")]
 mod fields;
 mod handler;
 mod handshake;
 #[cfg(feature = "axum")]
 mod http_service;
 mod log_safe;
-mod multipart;
+#[cfg(feature = "codegen")]
 mod param;
 mod peer_io;
-mod route;
 mod server;
 mod stats;
 #[cfg(feature = "tls")]
@@ -64,10 +72,12 @@ mod typed_stream;
 mod upgrade;
 pub mod wire;
 
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+#[cfg(feature = "codegen")]
 pub mod api;
+#[cfg(feature = "codegen")]
+pub mod codegen;
+#[cfg(feature = "codegen")]
+pub mod rejection;
 
 pub use auth::{MetadataRequest, Reject, UpgradeRequest};
 pub use body::{Body, BodySender, BodyStream};

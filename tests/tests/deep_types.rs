@@ -4,7 +4,7 @@
 
 use swaggersocket::api::{Context, ServerError, StatusCode};
 use swaggersocket::Server;
-use swaggersocket_tests::deep_types::{types, Api, ApiService, Client, GetLinkResponse};
+use swaggersocket_tests::deep_types::{types, Api, ApiClient, ApiService, GetLinkResponse};
 
 /// `Link0 → Link1 → … → Link59 → Link0 …`, `depth` links long.
 fn chain(depth: usize) -> types::Link0 {
@@ -40,7 +40,7 @@ async fn a_deep_value_goes_round_from_a_spawned_task() {
         .connect()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let api = Client::new(client.connection());
+    let api = ApiClient::new(client.connection());
     // `tokio::spawn` needs the request future to be `Send`. (Not its
     // result: a task returning a 60-link value would make the compiler
     // prove `Send` through the chain, past its recursion limit.)

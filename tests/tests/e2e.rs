@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use swaggersocket::api::{ClientError, Context, ServerError, StatusCode};
+use swaggersocket::api::{CallError, Context, ServerError, StatusCode};
 use swaggersocket::{Event, Server};
 use swaggersocket_tests::operations::{self, types};
 use swaggersocket_tests::petstore;
@@ -216,7 +216,7 @@ impl operations::Api for Store {
 }
 
 /// Exercises every operation of `operations.json` through `client`.
-async fn exercise(client: &operations::Client, who: &str) {
+async fn exercise(client: &operations::ApiClient, who: &str) {
     // Query (exploded array, joined array, scalar, enum) and header parameters.
     let listed = client
         .list_items()
@@ -416,7 +416,7 @@ async fn exercise(client: &operations::Client, who: &str) {
 
     // An operation the server does not implement: 501, undocumented here.
     match client.not_implemented_yet().await {
-        Err(ClientError::Undocumented { status, body, .. }) => {
+        Err(CallError::Undocumented { status, body, .. }) => {
             assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
             assert!(String::from_utf8_lossy(&body).contains("notImplementedYet"));
         }
@@ -447,7 +447,7 @@ async fn client_calls_server() {
         .connect()
         .await
         .unwrap();
-    let api = operations::Client::new(client.connection());
+    let api = operations::ApiClient::new(client.connection());
     exercise(&api, "alice").await;
 }
 
@@ -465,7 +465,7 @@ async fn server_calls_client() {
     let connection = next_connection(&mut events).await;
     assert_eq!(connection.metadata()["name"], "device-7");
     // The device's API sees the metadata of its own handshake.
-    exercise(&operations::Client::new(connection), "device-7").await;
+    exercise(&operations::ApiClient::new(connection), "device-7").await;
 }
 
 /// Petstore on both ends at once: each side serves the API and calls the
@@ -508,8 +508,8 @@ async fn both_sides_serve_and_call_on_one_socket() {
         .unwrap();
     let at_server = next_connection(&mut events).await;
 
-    let from_client = petstore::Client::from(client.connection());
-    let from_server = petstore::Client::new(at_server.clone());
+    let from_client = petstore::ApiClient::from(client.connection());
+    let from_server = petstore::ApiClient::new(at_server.clone());
     let (a, b) = tokio::join!(
         from_client.show_pet_by_id("1".into()),
         from_server.show_pet_by_id("2".into())
@@ -527,7 +527,7 @@ async fn both_sides_serve_and_call_on_one_socket() {
     // Unimplemented operations answer 501 in text: the documented `default`
     // is JSON, so the client reports an undocumented response.
     match from_server.list_pets().limit(3).await {
-        Err(ClientError::Undocumented { status, body, .. }) => {
+        Err(CallError::Undocumented { status, body, .. }) => {
             assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
             assert!(String::from_utf8_lossy(&body).contains("listPets"));
         }
@@ -549,7 +549,8 @@ async fn adapter_rejects_malformed_requests() {
         let service = service.clone();
         async move {
             let response = service.handle(request).await;
-            let text = String::from_utf8_lossy(response.body()).into_owned();
+            let text = String::from_utf8_lossy(response.body().as_full().expect("a whole body"))
+                .into_owned();
             (response.status().as_u16(), text)
         }
     };
@@ -659,7 +660,7 @@ async fn a_generated_handler_reads_the_authenticated_identity_from_its_context()
         .connect()
         .await
         .unwrap();
-    let pets = petstore::Client::from(client.connection());
+    let pets = petstore::ApiClient::from(client.connection());
     let petstore::ShowPetByIdResponse::Ok(pet) = pets.show_pet_by_id("7".into()).await.unwrap()
     else {
         panic!("expected 200")

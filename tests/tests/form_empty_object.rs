@@ -19,7 +19,7 @@ async fn an_empty_required_object_reaches_the_operation() {
         response.status(),
         501,
         "{}",
-        String::from_utf8_lossy(response.body())
+        String::from_utf8_lossy(response.body().as_full().expect("a whole body"))
     );
     // And what a client sends for `{}` decodes back to it.
     let body: types::CreateAccountSessionBody =

@@ -29,13 +29,13 @@ async fn next_connection(events: &mut swaggersocket::Events<Event>) -> swaggerso
 }
 
 /// A raw request through a service's router, as any HTTP tool would send it.
-async fn raw(handle: impl std::future::Future<Output = http::Response<Bytes>>) -> (u16, String) {
+async fn raw(
+    handle: impl std::future::Future<Output = http::Response<swaggersocket::Body>>,
+) -> (u16, String) {
     let response = handle.await;
     let status = response.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(response.body()).into_owned(),
-    )
+    let body = response.into_body().into_bytes().await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn request(
@@ -194,7 +194,7 @@ async fn swagger_2_service_over_a_socket() {
         .connect()
         .await
         .unwrap();
-    let api = inventory::Client::new(client.connection());
+    let api = inventory::ApiClient::new(client.connection());
 
     // Every collection format, each array with a separator-like value.
     let inventory::ListItemsResponse::Ok { body, x_total } = api
@@ -436,7 +436,7 @@ impl shapes::Api for ShapeStore {
         // The provider tells its consumer through the webhook, over the
         // same connection the call came on.
         if let Some(connection) = ctx.connection() {
-            let seen = shapes::webhooks::Client::new(connection.clone())
+            let seen = shapes::webhooks::ApiClient::new(connection.clone())
                 .shape_added(body.clone())
                 .await
                 .map_err(|e| ServerError::internal(e.to_string()))?;
@@ -492,7 +492,7 @@ async fn openapi_3_1_service_and_its_webhooks_over_one_socket() {
         .connect()
         .await
         .unwrap();
-    let api = shapes::Client::new(client.connection());
+    let api = shapes::ApiClient::new(client.connection());
 
     let shapes::ListShapesResponse::Ok(list) = api.list_shapes().min_area(3.0).await.unwrap();
     assert_eq!(list[0], circle(3.0));
@@ -517,7 +517,7 @@ async fn openapi_3_1_service_and_its_webhooks_over_one_socket() {
 
     // The server side calls a webhook on its own.
     let at_server = next_connection(&mut events).await;
-    let hook = shapes::webhooks::Client::new(at_server);
+    let hook = shapes::webhooks::ApiClient::new(at_server);
     assert_eq!(
         hook.shape_added(circle(9.0)).await.unwrap(),
         shapes::webhooks::ShapeAddedResponse::NoContent
@@ -643,7 +643,7 @@ async fn openapi_3_2_service_over_a_socket() {
         .connect()
         .await
         .unwrap();
-    let api = telemetry::Client::new(client.connection());
+    let api = telemetry::ApiClient::new(client.connection());
 
     // QUERY with a body.
     let filter = telemetry::types::Filter {

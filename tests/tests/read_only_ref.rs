@@ -19,7 +19,7 @@ async fn a_request_without_the_read_only_property_reaches_the_operation() {
         response.status(),
         501,
         "{}",
-        String::from_utf8_lossy(response.body())
+        String::from_utf8_lossy(response.body().as_full().expect("a whole body"))
     );
 }
 

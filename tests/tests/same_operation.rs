@@ -28,8 +28,8 @@ fn swagger_2_openapi_3_0_and_3_1_generate_the_same_code() {
     for needle in [
         "fn put_note",
         "pub struct Note",
-        "pub rank: ::core::option::Option<i32>",
-        "pub pinned: ::core::option::Option<bool>",
+        "pub rank: Option<i32>",
+        "pub pinned: Option<bool>",
         "pub struct Error",
         "PutNoteResponse",
     ] {

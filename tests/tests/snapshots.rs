@@ -82,8 +82,8 @@ fn server_only_and_client_only() {
         .tokens
         .to_string();
     assert!(code.contains("trait Api"));
-    assert!(!code.contains("struct Client"));
-    assert!(!code.contains("__from_http"));
+    assert!(!code.contains("struct ApiClient"));
+    assert!(!code.contains("FromResponse"));
     let client = swaggersocket_codegen::Options {
         server: false,
         crate_path: Some("::my_runtime".into()),
@@ -95,9 +95,9 @@ fn server_only_and_client_only() {
         .tokens
         .to_string();
     assert!(!code.contains("trait Api"));
-    assert!(code.contains("struct Client"));
+    assert!(code.contains("struct ApiClient"));
     assert!(code.contains("pub mod pets"));
-    assert!(code.contains(":: my_runtime :: __private"));
+    assert!(code.contains(":: my_runtime :: codegen"));
     assert!(!code.contains("swaggersocket ::"));
 }
 

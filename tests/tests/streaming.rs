@@ -94,7 +94,7 @@ impl streaming::Api for Feeds {
     }
 }
 
-async fn exercise(api: &streaming::Client, produced: &AtomicUsize) {
+async fn exercise(api: &streaming::ApiClient, produced: &AtomicUsize) {
     // Server-sent events arrive one by one, with the response header.
     match api.watch_events(5).await.unwrap() {
         streaming::WatchEventsResponse::Ok {
@@ -164,7 +164,7 @@ async fn typed_streams_flow_server_to_client() {
         .connect()
         .await
         .unwrap();
-    let api = streaming::Client::new(client.connection());
+    let api = streaming::ApiClient::new(client.connection());
     tokio::time::timeout(Duration::from_secs(20), exercise(&api, &produced))
         .await
         .unwrap();
@@ -191,7 +191,7 @@ async fn typed_streams_flow_client_to_server() {
             None => panic!("server stopped"),
         }
     };
-    let api = streaming::Client::new(conn);
+    let api = streaming::ApiClient::new(conn);
     tokio::time::timeout(Duration::from_secs(20), exercise(&api, &produced))
         .await
         .unwrap();
@@ -210,7 +210,7 @@ async fn a_dropped_typed_stream_stops_the_producer() {
         .connect()
         .await
         .unwrap();
-    let api = streaming::Client::new(client.connection());
+    let api = streaming::ApiClient::new(client.connection());
     let streaming::WatchEventsResponse::Ok { mut body, .. } = api.watch_events(1000).await.unwrap()
     else {
         panic!("not Ok")

@@ -1,4 +1,4 @@
-//! The client side: the `Client` and one request builder per operation.
+//! The client side: the `ApiClient` and one request builder per operation.
 
 use super::*;
 
@@ -7,28 +7,24 @@ impl Emitter<'_> {
         let methods = self.ops.iter().map(|op| self.emit_client_method(op));
         let builders = self.ops.iter().map(|op| self.emit_request_builder(op));
         quote! {
-            /// The client side of this API, over a swaggersocket [`Connection`].
-            #[derive(Clone)]
-            pub struct Client {
+            /// Calls this API over a swaggersocket [`Connection`]: one method
+            /// per operation, each returning a request to `.await` (encoded
+            /// at once: its future holds only the request's bytes).
+            #[derive(Clone, Debug)]
+            pub struct ApiClient {
                 connection: Connection,
             }
 
-            impl ::core::fmt::Debug for Client {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct("Client").finish_non_exhaustive()
-                }
-            }
-
-            impl From<Connection> for Client {
+            impl From<Connection> for ApiClient {
                 fn from(connection: Connection) -> Self {
-                    Client { connection }
+                    ApiClient { connection }
                 }
             }
 
-            impl Client {
+            impl ApiClient {
                 /// A client that calls the API over `connection`.
                 pub fn new(connection: Connection) -> Self {
-                    Client { connection }
+                    ApiClient { connection }
                 }
 
                 /// The connection the calls go over.
@@ -95,9 +91,9 @@ impl Emitter<'_> {
         let resp = ident(&op.response_enum);
         // An operation that answers a stream takes its response as it comes.
         let call = if op.responses.iter().any(|r| response_stream(r).is_some()) {
-            quote!(async move { #resp::__from_http_streaming(__p::call_streaming(&__client.connection, request).await?).await })
+            quote!(rt::send_streaming(&self.__client.connection, request))
         } else {
-            quote!(__p::send(&__client.connection, request, #resp::__from_http))
+            quote!(rt::send(&self.__client.connection, request))
         };
         let mut fields = Vec::new();
         let mut setters = Vec::new();
@@ -143,11 +139,11 @@ impl Emitter<'_> {
         // Building the request.
         let method = if is_standard_method(&op.method) {
             let m = ident(&op.method);
-            quote!(__p::http::Method::#m)
+            quote!(Method::#m)
         } else {
             // The loader checked that the name is an HTTP token.
             let m = proc_macro2::Literal::byte_string(op.method.as_bytes());
-            quote!(__p::http::Method::from_bytes(#m).unwrap_or_default())
+            quote!(Method::from_bytes(#m).unwrap_or_default())
         };
         let mut steps = Vec::new();
         // A path key with a query (`/responses?beta=true`, which real
@@ -222,20 +218,18 @@ impl Emitter<'_> {
             #[doc = #doc]
             #[must_use = "a request does nothing until it is awaited or sent"]
             pub struct #builder<'a> {
-                __client: &'a Client,
+                __client: &'a ApiClient,
                 #(#fields)*
             }
 
-            __p::request!(#builder => #resp);
+            rt::request!(#builder => #resp);
 
             impl<'a> #builder<'a> {
                 #(#setters)*
 
-                /// Sends the request and decodes the response (the request is
-                /// encoded at once: the future holds only its bytes).
-                pub fn send(self) -> impl Future<Output = Result<#resp, ClientError>> + Send + 'a {
-                    let __client = self.__client;
-                    let mut request = __p::RequestBuilder::new(#method);
+                /// Sends the request and decodes the response.
+                pub fn send(self) -> impl Future<Output = Result<#resp, CallError>> + Send + 'a {
+                    let mut request = rt::RequestBuilder::new(#method);
                     #(#steps)*
                     #call
                 }

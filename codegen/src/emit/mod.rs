@@ -32,6 +32,8 @@ pub(crate) struct Emitter<'m> {
     scc: Vec<usize>,
     /// Aliases that must be newtypes (an alias may not refer to itself).
     newtype: Vec<bool>,
+    /// The serde implementations of the types emitted so far.
+    impls: std::cell::RefCell<TokenStream>,
 }
 
 /// A valid identifier for `name` (the naming module already produces valid
@@ -96,33 +98,34 @@ impl<'m> Emitter<'m> {
             client,
             scc,
             newtype,
+            impls: std::cell::RefCell::default(),
         }
     }
 
     /// Tokens for a type; `top` when used outside the `types` module.
     /// `owner` boxes references back into the owner's cycle.
     fn ty(&self, ty: &Ty, top: bool, owner: Option<TypeId>) -> TokenStream {
-        let k = &self.krate;
         match ty {
-            Ty::String => quote!(::std::string::String),
+            Ty::String => self.std_name("String", quote!(::std::string::String), top),
             Ty::Bool => quote!(bool),
             Ty::I32 => quote!(i32),
             Ty::I64 => quote!(i64),
             Ty::F32 => quote!(f32),
             Ty::F64 => quote!(f64),
-            Ty::DateTime => quote!(#k::api::chrono::DateTime<#k::api::chrono::Utc>),
-            Ty::Date => quote!(#k::api::chrono::NaiveDate),
-            Ty::Uuid => quote!(#k::api::uuid::Uuid),
-            Ty::Base64 => quote!(#k::api::Base64),
-            Ty::Ipv4 => quote!(::std::net::Ipv4Addr),
-            Ty::Ipv6 => quote!(::std::net::Ipv6Addr),
-            Ty::IpAddr => quote!(::std::net::IpAddr),
-            Ty::Value => quote!(#k::api::Value),
-            Ty::Bytes => quote!(#k::api::Bytes),
-            Ty::File => quote!(#k::api::File),
+            Ty::DateTime => quote!(api::chrono::DateTime<api::chrono::Utc>),
+            Ty::Date => quote!(api::chrono::NaiveDate),
+            Ty::Uuid => quote!(api::uuid::Uuid),
+            Ty::Base64 => quote!(api::Base64),
+            Ty::Ipv4 => quote!(std::net::Ipv4Addr),
+            Ty::Ipv6 => quote!(std::net::Ipv6Addr),
+            Ty::IpAddr => quote!(std::net::IpAddr),
+            Ty::Value => quote!(api::Value),
+            Ty::Bytes => quote!(api::Bytes),
+            Ty::File => quote!(api::File),
             Ty::Vec(inner) => {
                 let inner = self.ty(inner, top, None);
-                quote!(::std::vec::Vec<#inner>)
+                let vec = self.std_name("Vec", quote!(::std::vec::Vec), top);
+                quote!(#vec<#inner>)
             }
             Ty::Tuple(items) => {
                 let items = items.iter().map(|item| self.ty(item, top, owner));
@@ -130,11 +133,13 @@ impl<'m> Emitter<'m> {
             }
             Ty::Map(inner) => {
                 let inner = self.ty(inner, top, None);
-                quote!(::std::collections::HashMap<::std::string::String, #inner>)
+                let string = self.std_name("String", quote!(::std::string::String), top);
+                quote!(std::collections::HashMap<#string, #inner>)
             }
             Ty::Option(inner) => {
                 let inner = self.ty(inner, top, owner);
-                quote!(::core::option::Option<#inner>)
+                let option = self.std_name("Option", quote!(::core::option::Option), top);
+                quote!(#option<#inner>)
             }
             Ty::Named(id) => {
                 let name = ident(&self.defs[*id].name);
@@ -144,15 +149,29 @@ impl<'m> Emitter<'m> {
                     quote!(#name)
                 };
                 match owner {
-                    Some(o) if self.scc[o] == self.scc[*id] => quote!(::std::boxed::Box<#path>),
+                    Some(o) if self.scc[o] == self.scc[*id] => {
+                        let boxed = self.std_name("Box", quote!(::std::boxed::Box), top);
+                        quote!(#boxed<#path>)
+                    }
                     _ => path,
                 }
             }
         }
     }
 
+    /// A prelude name (`String`, `Vec`, `Option`, `Box`) as is, unless a
+    /// schema type of the same name shadows it in the `types` module: then
+    /// its full path. The top level reserves these names.
+    pub(crate) fn std_name(&self, short: &str, full: TokenStream, top: bool) -> TokenStream {
+        if !top && self.defs.iter().any(|d| d.name == short) {
+            full
+        } else {
+            ident(short).into_token_stream()
+        }
+    }
+
     fn serde_crate(&self) -> TokenStream {
-        quote!(#[serde(crate = "__p::serde")])
+        quote!(#[serde(crate = "rt::serde")])
     }
 
     /// The generated module; `webhooks` holds the items of the
@@ -171,13 +190,13 @@ impl<'m> Emitter<'m> {
             parts.push("implement [`Api`] and serve it with [`ApiService`]");
         }
         if self.client {
-            parts.push("call the API over a connection with [`Client`]");
+            parts.push("call the API over a connection with [`ApiClient`]");
         }
         if webhooks.is_some() {
             parts.push(
                 "the calls the API's provider makes to its consumer (webhooks and \
                  callbacks) are in [`webhooks`]: the other end of the same connection \
-                 serves [`webhooks::Api`] and this one calls it with [`webhooks::Client`]",
+                 serves [`webhooks::Api`] and this one calls it with [`webhooks::ApiClient`]",
             );
         }
         let doc = format!(
@@ -185,43 +204,65 @@ impl<'m> Emitter<'m> {
             doc.unwrap_or_default().trim(),
             parts.join(";\n")
         );
-        let doc = doc_attrs(Some(doc.trim_start()));
+        // Inner docs: their links resolve inside the module.
+        let doc: TokenStream = doc
+            .trim_start()
+            .lines()
+            .map(|line| {
+                let text = format!(" {}", line.trim_start().replace("```", "` ` `"));
+                quote!(#![doc = #text])
+            })
+            .collect();
+        let (types, impls) = types;
+        // The types module imports what it uses, so that a small API's
+        // module has no unused import.
+        let uses =
+            |tokens: &TokenStream, name: &str| tokens.to_string().contains(&format!("{name} ::"));
+        let uses_rt = !impls.is_empty() || uses(&types, "rt");
+        let uses_api = uses(&types, "api") || uses(&impls, "api");
+        let types_use = match (uses_rt, uses_api) {
+            (true, true) => quote!(use #k::codegen::{self as rt, api};),
+            (true, false) => quote!(use #k::codegen as rt;),
+            (false, true) => quote!(use #k::codegen::api;),
+            (false, false) => TokenStream::new(),
+        };
+        let impls = (!impls.is_empty()).then(|| {
+            quote! {
+                /// `Serialize` and `Deserialize` of the types above,
+                /// written out by the runtime's tables.
+                mod serde_impls {
+                    use super::*;
+                    #impls
+                }
+            }
+        });
         quote! {
-            #doc
             // Generated code is formatted by prettyplease at the edges; keep
             // rustfmt from reformatting a committed copy.
             #[rustfmt::skip]
+            // Names and docs come from the document: `non_camel_case_types`
+            // for a variant named `V1_2`, `non_snake_case` for a field that
+            // keeps its case to stay unique, `missing_docs` for a schema
+            // without a description, `deprecated` for its deprecated
+            // operations; and every operation is generated whether or not
+            // the crate uses it (`dead_code`); an operation takes one
+            // argument per parameter (`clippy::too_many_arguments`).
             #[allow(
                 dead_code,
                 deprecated,
                 missing_docs,
-                missing_debug_implementations,
                 non_camel_case_types,
                 non_snake_case,
-                unreachable_pub,
-                unused_imports,
-                unused_mut,
-                unused_qualifications,
-                unused_variables,
-                clippy::all,
-                clippy::pedantic,
-                clippy::nursery,
-                rustdoc::all
+                clippy::too_many_arguments
             )]
             pub mod #module {
-                use #k::__private::{self as __p, Arc, BoxFuture, ClientError, Connection, Context, Future, HttpRequest, HttpResponse, ServerError, StatusCode};
-                macro_rules! __try {
-                    ($e:expr) => {
-                        match $e {
-                            Ok(v) => v,
-                            Err(r) => return Err(__p::Reject::into_response(r)),
-                        }
-                    };
-                }
+                #doc
+                use #k::codegen::{self as rt, *};
                 /// The schema types of this API.
                 pub mod types {
-                    use #k::__private as __p;
+                    #types_use
                     #types
+                    #impls
                 }
                 #api
                 #webhooks
@@ -257,14 +298,14 @@ impl<'m> Emitter<'m> {
         let k = &self.krate;
         let api = self.emit_api();
         quote! {
-            /// The calls the API's provider makes to its consumer: the
-            /// document's webhooks and callbacks. Over a swaggersocket
-            /// connection they travel the other way: the side that calls
-            /// the API serves [`Api`] here, and the side that serves the API
-            /// calls it with [`Client`].
             pub mod webhooks {
+                //! The calls the API's provider makes to its consumer: the
+                //! document's webhooks and callbacks. Over a swaggersocket
+                //! connection they travel the other way: the side that calls
+                //! the API serves [`Api`] here, and the side that serves the API
+                //! calls it with [`ApiClient`].
                 use super::types;
-                use #k::__private::{self as __p, Arc, BoxFuture, ClientError, Connection, Context, Future, HttpRequest, HttpResponse, ServerError, StatusCode};
+                use #k::codegen::{self as rt, *};
                 #api
             }
         }

@@ -13,15 +13,13 @@ impl Emitter<'_> {
             (None, [c]) => {
                 let t = self.ty(&c.ty, true, None);
                 if matches!(c.kind, Media::Stream(_)) {
-                    let k = &self.krate;
-                    quote!(#k::TypedStream<#t>)
+                    quote!(TypedStream<#t>)
                 } else {
                     t
                 }
             }
             (None, _) => {
-                let k = &self.krate;
-                quote!(#k::api::Bytes)
+                quote!(api::Bytes)
             }
         }
     }
@@ -102,8 +100,8 @@ impl Emitter<'_> {
             }
         });
         let doc = format!(" The responses of `{}`.", op.id);
-        let into_http = self.server.then(|| self.emit_into_http(op));
-        let from_http = self.client.then(|| self.emit_from_http(op));
+        let into_http = self.server.then(|| self.emit_into_http(op, &name));
+        let from_http = self.client.then(|| self.emit_from_http(op, &name));
         let status_arms = op.responses.iter().map(|r| {
             let v = ident(&r.variant);
             match r.status {
@@ -116,7 +114,7 @@ impl Emitter<'_> {
                     } else {
                         quote!(Self::#v { .. })
                     };
-                    quote!(#pattern => __p::status(#c),)
+                    quote!(#pattern => rt::status(#c),)
                 }
                 _ => quote!(Self::#v { status, .. } => status,),
             }
@@ -136,23 +134,23 @@ impl Emitter<'_> {
                 pub fn status(&self) -> StatusCode {
                     match *self { #(#status_arms)* }
                 }
-                #into_http
-                #from_http
             }
+            #into_http
+            #from_http
         });
         out
     }
 
     /// Server side: response enum → HTTP response.
-    pub(super) fn emit_into_http(&self, op: &Op) -> TokenStream {
+    pub(super) fn emit_into_http(&self, op: &Op, name: &Ident) -> TokenStream {
         let arms = op.responses.iter().map(|r| {
             let v = ident(&r.variant);
             let start = match r.status {
                 Status::Code(c) => {
                     let c = status_lit(c);
-                    quote!(__p::reply(#c))
+                    quote!(rt::reply(#c))
                 }
-                _ => quote!(__p::reply_with(status)),
+                _ => quote!(rt::reply_with(status)),
             };
             let headers = r.headers.iter().map(|h| {
                 let n = ident(&h.rust);
@@ -171,11 +169,10 @@ impl Emitter<'_> {
                 quote!(Self::#v { #s #b #(#header_names,)* })
             };
             if let Some((f, c)) = response_stream(r) {
-                let k = &self.krate;
                 let media = lit_str(&concrete_media(c));
                 let f = stream_format_tokens(f);
                 return quote! {
-                    #pattern => __p::attach_stream(#builder.finish(), #k::TypedStream::into_body(body, #f), #media),
+                    #pattern => #builder.stream(body.into_body(#f), #media),
                 };
             }
             let built = match &r.body {
@@ -185,9 +182,10 @@ impl Emitter<'_> {
             quote!(#pattern => #built,)
         });
         quote! {
-            #[doc(hidden)]
-            pub fn __into_http(self) -> HttpResponse {
-                match self { #(#arms)* }
+            impl IntoResponse for #name {
+                fn into_response(self) -> Response<Body> {
+                    match self { #(#arms)* }
+                }
             }
         }
     }
@@ -223,7 +221,7 @@ impl Emitter<'_> {
     }
 
     /// Client side: HTTP response → response enum.
-    pub(super) fn emit_from_http(&self, op: &Op) -> TokenStream {
+    pub(super) fn emit_from_http(&self, op: &Op, name: &Ident) -> TokenStream {
         let mut arms = Vec::new();
         let mut order: Vec<&Resp> = op
             .responses
@@ -257,18 +255,26 @@ impl Emitter<'_> {
                 let build = self.decode_response(r);
                 quote!(Ok(#build))
             }
-            None => quote!(Err(ClientError::undocumented(r))),
+            None => quote!(Err(rt::undocumented(&r))),
         };
         let streaming = self.emit_from_http_streaming(op);
-        quote! {
-            #[doc(hidden)]
-            pub fn __from_http(r: HttpResponse) -> Result<Self, ClientError> {
+        let decode = if arms.is_empty() {
+            fallback
+        } else {
+            quote! {
                 match r.status().as_u16() {
                     #(#arms)*
                     _ => #fallback,
                 }
             }
-            #streaming
+        };
+        quote! {
+            impl FromResponse for #name {
+                fn from_response(r: Response<Bytes>) -> Result<Self, CallError> {
+                    #decode
+                }
+                #streaming
+            }
         }
     }
 
@@ -276,7 +282,6 @@ impl Emitter<'_> {
     /// variant takes the body as it arrives; any other answer is collected
     /// and decoded as usual.
     pub(super) fn emit_from_http_streaming(&self, op: &Op) -> TokenStream {
-        let k = &self.krate;
         let arms = op
             .responses
             .iter()
@@ -297,10 +302,13 @@ impl Emitter<'_> {
                 let media = lit_str(&c.media);
                 let f = stream_format_tokens(f);
                 let build = self.build_variant(r, Some(quote!(body)));
+                // The head, for the variant's status and headers.
+                let head = (r.has_status() || !r.headers.is_empty())
+                    .then(|| quote!(let r = Response::from_parts(__parts, Bytes::new());));
                 Some(quote! {
-                    if #status_matches && __p::media_accepts(#media, &__parts.headers) {
-                        let r = __p::http::Response::from_parts(__parts, __p::bytes::Bytes::new());
-                        let body = #k::TypedStream::from_body(__body, #f);
+                    if #status_matches && rt::media_accepts(#media, &__parts.headers) {
+                        #head
+                        let body = TypedStream::from_body(__body, #f);
                         Ok(#build)
                     } else
                 })
@@ -310,13 +318,12 @@ impl Emitter<'_> {
             return TokenStream::new();
         }
         quote! {
-            #[doc(hidden)]
-            pub async fn __from_http_streaming(__streamed: __p::http::Response<#k::BodyStream>) -> Result<Self, ClientError> {
+            async fn from_streamed_response(__streamed: Response<BodyStream>) -> Result<Self, CallError> {
                 let (__parts, __body) = __streamed.into_parts();
                 let __status = __parts.status.as_u16();
                 #(#arms)* {
-                    let __bytes = __p::collect_body(__body).await?;
-                    Self::__from_http(__p::http::Response::from_parts(__parts, __bytes))
+                    let __bytes = rt::collect_body(__body).await?;
+                    Self::from_response(Response::from_parts(__parts, __bytes))
                 }
             }
         }
@@ -339,9 +346,9 @@ impl Emitter<'_> {
             let n = ident(&h.rust);
             let w = lit_str(&h.wire);
             if h.required {
-                quote!(#n: __p::response_header_required(&r, #w)?,)
+                quote!(#n: rt::response_header_required(&r, #w)?,)
             } else {
-                quote!(#n: __p::response_header(&r, #w)?,)
+                quote!(#n: rt::response_header(&r, #w)?,)
             }
         });
         if r.is_tuple() {
@@ -350,14 +357,20 @@ impl Emitter<'_> {
             quote!(Self::#v)
         } else {
             let s = r.has_status().then(|| quote!(status: r.status(),));
-            let b = body.map(|body| quote!(body: #body,));
+            let b = body.map(|body| {
+                if body.to_string() == "body" {
+                    quote!(body,)
+                } else {
+                    quote!(body: #body,)
+                }
+            });
             quote!(Self::#v { #s #b #(#headers)* })
         }
     }
 
     /// An expression decoding a body from `source` (a request or a
-    /// response). On the client, errors are `ClientError`s (`?`); on the
-    /// server, error responses (`__try!`).
+    /// response). On the client, errors are `CallError`s (`?`); on the
+    /// server, rejections (`?`).
     pub(super) fn decode_body(
         &self,
         body: &Body,
@@ -366,39 +379,35 @@ impl Emitter<'_> {
     ) -> TokenStream {
         let wrap = |e: TokenStream| {
             if client {
-                quote!(__p::client(#e, &#source)?)
+                quote!(rt::client(#e, &#source)?)
             } else {
-                quote!(__try!(#e))
+                quote!(#e?)
             }
         };
         // A media type the operation does not document: the server answers
         // 415, the client reports an undocumented response.
         let reject = if client {
-            quote!(return Err(ClientError::undocumented(#source)))
+            quote!(return Err(rt::undocumented(&#source)))
         } else {
-            quote!(return Err(__p::Reject::into_response(__p::unsupported_media(#source.headers()))))
+            quote!(return Err(rt::unsupported_media(#source.headers())))
         };
         match (&body.enum_name, body.contents.as_slice()) {
             (None, [c]) => {
                 let m = lit_str(&c.media);
                 if c.kind == Media::Json && c.media == "application/json" {
-                    return if client {
-                        quote!(__p::json(&#source)?)
-                    } else {
-                        quote!(__try!(__p::json(&#source)))
-                    };
+                    return quote!(rt::json(&#source)?);
                 }
                 if let Some(decoder) = body_decoder(c) {
                     return if client {
-                        quote!(__p::response_body(&#source, #m, #decoder)?)
+                        quote!(rt::response_body(&#source, #m, #decoder)?)
                     } else {
-                        quote!(__try!(__p::request_body(&#source, #m, #decoder)))
+                        quote!(rt::request_body(&#source, #m, #decoder)?)
                     };
                 }
                 let check = if client {
-                    quote!(__p::expect_media(&#source, #m)?;)
+                    quote!(rt::expect_media(&#source, #m)?;)
                 } else {
-                    quote!(__try!(__p::accept_media(#source.headers(), #m));)
+                    quote!(rt::accept_media(#source.headers(), #m)?;)
                 };
                 let decode = wrap(decode_content(c, source));
                 quote!({ #check #decode })
@@ -411,15 +420,15 @@ impl Emitter<'_> {
                     let m = lit_str(&c.media);
                     let decode = wrap(decode_content(c, source));
                     let cond = if i == 0 {
-                        quote!(__p::media_matches(#m, content_type.as_deref()) || content_type.is_none())
+                        quote!(rt::media_matches(#m, content_type.as_deref()) || content_type.is_none())
                     } else {
-                        quote!(__p::media_matches(#m, content_type.as_deref()))
+                        quote!(rt::media_matches(#m, content_type.as_deref()))
                     };
                     chain.extend(quote!(if #cond { #n::#v(#decode) } else));
                 }
                 quote! {
                     {
-                        let content_type = __p::content_type(#source.headers());
+                        let content_type = rt::content_type(#source.headers());
                         #chain { #reject }
                     }
                 }
@@ -432,10 +441,10 @@ impl Emitter<'_> {
 /// The runtime's decoder of a body read whole from its bytes alone.
 fn body_decoder(c: &Content) -> Option<TokenStream> {
     match c.kind {
-        Media::Json => Some(quote!(__p::decode_json)),
-        Media::Form => Some(quote!(__p::decode_form)),
-        Media::Text => Some(quote!(__p::decode_text)),
-        Media::Bytes => Some(quote!(__p::decode_bytes)),
+        Media::Json => Some(quote!(rt::decode_json)),
+        Media::Form => Some(quote!(rt::decode_form)),
+        Media::Text => Some(quote!(rt::decode_text)),
+        Media::Bytes => Some(quote!(rt::decode_bytes)),
         Media::Multipart | Media::Stream(_) | Media::Items(_) => None,
     }
 }
@@ -465,12 +474,12 @@ pub(super) fn stream_media(f: StreamFmt) -> &'static str {
     }
 }
 
-/// `__p::StreamFormat::Ndjson` etc.
+/// `StreamFormat::Ndjson` etc.
 pub(super) fn stream_format_tokens(f: StreamFmt) -> TokenStream {
     match f {
-        StreamFmt::Ndjson => quote!(__p::StreamFormat::Ndjson),
-        StreamFmt::Sse => quote!(__p::StreamFormat::Sse),
-        StreamFmt::JsonSeq => quote!(__p::StreamFormat::JsonSeq),
+        StreamFmt::Ndjson => quote!(StreamFormat::Ndjson),
+        StreamFmt::Sse => quote!(StreamFormat::Sse),
+        StreamFmt::JsonSeq => quote!(StreamFormat::JsonSeq),
     }
 }
 
@@ -494,30 +503,30 @@ pub(super) fn encode_content(c: &Content, value: &TokenStream) -> TokenStream {
         Media::Form => quote!(.form(&#value, #m)),
         Media::Text => quote!(.text(#value, #m)),
         Media::Bytes => quote!(.bytes(#value, #m)),
-        Media::Multipart => quote!(.multipart(__p::MultipartBody::to_multipart(&#value))),
+        Media::Multipart => quote!(.multipart(rt::MultipartBody::to_multipart(&#value))),
         Media::Items(f) => {
             let f = stream_format_tokens(f);
             quote!(.items(&#value, #f, #m))
         }
-        // Streams are attached by `__into_http`, not through the builder.
+        // Streams are attached by `into_response`, not through the builder.
         Media::Stream(_) => TokenStream::new(),
     }
 }
 
 pub(super) fn decode_content(c: &Content, source: &TokenStream) -> TokenStream {
     match c.kind {
-        Media::Json => quote!(__p::decode_json(#source.body())),
-        Media::Form => quote!(__p::decode_form(#source.body())),
-        Media::Text => quote!(__p::decode_text(#source.body())),
-        Media::Bytes => quote!(__p::decode_bytes(#source.body())),
-        Media::Multipart => quote!(__p::decode_multipart(#source.headers(), #source.body())),
+        Media::Json => quote!(rt::decode_json(#source.body())),
+        Media::Form => quote!(rt::decode_form(#source.body())),
+        Media::Text => quote!(rt::decode_text(#source.body())),
+        Media::Bytes => quote!(rt::decode_bytes(#source.body())),
+        Media::Multipart => quote!(rt::decode_multipart(#source.headers(), #source.body())),
         Media::Stream(f) => {
             let f = stream_format_tokens(f);
-            quote!(__p::stream_from_bytes(#source.body(), #f))
+            quote!(rt::stream_from_bytes(#source.body(), #f))
         }
         Media::Items(f) => {
             let f = stream_format_tokens(f);
-            quote!(__p::decode_items(#source.body(), #f))
+            quote!(rt::decode_items(#source.body(), #f))
         }
     }
 }

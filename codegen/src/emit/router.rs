@@ -35,29 +35,26 @@ impl Emitter<'_> {
                 }
                 None => quote!(None),
             };
-            quote!(__p::route(#t, #fixed, &[#(#methods),*]),)
+            quote!(rt::route(#t, #fixed, &[#(#methods),*]),)
         });
         let arms = self.ops.iter().enumerate().map(|(i, o)| {
-            let h = ident(&format!("__handle_{}", o.name));
+            let handle = self.emit_handler(o);
             let i = Literal::usize_unsuffixed(i);
-            quote!(#i => #h(api, request, captures),)
+            quote!(#i => #handle)
         });
+        // Not an `async fn`: one future holding every operation's would be a
+        // state machine of thousands of states in a large API, slow to
+        // compile; each operation's future is boxed on its own instead.
         quote! {
-            /// Routes a request to the handler of its operation. Not an
-            /// `async fn`: one future holding every handler's would be a
-            /// state machine of thousands of states in a large API, slow to
-            /// compile; each handler's future is boxed on its own instead.
-            fn __dispatch<'a, A: Api>(api: &'a A, request: HttpRequest) -> BoxFuture<'a, HttpResponse> {
-                static ROUTER: ::std::sync::LazyLock<__p::Router> = ::std::sync::LazyLock::new(|| __p::Router::new(&[#(#routes)*]));
-                let routed = match ROUTER.route(request.method(), request.uri()) {
-                    __p::Routed::Operation(op, captures) => match op {
+            impl<A: Api> Dispatch<A> for Routes {
+                fn dispatch(__api: &A, __request: Request<Bytes>) -> Result<BoxFuture<'_, Response<Body>>, Rejection> {
+                    static ROUTER: std::sync::LazyLock<rt::Router> = std::sync::LazyLock::new(|| rt::Router::new(&[#(#routes)*]));
+                    let (__op, __captures) = ROUTER.find(__request.method(), __request.uri())?;
+                    match __op {
                         #(#arms)*
-                        _ => Err(__p::not_found(request.uri().path())),
-                    },
-                    __p::Routed::MethodNotAllowed(allowed) => Err(__p::method_not_allowed(allowed)),
-                    __p::Routed::NotFound => Err(__p::not_found(request.uri().path())),
-                };
-                routed.unwrap_or_else(__p::ready)
+                        _ => Err(rt::not_found(__request.uri())),
+                    }
+                }
             }
         }
     }

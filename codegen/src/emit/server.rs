@@ -18,11 +18,10 @@ impl Emitter<'_> {
                 #[doc = #sig]
                 fn #name(&self, ctx: Context, #(#args),*) -> impl Future<Output = Result<#resp, ServerError>> + Send {
                     let _ = (ctx, #(#arg_names),*);
-                    __p::not_implemented(#id)
+                    rt::not_implemented(#id)
                 }
             }
         });
-        let handlers = self.ops.iter().map(|op| self.emit_handler(op));
         let routes = self.emit_routes();
         quote! {
             /// The server side of this API: implement the operations you serve;
@@ -31,60 +30,19 @@ impl Emitter<'_> {
                 #(#methods)*
             }
 
-            /// Serves an [`Api`] implementation as a swaggersocket handler
-            /// (a `tower::Service`): routes requests, decodes parameters and
-            /// bodies, and encodes the responses.
-            pub struct ApiService<A> {
-                api: Arc<A>,
-            }
+            /// Serves an [`Api`] implementation: a `tower::Service` that routes
+            /// requests, decodes parameters and bodies, calls the operation and
+            /// encodes its response. `ApiService::new(api)`, then give it to a
+            /// `serve` method.
+            pub type ApiService<A> = rt::ApiService<A, Routes>;
 
-            impl<A: Api> ApiService<A> {
-                /// Wraps an implementation.
-                pub fn new(api: A) -> Self {
-                    ApiService { api: Arc::new(api) }
-                }
-
-                /// Wraps a shared implementation.
-                pub fn from_arc(api: Arc<A>) -> Self {
-                    ApiService { api }
-                }
-
-                /// Handles one request.
-                pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
-                    __dispatch(&*self.api, request).await
-                }
-            }
-
-            impl<A> Clone for ApiService<A> {
-                fn clone(&self) -> Self {
-                    ApiService { api: Arc::clone(&self.api) }
-                }
-            }
-
-            impl<A> ::core::fmt::Debug for ApiService<A> {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct("ApiService").finish_non_exhaustive()
-                }
-            }
-
-            impl<A: Api> __p::tower_service::Service<HttpRequest> for ApiService<A> {
-                type Response = HttpResponse;
-                type Error = ::core::convert::Infallible;
-                type Future = BoxFuture<'static, Result<HttpResponse, Self::Error>>;
-
-                fn poll_ready(&mut self, _cx: &mut ::core::task::Context<'_>) -> ::core::task::Poll<Result<(), Self::Error>> {
-                    ::core::task::Poll::Ready(Ok(()))
-                }
-
-                fn call(&mut self, request: HttpRequest) -> Self::Future {
-                    let api = Arc::clone(&self.api);
-                    Box::pin(async move { Ok(__dispatch(&*api, request).await) })
-                }
-            }
+            /// The routes of this API: how [`ApiService`] finds the operation
+            /// of a request.
+            #[derive(Debug)]
+            pub enum Routes {}
 
             #routes
 
-            #(#handlers)*
         }
     }
 
@@ -122,8 +80,11 @@ impl Emitter<'_> {
         names
     }
 
+    /// The arm of the router's `match` that decodes an operation's
+    /// parameters and body and calls it: a bad parameter is answered at
+    /// once (`?`), and the runtime's `answer_later` is the only future (no
+    /// `async` body of its own to check per operation).
     pub(super) fn emit_handler(&self, op: &Op) -> TokenStream {
-        let h = ident(&format!("__handle_{}", op.name));
         let name = ident(&op.name);
         let mut decls = Vec::new();
         let mut path_index = 0usize;
@@ -132,7 +93,7 @@ impl Emitter<'_> {
             .iter()
             .any(|p| matches!(p.location, Location::Query | Location::QueryString))
         {
-            decls.push(quote!(let __query = __p::Query::parse(__request.uri());));
+            decls.push(quote!(let __query = rt::Query::parse(__request.uri());));
         }
         for p in &op.params {
             let n = ident(&p.rust);
@@ -142,16 +103,16 @@ impl Emitter<'_> {
                 (Location::Path, false) => {
                     let i = Literal::usize_unsuffixed(path_index);
                     path_index += 1;
-                    quote!(__p::path_param(#w, &__captures, #i))
+                    quote!(rt::path_param(#w, &__captures, #i))
                 }
                 (Location::Path, true) => {
                     let i = Literal::usize_unsuffixed(path_index);
                     path_index += 1;
                     let sep = p.separator;
                     if sep == ',' {
-                        quote!(__p::path_param_list(#w, &__captures, #i))
+                        quote!(rt::path_param_list(#w, &__captures, #i))
                     } else {
-                        quote!(__p::path_param_split(#w, &__captures, #i, #sep))
+                        quote!(rt::path_param_split(#w, &__captures, #i, #sep))
                     }
                 }
                 (Location::Query, _) if p.deep => quote!(__query.deep(#w)),
@@ -160,18 +121,16 @@ impl Emitter<'_> {
                     let explode = p.explode;
                     quote!(__query.list(#w, #explode, #sep))
                 }
-                (Location::Header, false) => quote!(__p::header_one(__request.headers(), #w)),
-                (Location::Header, true) => quote!(__p::header_list(__request.headers(), #w)),
-                (Location::Cookie, _) => quote!(__p::cookie_one(__request.headers(), #w)),
+                (Location::Header, false) => quote!(rt::header_one(__request.headers(), #w)),
+                (Location::Header, true) => quote!(rt::header_list(__request.headers(), #w)),
+                (Location::Cookie, _) => quote!(rt::cookie_one(__request.headers(), #w)),
                 (Location::QueryString, _) => quote!(__query.whole()),
             };
-            let what = location_word(p.location);
-            if p.location == Location::Path {
-                decls.push(quote!(let #n = __try!(#value);));
-            } else if p.required {
-                decls.push(quote!(let #n = __try!(__p::require(__try!(#value), #what, #w));));
+            let location = location_variant(p.location);
+            if p.location == Location::Path || !p.required {
+                decls.push(quote!(let #n = #value?;));
             } else {
-                decls.push(quote!(let #n = __try!(#value);));
+                decls.push(quote!(let #n = rt::require(#value?, ParamLocation::#location, #w)?;));
             }
         }
         if let Some(body) = &op.body {
@@ -179,12 +138,12 @@ impl Emitter<'_> {
             let decode = self.decode_body(body, &quote!(__request), false);
             if op.body_required {
                 decls.push(quote! {
-                    __try!(__p::body_required(&__request));
+                    rt::body_required(&__request)?;
                     let #n = #decode;
                 });
             } else {
                 decls.push(quote! {
-                    let #n = if __p::has_body(&__request) { Some(#decode) } else { None };
+                    let #n = if rt::has_body(&__request) { Some(#decode) } else { None };
                 });
             }
         }
@@ -195,14 +154,26 @@ impl Emitter<'_> {
         // Not an `async fn`: the parameters are decoded at once, and the
         // runtime's `answer_later` is the only future (one async body less to
         // check per operation); a bad parameter is answered at once (`Err`).
+        let _ = resp;
         quote! {
-            fn #h<'a, A: Api>(__api: &'a A, __request: HttpRequest, __captures: Vec<String>) -> Result<BoxFuture<'a, HttpResponse>, HttpResponse> {
+            {
                 #(#decls)*
                 let ctx = Context::from_request_owned(__request);
-                Ok(__p::answer_later(__api.#name(ctx, #(#args),*), #resp::__into_http))
+                Ok(rt::answer_later(__api.#name(ctx, #(#args),*)))
             }
         }
     }
+}
+
+/// The `ParamLocation` variant of a location.
+pub(super) fn location_variant(location: Location) -> Ident {
+    ident(match location {
+        Location::Path => "Path",
+        Location::Query => "Query",
+        Location::Header => "Header",
+        Location::Cookie => "Cookie",
+        Location::QueryString => "QueryString",
+    })
 }
 
 pub(super) fn location_word(location: Location) -> &'static str {

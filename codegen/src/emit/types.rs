@@ -2,8 +2,19 @@
 
 use super::*;
 
+/// See [`Emitter::prelude`].
+struct Prelude {
+    result: TokenStream,
+    ok: TokenStream,
+    err: TokenStream,
+    some: TokenStream,
+    none: TokenStream,
+}
+
 impl Emitter<'_> {
-    pub(super) fn emit_types(&self) -> TokenStream {
+    /// The schema types, and apart from them their serde (and multipart)
+    /// implementations.
+    pub(super) fn emit_types(&self) -> (TokenStream, TokenStream) {
         let mut out = TokenStream::new();
         for (id, def) in self.defs.iter().enumerate() {
             if self.keep[id] {
@@ -30,32 +41,68 @@ impl Emitter<'_> {
             .filter(|(name, _, _)| used.contains(name.as_str()))
             .peekable();
         if defaults.peek().is_some() {
-            let fns = defaults.map(|(name, ty, value)| {
-                let name = ident(name);
-                let t = self.ty(ty, false, None);
-                let v = default_expr(ty, value, self.defs);
-                quote!(pub(super) fn #name() -> #t { #v })
+            let fns: TokenStream = defaults
+                .map(|(name, ty, value)| {
+                    let name = ident(name);
+                    let t = self.ty(ty, false, None);
+                    let v = default_expr(ty, value, self.defs);
+                    quote!(pub(super) fn #name() -> #t { #v })
+                })
+                .collect();
+            // The schema types, when a default names one.
+            let text = fns.to_string();
+            let names_type = self.defs.iter().any(|d| {
+                text.contains(&format!(" {} ", d.name)) || text.contains(&format!("{} ::", d.name))
+            });
+            let types = names_type.then(|| {
+                quote!(
+                    use super::*;
+                )
             });
             out.extend(quote! {
                 mod defaults {
-                    use super::*;
-                    #(#fns)*
+                    #types
+                    #fns
                 }
             });
         }
-        out
+        (out, self.impls.take())
+    }
+
+    /// The prelude names serde implementations use, as is unless a schema
+    /// type shadows them: `Result`, `Ok`, `Err`, `Some`, `None`.
+    fn prelude(&self) -> Prelude {
+        let name = |short: &str, full: TokenStream| self.std_name(short, full, false);
+        Prelude {
+            result: name("Result", quote!(::core::result::Result)),
+            ok: name("Ok", quote!(::core::result::Result::Ok)),
+            err: name("Err", quote!(::core::result::Result::Err)),
+            some: name("Some", quote!(::core::option::Option::Some)),
+            none: name("None", quote!(::core::option::Option::None)),
+        }
+    }
+
+    /// Adds implementations to the `serde_impls` module.
+    fn impl_later(&self, tokens: TokenStream) {
+        self.impls.borrow_mut().extend(tokens);
     }
 
     pub(super) fn emit_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
-        let k = &self.krate;
+        let Prelude {
+            result,
+            ok,
+            err,
+            some,
+            none,
+        } = self.prelude();
         let name = ident(&def.name);
         let doc = doc_attrs(def.doc.as_deref());
         let sc = self.serde_crate();
-        let derive = quote!(#[derive(Debug, Clone, PartialEq, __p::serde::Serialize, __p::serde::Deserialize)]);
+        let derive = quote!(#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]);
         match &def.kind {
             Kind::Pending => {
                 // Only reachable after an error elsewhere; keep the name valid.
-                quote!(#doc pub type #name = #k::api::Value;)
+                quote!(#doc pub type #name = api::Value;)
             }
             Kind::Struct(s) => self.emit_struct(id, &name, doc, s),
             Kind::StrEnum(variants) => {
@@ -65,11 +112,11 @@ impl Emitter<'_> {
                     let w = lit_str(wire);
                     quote!(#v #w)
                 });
+                self.impl_later(quote!(rt::str_enum!(#name; #(#table),*);));
                 quote! {
                     #doc
                     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
                     pub enum #name { #(#vs,)* }
-                    __p::str_enum!(#name; #(#table),*);
                 }
             }
             Kind::IntEnum(variants) => {
@@ -87,11 +134,11 @@ impl Emitter<'_> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
+                self.impl_later(quote!(rt::int_enum!(#name, #expected; #(#table),*);));
                 quote! {
                     #doc
                     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
                     pub enum #name { #(#vs,)* }
-                    __p::int_enum!(#name, #expected; #(#table),*);
                 }
             }
             Kind::Tagged {
@@ -108,7 +155,7 @@ impl Emitter<'_> {
                 let ser = variants.iter().map(|variant| {
                     let v = ident(&variant.rust);
                     let w = lit_str(&variant.tag);
-                    quote!(Self::#v(inner) => __p::tagged(inner, serializer, #tag_lit, #w),)
+                    quote!(Self::#v(inner) => rt::tagged(inner, serializer, #tag_lit, #w),)
                 });
                 // Members that share a tag (openai's input and output
                 // `message`, each fixing `type` to the same value) are tried
@@ -130,16 +177,16 @@ impl Emitter<'_> {
                         return TokenStream::new();
                     };
                     if first.is_empty() {
-                        return quote!(#w => __p::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as __p::serde::de::Error>::custom),);
+                        return quote!(#w => rt::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as rt::serde::de::Error>::custom),);
                     }
                     let tries = first.iter().map(|v| {
                         quote! {
-                            if let ::core::result::Result::Ok(inner) = __p::serde_json::from_value(value.clone()) {
-                                return ::core::result::Result::Ok(Self::#v(inner));
+                            if let #ok(inner) = rt::serde_json::from_value(value.clone()) {
+                                return #ok(Self::#v(inner));
                             }
                         }
                     });
-                    quote!(#w => { #(#tries)* __p::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as __p::serde::de::Error>::custom) },)
+                    quote!(#w => { #(#tries)* rt::serde_json::from_value(value).map(Self::#last).map_err(<D::Error as rt::serde::de::Error>::custom) },)
                 });
                 let names = tags.iter().map(|tag| lit_str(tag));
                 // 3.2 `defaultMapping`: an absent or unknown tag is the
@@ -147,29 +194,26 @@ impl Emitter<'_> {
                 let (missing, unknown) = match default.and_then(|d| variants.get(d)) {
                     Some(variant) => {
                         let v = ident(&variant.rust);
-                        let decode = quote!(__p::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as __p::serde::de::Error>::custom));
+                        let decode = quote!(rt::serde_json::from_value(value).map(Self::#v).map_err(<D::Error as rt::serde::de::Error>::custom));
                         (quote!(return #decode), quote!(_ => #decode,))
                     }
                     None => (
-                        quote!(return ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::missing_field(#tag_lit))),
-                        quote!(other => ::core::result::Result::Err(<D::Error as __p::serde::de::Error>::unknown_variant(other, &[#(#names),*])),),
+                        quote!(return #err(<D::Error as rt::serde::de::Error>::missing_field(#tag_lit))),
+                        quote!(other => #err(<D::Error as rt::serde::de::Error>::unknown_variant(other, &[#(#names),*])),),
                     ),
                 };
-                quote! {
-                    #doc
-                    #[derive(Debug, Clone, PartialEq)]
-                    pub enum #name { #(#vs)* }
-                    impl __p::serde::Serialize for #name {
-                        fn serialize<S: __p::serde::Serializer>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error> {
+                self.impl_later(quote! {
+                    impl rt::serde::Serialize for #name {
+                        fn serialize<S: rt::serde::Serializer>(&self, serializer: S) -> #result<S::Ok, S::Error> {
                             match self { #(#ser)* }
                         }
                     }
-                    impl<'de> __p::serde::Deserialize<'de> for #name {
-                        fn deserialize<D: __p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
-                            let value = <__p::serde_json::Value as __p::serde::Deserialize>::deserialize(deserializer)?;
-                            let tag = match value.get(#tag_lit).and_then(__p::serde_json::Value::as_str) {
-                                ::core::option::Option::Some(tag) => tag.to_owned(),
-                                ::core::option::Option::None => #missing,
+                    impl<'de> rt::serde::Deserialize<'de> for #name {
+                        fn deserialize<D: rt::serde::Deserializer<'de>>(deserializer: D) -> #result<Self, D::Error> {
+                            let value = <rt::serde_json::Value as rt::serde::Deserialize>::deserialize(deserializer)?;
+                            let tag = match value.get(#tag_lit).and_then(rt::serde_json::Value::as_str) {
+                                #some(tag) => tag.to_owned(),
+                                #none => #missing,
                             };
                             match tag.as_str() {
                                 #(#de)*
@@ -177,6 +221,11 @@ impl Emitter<'_> {
                             }
                         }
                     }
+                });
+                quote! {
+                    #doc
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub enum #name { #(#vs)* }
                 }
             }
             Kind::Untagged(variants) => {
@@ -238,9 +287,10 @@ impl Emitter<'_> {
         let additional = s.additional.as_ref().map(|ty| {
             let t = self.ty(ty, false, None);
             let fname = ident(&s.additional_name);
+            let string = self.std_name("String", quote!(::std::string::String), false);
             quote! {
                 /// Properties not named in the schema (`additionalProperties`).
-                pub #fname: ::std::collections::HashMap<::std::string::String, #t>,
+                pub #fname: std::collections::HashMap<#string, #t>,
             }
         });
         // `Pet { name: Some(..), ..Default::default() }` when every field may
@@ -252,6 +302,7 @@ impl Emitter<'_> {
             .then(|| quote!(Default,));
         let serde = self.emit_struct_serde(name, s);
         let multipart = s.multipart.then(|| self.emit_multipart(name, s));
+        self.impl_later(quote!(#serde #multipart));
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #default)]
@@ -259,8 +310,6 @@ impl Emitter<'_> {
                 #(#fields)*
                 #additional
             }
-            #serde
-            #multipart
         }
     }
 
@@ -269,6 +318,9 @@ impl Emitter<'_> {
     /// types each field with its own type, then decodes the fields as the
     /// struct (required fields and defaults), then puts the files in.
     pub(super) fn emit_multipart(&self, name: &Ident, s: &StructDef) -> TokenStream {
+        let Prelude {
+            result, ok, some, ..
+        } = self.prelude();
         let mut writes = Vec::new();
         let mut reads = Vec::new();
         let mut files = Vec::new();
@@ -291,7 +343,7 @@ impl Emitter<'_> {
                     files.push(if optional {
                         quote!(__value.#fname = __parts.file(#w);)
                     } else {
-                        quote!(if let ::core::option::Option::Some(__file) = __parts.file(#w) { __value.#fname = __file; })
+                        quote!(if let #some(__file) = __parts.file(#w) { __value.#fname = __file; })
                     });
                 }
                 Ty::Vec(item) if **item == Ty::File => {
@@ -302,7 +354,7 @@ impl Emitter<'_> {
                     });
                     reads.push(quote!(__parts.put_file(&mut __map, #w, true);));
                     files.push(if optional {
-                        quote!(if __value.#fname.is_some() { __value.#fname = ::core::option::Option::Some(__parts.files(#w)); })
+                        quote!(if __value.#fname.is_some() { __value.#fname = #some(__parts.files(#w)); })
                     } else {
                         quote!(__value.#fname = __parts.files(#w);)
                     });
@@ -321,18 +373,18 @@ impl Emitter<'_> {
         }
         let mutable = (!files.is_empty()).then(|| quote!(mut));
         quote! {
-            impl __p::MultipartBody for #name {
-                fn to_multipart(&self) -> __p::MultipartWriter {
-                    let mut __w = __p::MultipartWriter::new();
+            impl rt::MultipartBody for #name {
+                fn to_multipart(&self) -> rt::MultipartWriter {
+                    let mut __w = rt::MultipartWriter::new();
                     #(#writes)*
                     __w
                 }
-                fn from_multipart(__parts: &__p::MultipartParts) -> ::core::result::Result<Self, __p::DecodeError> {
-                    let mut __map = __p::serde_json::Map::new();
+                fn from_multipart(__parts: &rt::MultipartParts) -> #result<Self, rt::DecodeError> {
+                    let mut __map = rt::serde_json::Map::new();
                     #(#reads)*
-                    let #mutable __value: Self = __p::decode_fields(__map)?;
+                    let #mutable __value: Self = rt::decode_fields(__map)?;
                     #(#files)*
-                    ::core::result::Result::Ok(__value)
+                    #ok(__value)
                 }
             }
         }
@@ -373,7 +425,7 @@ impl Emitter<'_> {
             None if s.deny_unknown => quote!(deny),
             None => quote!(skip),
         };
-        quote!(__p::object!(#name, #unknown; #(#fields),*);)
+        quote!(rt::object!(#name, #unknown; #(#fields),*);)
     }
 }
 
@@ -388,7 +440,7 @@ pub(super) fn default_expr(ty: &Ty, value: &Value, defs: &[TypeDef]) -> TokenStr
         (Ty::Bool, Value::Bool(b)) => quote!(#b),
         (Ty::String, Value::String(s)) => {
             let l = lit_str(s);
-            quote!(::std::string::String::from(#l))
+            quote!(#l.to_owned())
         }
         (Ty::I32 | Ty::I64, Value::Number(n)) => int_tokens(n.as_i64().unwrap_or_default()),
         (Ty::F32 | Ty::F64, Value::Number(n)) => {

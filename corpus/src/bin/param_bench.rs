@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::hint::black_box;
-use swaggersocket::__private::{param_from_str, param_to_strings, HttpRequest};
+use swaggersocket::api::param::{from_str as param_from_str, to_strings as param_to_strings};
 use swaggersocket::api::{chrono, uuid, Bytes, Context};
 use timing::time_ns;
 
@@ -81,7 +81,7 @@ fn main() {
     encode_row("i64", &1234567i64);
     encode_row("string", &"hello-world");
     encode_row("array of 3 i64", &vec![1i64, 2, 3]);
-    let mut request = HttpRequest::new(Bytes::new());
+    let mut request = http::Request::new(Bytes::new());
     for (name, value) in [
         ("host", "example.com"),
         ("user-agent", "bench/1.0"),

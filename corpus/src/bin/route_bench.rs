@@ -13,7 +13,8 @@
 #[path = "common/timing.rs"]
 mod timing;
 use std::path::Path;
-use swaggersocket::__private::{match_path, Route, Routed, Router};
+use swaggersocket::api::param::match_path;
+use swaggersocket::api::route::{Route, Routed, Router};
 use timing::time_ns;
 
 /// A concrete path for a template: every `{param}` becomes `v1`.

@@ -78,7 +78,7 @@ async fn a_multi_file_api_generated_three_ways_works_over_a_socket() {
         }),
         kind: Some(cli::Kind::Dog),
     };
-    let by_cli = kennel_via_cli::kennel::Client::new(client.connection());
+    let by_cli = kennel_via_cli::kennel::ApiClient::new(client.connection());
     match by_cli.add_pet(rex.clone()).await.unwrap() {
         kennel_via_cli::kennel::AddPetResponse::Created(pet) => assert_eq!(pet, rex),
         other => panic!("{other:?}"),
@@ -86,7 +86,7 @@ async fn a_multi_file_api_generated_three_ways_works_over_a_socket() {
 
     // The build script's module reads it back, and meets the shared error
     // response of `common.yaml`.
-    let by_build = kennel_via_build::kennel::Client::new(client.connection());
+    let by_build = kennel_via_build::kennel::ApiClient::new(client.connection());
     match by_build.get_pet(1).await.unwrap() {
         kennel_via_build::kennel::GetPetResponse::Ok(pet) => {
             assert_eq!(pet.name, "Rex");

@@ -14,7 +14,7 @@ async fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
         .connect()
         .await?;
     println!("connected to {url} as {}", client.connection().id());
-    let api = petstore::Client::new(client.connection());
+    let api = petstore::ApiClient::new(client.connection());
 
     for (id, name, tag) in [
         (1, "Dolores", Some("cat")),

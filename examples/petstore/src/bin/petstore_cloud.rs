@@ -28,7 +28,7 @@ async fn run(listen: &str, devices: usize) -> Result<(), Box<dyn std::error::Err
     found.sort_by_key(|c| c.metadata()["device"].to_string());
     for conn in &found {
         let device = conn.metadata()["device"].as_str().unwrap_or("?").to_owned();
-        let api = petstore::Client::new(conn.clone());
+        let api = petstore::ApiClient::new(conn.clone());
         let pet = petstore::types::Pet {
             id: 7,
             name: format!("{device}-parrot"),

@@ -2,7 +2,8 @@
 //! client uses and the parser the generated server uses. Each form field is
 //! a part; a file field carries its bytes, file name and media type.
 
-use crate::__private::{param_from_str, DecodeError};
+use crate::api::media::DecodeError;
+use crate::api::param::from_str as param_from_str;
 use crate::api::File;
 use bytes::Bytes;
 use http::HeaderMap;
@@ -146,7 +147,7 @@ pub struct MultipartParts {
 }
 
 fn invalid(message: impl Into<String>) -> DecodeError {
-    DecodeError::invalid(format!("invalid multipart body: {}", message.into()))
+    DecodeError::new(format!("invalid multipart body: {}", message.into()))
 }
 
 /// The value of `key` in a header's parameters (`boundary=…`,

@@ -11,6 +11,7 @@
 //! path but not the method, the next matching one is tried; when none takes
 //! the method, the first match's methods are the `Allow` of a 405.
 
+use crate::rejection::Rejection;
 use std::collections::HashMap;
 
 /// One path key of the document and the operations under it.
@@ -24,6 +25,26 @@ pub struct Route {
     pub fixed_query: Option<&'static str>,
     /// Each method of the path and the index of its operation.
     pub methods: &'static [(&'static str, usize)],
+}
+
+/// The rejection of a request whose path no operation matches.
+pub fn not_found(uri: &http::Uri) -> Rejection {
+    Rejection::NotFound {
+        path: uri.path().to_owned(),
+    }
+}
+
+/// A route of the router table (a shorter form of [`Route`]).
+pub const fn route(
+    template: &'static str,
+    fixed_query: Option<&'static str>,
+    methods: &'static [(&'static str, usize)],
+) -> Route {
+    Route {
+        template,
+        fixed_query,
+        methods,
+    }
 }
 
 /// Where a request goes.
@@ -163,6 +184,26 @@ impl Router {
         router
     }
 
+    /// The operation of a request and the raw values of its path
+    /// parameters, or the rejection of a path or method that none matches.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::NotFound`] or [`Rejection::MethodNotAllowed`].
+    pub fn find(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+    ) -> Result<(usize, Vec<String>), Rejection> {
+        match self.route(method, uri) {
+            Routed::Operation(op, captures) => Ok((op, captures)),
+            Routed::MethodNotAllowed(allowed) => Err(Rejection::MethodNotAllowed {
+                allowed: allowed.to_owned(),
+            }),
+            Routed::NotFound => Err(not_found(uri)),
+        }
+    }
+
     /// Routes a request by its method, path and (for fixed query pairs)
     /// query.
     pub fn route(&self, method: &http::Method, uri: &http::Uri) -> Routed<'_> {
@@ -175,7 +216,7 @@ impl Router {
                 for &index in routes {
                     let entry = &self.routes[index];
                     if let Some(fixed) = entry.route.fixed_query {
-                        if !crate::__private::query_has(uri, fixed) {
+                        if !crate::api::param::query_has(uri, fixed) {
                             continue;
                         }
                     }
