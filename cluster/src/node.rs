@@ -355,6 +355,9 @@ struct LocalState {
 }
 
 struct RemoteNode {
+    /// Cancelled when the node is dropped from the registry (lost, left,
+    /// restarted): the calls it made to this node's peers stop then.
+    gone: StopOnDrop,
     instance: u64,
     last_seen: Instant,
     seq: u64,
@@ -367,6 +370,7 @@ struct RemoteNode {
 impl RemoteNode {
     fn new(instance: u64) -> Self {
         RemoteNode {
+            gone: StopOnDrop(CancellationToken::new()),
             instance,
             last_seen: Instant::now(),
             seq: 0,
@@ -609,6 +613,24 @@ fn remote_peer(nats: &Arc<Nats>, node: &str, entry: &RemoteEntry) -> Peer {
 }
 
 impl NodeInner {
+    /// The token cancelled when the node that sent a call (named in its
+    /// reply subject, `{prefix}.reply.{node}.{call}`) leaves the registry.
+    /// A node not (yet) known gives a token that is never cancelled.
+    fn caller_gone(&self, reply: Option<&str>) -> CancellationToken {
+        let node = reply.zip(self.nats.as_ref()).and_then(|(reply, nats)| {
+            let rest = reply.strip_prefix(&nats.prefix)?.strip_prefix(".reply.")?;
+            rest.rsplit_once('.').map(|(node, _call)| node)
+        });
+        node.and_then(|node| {
+            self.remote
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(node)
+                .map(|n| n.gone.0.clone())
+        })
+        .unwrap_or_default()
+    }
+
     fn track(&self, task: tokio::task::JoinHandle<()>) {
         self.tasks
             .lock()
@@ -1151,11 +1173,18 @@ async fn call_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
             return;
         };
         let inner = inner.clone();
+        // A calling node that dies sends no CANCEL: its calls end here when
+        // the registry drops it (TTL + heartbeat), not at their deadline or
+        // the streaming idle timeout.
+        let caller_gone = inner.caller_gone(msg.reply.as_deref());
         tokio::spawn(async move {
             let stop = inner.stop.clone();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => {}
+                _ = caller_gone.cancelled() => {
+                    tracing::debug!("the calling node is gone: its call is dropped");
+                }
                 _ = serve_call(&inner, msg) => {}
             }
         });
