@@ -1,4 +1,4 @@
-//! Entry points for the `cargo fuzz` targets in `fuzz/` (feature `fuzzing`).
+//! Entry points for the `cargo fuzz` targets in `fuzz/` (feature `internals`).
 //! Not a public API: it exists so that the crate-private handshake reader
 //! can be fed bytes from a fuzzer, and changes with it.
 
