@@ -54,6 +54,7 @@ mod log_safe;
 mod multipart;
 mod param;
 mod peer_io;
+mod resume;
 mod route;
 mod server;
 mod stats;
