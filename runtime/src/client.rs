@@ -235,7 +235,8 @@ impl ClientBuilder {
     /// Go's `KeepAlive` (on by default): after the connection is lost, or
     /// closed by the server with any code but 1000, reconnect with
     /// [`Backoff`], redo the handshake with the same metadata and serve the
-    /// same handler. Turning it off also turns the heartbeat off, as in Go.
+    /// same handler. Turning it off also turns the heartbeat off, as in Go,
+    /// and resumable sessions ([`Config::resume`]) with it.
     pub fn keep_alive(mut self, on: bool) -> Self {
         self.keep_alive = on;
         self
@@ -288,7 +289,8 @@ impl ClientBuilder {
         let target = Targets::parse(&self.url, &self.fallback_urls)?;
         let mut config = self.config;
         if !self.keep_alive {
-            config = config.heartbeat(None);
+            // A client that never reconnects cannot resume either.
+            config = config.heartbeat(None).resume(false);
         }
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         #[cfg(feature = "tls")]

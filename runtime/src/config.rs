@@ -106,7 +106,7 @@ impl Default for Config {
             max_handshake_size: 64 << 10,
             max_fragments: 16_384,
             wire: WireLimits::new(),
-            resume: false,
+            resume: true,
             resume_window: Duration::from_secs(30),
             replay_buffer: 100_000,
         }
