@@ -509,6 +509,7 @@ impl Connection {
         link.cancel.cancel();
         let generation = r.generation.load(Ordering::SeqCst);
         r.detached.send_replace(true);
+        inner.counters.detached.fetch_add(1, Ordering::Relaxed);
         tracing::info!(id = %inner.id, %error, "connection lost; detached until its client resumes it");
         if let Some(hook) = &*inner
             .on_detach
@@ -1741,6 +1742,10 @@ async fn write_loop<S>(
     let mut replay_failed = None;
     if let (Some(r), Some(peer_received)) = (resume, peer_received) {
         let backlog = r.counts().replay_after(peer_received);
+        inner
+            .counters
+            .replayed
+            .fetch_add(backlog.len() as u64, Ordering::Relaxed);
         if !backlog.is_empty() {
             tracing::debug!(id = %inner.id, count = backlog.len(), "sending again what the peer lacks");
             let sent = async {

@@ -1277,6 +1277,9 @@ where
             } else {
                 Reason::HandshakeRejected
             };
+            if rejection.error.message().starts_with("resume refused") {
+                counters.refused_resumes.fetch_add(1, Ordering::Relaxed);
+            }
             counters.hit(reason, format_args!("{addr}: {}", rejection.error));
             handshake::reject(&mut ws, &rejection).await;
             return Err(rejection.error);
@@ -1287,6 +1290,7 @@ where
         // The session holds its connection slot already.
         drop(admission);
         let conn = resumed.conn.clone();
+        counters.resumed.fetch_add(1, Ordering::Relaxed);
         conn.attach(ws, &config, Some(resumed.peer_received));
         drop(resumed);
         tracing::debug!(id = %conn.id(), %addr, "connection resumed");

@@ -287,6 +287,9 @@ async fn survives(strike: impl FnOnce(&FaultProxy)) {
         .unwrap();
     checked_call(&rig.at_server, "after-s").await.unwrap();
     rig.served_once();
+    let stats = rig.server.stats();
+    assert_eq!(stats.resumed_sessions, 1, "{stats:?}");
+    assert!(stats.detached_sessions >= 1, "{stats:?}");
     // No new session was made.
     while let Some(event) = rig.events.try_recv() {
         assert!(
@@ -488,6 +491,7 @@ async fn a_wrong_token_is_refused() {
     assert_eq!(code, 1008);
     assert!(reason.contains("unknown session"), "{reason}");
     assert!(!rig.at_server.is_detached() && !rig.at_server.is_closed());
+    assert_eq!(rig.server.stats().refused_resumes, 2);
 }
 
 /// A malformed acknowledgement closes the connection with 1002.
