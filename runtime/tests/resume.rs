@@ -565,3 +565,149 @@ async fn a_go_form_handshake_is_untouched() {
     .await;
     assert_eq!(&failed.0, conn.id());
 }
+
+/// A raw client of this project: a fresh resumable handshake; returns the
+/// socket, the id and the token.
+async fn raw_session(
+    server: &Server,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+    String,
+) {
+    let mut ws = raw(server).await;
+    ws.send(Message::text(
+        r#"{"Type":"ClientHandshakeMetaData","Meta":{"raw":true},"Features":["resume/1"]}"#,
+    ))
+    .await
+    .unwrap();
+    let reply = within("the reply", ws.next()).await.unwrap().unwrap();
+    let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    ws.send(Message::text(r#"{"Type":"ClientHandshakeAckFrame"}"#))
+        .await
+        .unwrap();
+    let id = reply["ConnectionID"].as_str().unwrap().to_owned();
+    let token = reply["ResumeToken"].as_str().unwrap().to_owned();
+    (ws, id, token)
+}
+
+/// The resume handshake on the wire: the same id and token, and the
+/// server's count of what it received; then the server sends again what
+/// the client lacks (here: the answer to a request it got before the loss).
+#[tokio::test]
+async fn a_raw_resume_gets_what_it_lacks() {
+    init_tracing();
+    let server = Server::builder()
+        .config(config(true))
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (mut ws, id, token) = raw_session(&server).await;
+    let conn = next_received(&mut events).await;
+    assert_eq!(conn.id().as_str(), id);
+    // A request whose answer the client never reads: the socket goes.
+    ws.send(Message::text(
+        "POST /x HTTP/1.1\r\nContent-Length: 5\r\nX-Correlation-Id: 1\r\n\r\nhello",
+    ))
+    .await
+    .unwrap();
+    drop(ws);
+    wait_server(&mut events, |e| match e {
+        Event::Detached(..) => Some(()),
+        _ => None,
+    })
+    .await;
+    let mut ws = raw(&server).await;
+    ws.send(resume_hello(&id, &token, 0)).await.unwrap();
+    let reply = within("the reply", ws.next()).await.unwrap().unwrap();
+    let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(reply["ConnectionID"], serde_json::json!(id));
+    assert_eq!(reply["ResumeToken"], serde_json::json!(token));
+    assert_eq!(reply["Received"], serde_json::json!(1));
+    assert_eq!(reply["Features"], serde_json::json!(["resume/1"]));
+    ws.send(Message::text(r#"{"Type":"ClientHandshakeAckFrame"}"#))
+        .await
+        .unwrap();
+    let resumed = wait_server(&mut events, |e| match e {
+        Event::Resumed(conn) => Some(conn),
+        _ => None,
+    })
+    .await;
+    assert_eq!(resumed.metadata(), &serde_json::json!({"raw": true}));
+    // The answer comes (again, or for the first time), then an ack of ours
+    // is all the server waits for.
+    let answer = within("the answer", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) if text.starts_with("HTTP/1.1") => return text,
+                Some(Ok(_)) => continue,
+                other => panic!("expected the answer, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(answer.contains("X-Correlation-Id: 1"), "{answer}");
+    assert!(answer.ends_with("hello"), "{answer}");
+    ws.send(Message::text("@ack 1\r\n")).await.unwrap();
+    // The session works on: a call from the server is answered by us.
+    let call = tokio::spawn(async move { resumed.call(get("/from-server")).await });
+    let request = within("the server's request", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) if text.starts_with("GET ") => return text,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a request, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    let cid = request
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Correlation-Id: "))
+        .unwrap()
+        .to_owned();
+    ws.send(Message::text(format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Correlation-Id: {cid}\r\n\r\nok"
+    )))
+    .await
+    .unwrap();
+    let answer = within("the call", call).await.unwrap().unwrap();
+    assert_eq!(answer.body(), "ok");
+}
+
+/// A client that claims more than the server sent is refused (1008), and
+/// the session fails with `NotResumed` at once.
+#[tokio::test]
+async fn a_count_mismatch_is_refused_and_ends_the_session() {
+    init_tracing();
+    let server = Server::builder()
+        .config(config(true))
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let (ws, id, token) = raw_session(&server).await;
+    next_received(&mut events).await;
+    drop(ws);
+    let mut ws = raw(&server).await;
+    ws.send(resume_hello(&id, &token, 999)).await.unwrap();
+    let (code, reason) = close_frame(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("count mismatch"), "{reason}");
+    let failed = wait_server(&mut events, |e| match e {
+        Event::Failure(id, error) => Some((id, error)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(failed.0.as_str(), id);
+    assert_eq!(failed.1.kind(), ErrorKind::NotResumed);
+    // Its id is remembered as ended.
+    let mut ws = raw(&server).await;
+    ws.send(resume_hello(&id, &token, 0)).await.unwrap();
+    let (code, reason) = close_frame(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("has ended"), "{reason}");
+}
