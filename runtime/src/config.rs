@@ -34,7 +34,7 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`max_handshake_size`](Config::max_handshake_size) | 64 KiB |
 /// | [`max_fragments`](Config::max_fragments) | 16,384 frames per message |
 /// | [`wire_limits`](Config::wire_limits) | 100 header fields, 64 KiB of head per message |
-/// | [`resume`](Config::resume) | off: a lost connection fails its calls |
+/// | [`resume`](Config::resume) | on: between peers of this project a lost connection is resumed |
 /// | [`resume_window`](Config::resume_window) | 30 s |
 /// | [`replay_buffer`](Config::replay_buffer) | 100 kB of unacknowledged messages per side |
 ///
@@ -228,14 +228,21 @@ impl Config {
     }
 
     /// Offer (client) or accept (server) resumable sessions, the `resume/1`
-    /// extension (off by default; docs/PROTOCOL.md §9). With it on at both
+    /// extension (on by default; docs/PROTOCOL.md §9). With it on at both
     /// ends, a connection lost without a close frame (a socket error, a
     /// heartbeat timeout) is *detached* rather than failed: the client
     /// reconnects and resumes the session within
     /// [`resume_window`](Config::resume_window), with the same id, metadata
     /// and handler, and each side sends again what the other had not
     /// received, so calls in flight complete, each exactly once. A Go peer
-    /// never offers it: with one nothing changes.
+    /// never offers it, and a client without
+    /// [`keep_alive`](crate::ClientBuilder::keep_alive) does not: with
+    /// those nothing changes.
+    ///
+    /// The price: a detached session stays registered, its calls waiting,
+    /// until it is resumed or the window passes, so a client that is gone
+    /// for good is reported (`Event::Failure`, `NotResumed`) only then.
+    /// Turn it off for calls that fail as soon as the socket is lost.
     pub fn resume(mut self, on: bool) -> Self {
         self.resume = on;
         self

@@ -711,3 +711,75 @@ async fn a_count_mismatch_is_refused_and_ends_the_session() {
     assert_eq!(code, 1008);
     assert!(reason.contains("has ended"), "{reason}");
 }
+
+/// A streamed response (stream/1) in progress when the path is cut goes
+/// on after the resume: every chunk arrives once, in order, and the body
+/// ends whole.
+#[tokio::test]
+async fn a_streamed_response_survives_a_cut() {
+    init_tracing();
+    let (next_tx, next_rx) = watch::channel(0usize);
+    let server = Server::builder()
+        .config(config(true))
+        .serve(service_fn(move |_request: Request<Bytes>| {
+            let mut next = next_rx.clone();
+            async move {
+                let (sender, body) = swaggersocket::Body::channel();
+                tokio::spawn(async move {
+                    // Chunk i goes out once the test allows it.
+                    for i in 0..20usize {
+                        if next.wait_for(|n| *n > i).await.is_err() {
+                            return;
+                        }
+                        if sender.send(format!("chunk-{i};")).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                Ok::<_, Infallible>(Response::new(body))
+            }
+        }))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut events = server.events();
+    let proxy = FaultProxy::start(server.local_addr()).await;
+    let client = Client::builder(url(proxy.addr))
+        .config(config(true))
+        .backoff(Backoff::default().initial(Duration::from_millis(20)))
+        .connect()
+        .await
+        .unwrap();
+    let mut client_events = client.events();
+    let conn = client.connection();
+    assert!(conn.supports_streaming() && conn.supports_resume());
+    let mut body = conn
+        .call_streaming(get("/stream"))
+        .await
+        .unwrap()
+        .into_body();
+    let mut got = String::new();
+    next_tx.send_replace(10);
+    while got.matches(';').count() < 10 {
+        let chunk = within("a chunk", body.chunk()).await.unwrap().unwrap();
+        got.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    proxy.strike(Break::Cut);
+    wait_server(&mut events, |e| match e {
+        Event::Detached(..) => Some(()),
+        _ => None,
+    })
+    .await;
+    // The rest is produced while detached.
+    next_tx.send_replace(20);
+    wait_client(&mut client_events, |e| match e {
+        ClientEvent::Resumed(_) => Some(()),
+        _ => None,
+    })
+    .await;
+    while let Some(chunk) = within("a chunk", body.chunk()).await {
+        got.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    let expected: String = (0..20).map(|i| format!("chunk-{i};")).collect();
+    assert_eq!(got, expected);
+}
