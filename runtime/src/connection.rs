@@ -216,38 +216,54 @@ type DetachHook = Box<dyn Fn(&Connection, &Error) + Send + Sync>;
 
 /// One socket under a connection: its reader and writer tasks. A
 /// resumable session has a new one after each resume.
+/// (One allocation besides the token: every connection has one.)
 #[derive(Clone)]
 pub(crate) struct Link {
     /// Cancelled when the socket is given up (lost, or replaced).
     cancel: CancellationToken,
+    state: Arc<LinkState>,
+}
+
+struct LinkState {
     /// Set by the first to report the socket lost.
-    lost: Arc<AtomicBool>,
-    /// How many of its two tasks have ended.
-    exited: Arc<watch::Sender<u8>>,
+    lost: AtomicBool,
+    /// How many of its two tasks have ended, and the wake-up of whoever
+    /// waits for both.
+    exited: std::sync::atomic::AtomicU8,
+    done: tokio::sync::Notify,
 }
 
 impl Link {
     fn new() -> Self {
         Link {
             cancel: CancellationToken::new(),
-            lost: Arc::new(AtomicBool::new(false)),
-            exited: Arc::new(watch::channel(0).0),
+            state: Arc::new(LinkState {
+                lost: AtomicBool::new(false),
+                exited: std::sync::atomic::AtomicU8::new(0),
+                done: tokio::sync::Notify::new(),
+            }),
         }
     }
 
     /// Waits until its reader and writer have both ended.
     async fn wait_exited(&self) {
-        let mut rx = self.exited.subscribe();
-        let _ = rx.wait_for(|n| *n >= 2).await;
+        loop {
+            let notified = self.state.done.notified();
+            if self.state.exited.load(Ordering::SeqCst) >= 2 {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
 /// Counts a link task as ended when dropped (on every way out).
-struct TaskExit(Arc<watch::Sender<u8>>);
+struct TaskExit(Arc<LinkState>);
 
 impl Drop for TaskExit {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n += 1);
+        self.0.exited.fetch_add(1, Ordering::SeqCst);
+        self.0.done.notify_waiters();
     }
 }
 
@@ -503,7 +519,7 @@ impl Connection {
             self.fail(error);
             return;
         }
-        if link.lost.swap(true, Ordering::SeqCst) {
+        if link.state.lost.swap(true, Ordering::SeqCst) {
             return;
         }
         link.cancel.cancel();
@@ -1723,7 +1739,7 @@ async fn write_loop<S>(
     let conn = Connection {
         inner: inner.clone(),
     };
-    let exit = TaskExit(link.exited.clone());
+    let exit = TaskExit(link.state.clone());
     let taken = inner
         .rx_slot
         .lock()
@@ -1875,7 +1891,7 @@ async fn write_loop<S>(
         if let Some(e) = failure.take() {
             conn.lose(&link, Error::from(e));
         }
-        if link.lost.load(Ordering::SeqCst) && !conn.is_closed() {
+        if link.state.lost.load(Ordering::SeqCst) && !conn.is_closed() {
             // Detached: the queue waits for the next socket.
             *inner.rx_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(rx);
             drop(exit);
@@ -1949,7 +1965,7 @@ async fn read_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let _exit = TaskExit(link.exited.clone());
+    let _exit = TaskExit(link.state.clone());
     let inner = &conn.inner;
     // When the acknowledgement of what was received is due (resume/1).
     let mut ack_at: Option<Instant> = None;
