@@ -439,7 +439,7 @@ impl Connection {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(link.clone());
         if let Some(r) = &self.inner.resume {
-            r.detached.send_replace(false);
+            r.set_detached(false);
             r.generation.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.touch(&self.inner.last_inbound);
@@ -490,10 +490,15 @@ impl Connection {
         let Some(r) = &self.inner.resume else {
             return std::future::pending().await;
         };
-        let mut rx = r.detached.subscribe();
-        tokio::select! {
-            _ = rx.wait_for(|d| *d) => {}
-            _ = self.inner.shutdown.cancelled() => {}
+        loop {
+            let changed = r.changed.notified();
+            if r.is_detached() {
+                return;
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = self.inner.shutdown.cancelled() => return,
+            }
         }
     }
 
@@ -524,7 +529,7 @@ impl Connection {
         }
         link.cancel.cancel();
         let generation = r.generation.load(Ordering::SeqCst);
-        r.detached.send_replace(true);
+        r.set_detached(true);
         inner.counters.detached.fetch_add(1, Ordering::Relaxed);
         tracing::info!(id = %inner.id, %error, "connection lost; detached until its client resumes it");
         if let Some(hook) = &*inner

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// The extension's name in the handshake's `Features`.
 pub(crate) const RESUME: &str = "resume/1";
@@ -87,8 +86,11 @@ pub(crate) struct ResumeState {
     pub(crate) token: String,
     pub(crate) window: Duration,
     pub(crate) counts: Mutex<Counts>,
-    /// True while the session has no socket.
-    pub(crate) detached: watch::Sender<bool>,
+    /// True while the session has no socket; `changed` wakes whoever
+    /// waits for it to change (lighter than a watch channel: every
+    /// resumable connection has these).
+    detached: std::sync::atomic::AtomicBool,
+    pub(crate) changed: tokio::sync::Notify,
     /// Counts the sockets the session has had.
     pub(crate) generation: std::sync::atomic::AtomicU64,
     /// Serializes resumes of the session (a server may see two).
@@ -135,7 +137,8 @@ impl ResumeState {
                 acked: 0,
                 replayed: 0,
             }),
-            detached: watch::channel(false).0,
+            detached: std::sync::atomic::AtomicBool::new(false),
+            changed: tokio::sync::Notify::new(),
             generation: std::sync::atomic::AtomicU64::new(0),
             gate: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -146,7 +149,13 @@ impl ResumeState {
     }
 
     pub(crate) fn is_detached(&self) -> bool {
-        *self.detached.borrow()
+        self.detached.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_detached(&self, detached: bool) {
+        self.detached
+            .store(detached, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
     }
 }
 
