@@ -1972,8 +1972,11 @@ async fn read_loop<S>(
 {
     let _exit = TaskExit(link.state.clone());
     let inner = &conn.inner;
-    // When the acknowledgement of what was received is due (resume/1).
-    let mut ack_at: Option<Instant> = None;
+    // When the acknowledgement of what was received is due (resume/1):
+    // one timer, made on first use and reset when armed (not a new one per
+    // message read); nothing for a connection without resume.
+    let mut ack_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut ack_armed = false;
     let mut continuation: Option<Continuation> = None;
     // An answer of the connection's own (a fast handler's, a 503, a 400)
     // that found the queue full: the reader queues it, waiting, before it
@@ -2008,8 +2011,13 @@ async fn read_loop<S>(
                 return;
             }
             _ = link.cancel.cancelled() => return,
-            _ = sleep_until_some(ack_at) => {
-                ack_at = None;
+            _ = async {
+                match ack_timer.as_mut() {
+                    Some(timer) => timer.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            }, if ack_armed => {
+                ack_armed = false;
                 send_ack(inner);
                 continue;
             }
@@ -2120,10 +2128,15 @@ async fn read_loop<S>(
                 continue;
             }
             if r.counts().received(data.len()) {
-                ack_at = None;
+                ack_armed = false;
                 send_ack(inner);
-            } else if ack_at.is_none() {
-                ack_at = Some(Instant::now() + resume::ACK_DELAY);
+            } else if !ack_armed {
+                ack_armed = true;
+                let due = Instant::now() + resume::ACK_DELAY;
+                match ack_timer.as_mut() {
+                    Some(timer) => timer.as_mut().reset(due),
+                    None => ack_timer = Some(Box::pin(tokio::time::sleep_until(due))),
+                }
             }
         }
         if inner.streams && wire::is_frame(&data) {
@@ -2214,14 +2227,6 @@ async fn read_loop<S>(
             }
             Err(e) => deferred = malformed(&conn, &data, e),
         }
-    }
-}
-
-/// Sleeps until `at`; forever without it.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
