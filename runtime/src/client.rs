@@ -862,7 +862,9 @@ impl Client {
 
     /// Waits for a live connection: the current one if it is up, else the
     /// next one the client makes. Fails when the connection is down and the
-    /// client will not reconnect.
+    /// client will not reconnect. A detached connection (resumable, while
+    /// the client resumes it: [`Connection::is_detached`]) counts as up:
+    /// calls on it wait for the resume.
     pub async fn connected(&self) -> Result<Connection, Error> {
         let mut rx = self.current.subscribe();
         loop {
