@@ -241,6 +241,7 @@ impl NodeBuilder {
                     idle: self.stream_idle_timeout,
                     replies: Mutex::new(HashMap::new()),
                     controls: Mutex::new(HashMap::new()),
+                    early_cancels: Mutex::new(EarlyCancels::default()),
                 }))
             }
         };
@@ -354,6 +355,9 @@ struct LocalState {
 }
 
 struct RemoteNode {
+    /// Cancelled when the node is dropped from the registry (lost, left,
+    /// restarted): the calls it made to this node's peers stop then.
+    gone: StopOnDrop,
     instance: u64,
     last_seen: Instant,
     seq: u64,
@@ -366,6 +370,7 @@ struct RemoteNode {
 impl RemoteNode {
     fn new(instance: u64) -> Self {
         RemoteNode {
+            gone: StopOnDrop(CancellationToken::new()),
             instance,
             last_seen: Instant::now(),
             seq: 0,
@@ -608,6 +613,24 @@ fn remote_peer(nats: &Arc<Nats>, node: &str, entry: &RemoteEntry) -> Peer {
 }
 
 impl NodeInner {
+    /// The token cancelled when the node that sent a call (named in its
+    /// reply subject, `{prefix}.reply.{node}.{call}`) leaves the registry.
+    /// A node not (yet) known gives a token that is never cancelled.
+    fn caller_gone(&self, reply: Option<&str>) -> CancellationToken {
+        let node = reply.zip(self.nats.as_ref()).and_then(|(reply, nats)| {
+            let rest = reply.strip_prefix(&nats.prefix)?.strip_prefix(".reply.")?;
+            rest.rsplit_once('.').map(|(node, _call)| node)
+        });
+        node.and_then(|node| {
+            self.remote
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(node)
+                .map(|n| n.gone.0.clone())
+        })
+        .unwrap_or_default()
+    }
+
     fn track(&self, task: tokio::task::JoinHandle<()>) {
         self.tasks
             .lock()
@@ -1150,11 +1173,18 @@ async fn call_loop(inner: Arc<NodeInner>, mut sub: async_nats::Subscriber) {
             return;
         };
         let inner = inner.clone();
+        // A calling node that dies sends no CANCEL: its calls end here when
+        // the registry drops it (TTL + heartbeat), not at their deadline or
+        // the streaming idle timeout.
+        let caller_gone = inner.caller_gone(msg.reply.as_deref());
         tokio::spawn(async move {
             let stop = inner.stop.clone();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => {}
+                _ = caller_gone.cancelled() => {
+                    tracing::debug!("the calling node is gone: its call is dropped");
+                }
                 _ = serve_call(&inner, msg) => {}
             }
         });
@@ -1186,14 +1216,61 @@ async fn dispatch_loop(
             Dispatch::Control => &nats.controls,
             Dispatch::Reply => &nats.replies,
         };
-        let tx = map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&call)
-            .cloned();
+        let tx = {
+            let calls = map.lock().unwrap_or_else(PoisonError::into_inner);
+            let tx = calls.get(&call).cloned();
+            // A CANCEL can overtake its REQUEST (they travel on different
+            // subjects): remember it, under the same lock `register` takes,
+            // so that the call is dropped as soon as it is registered.
+            if tx.is_none()
+                && matches!(kind, Dispatch::Control)
+                && msg.payload.first() == Some(&proto::CANCEL)
+            {
+                nats.early_cancels
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(call, Instant::now());
+            }
+            tx
+        };
         if let Some(tx) = tx {
             let _ = tx.send(msg);
         }
+    }
+}
+
+/// CANCELs that arrived before their call was registered: the last
+/// [`EarlyCancels::MAX`], for [`EarlyCancels::KEEP`] at most.
+#[derive(Default)]
+struct EarlyCancels {
+    order: std::collections::VecDeque<(String, Instant)>,
+    ids: HashMap<String, Instant>,
+}
+
+impl EarlyCancels {
+    const MAX: usize = 4096;
+    const KEEP: Duration = Duration::from_secs(60);
+
+    fn insert(&mut self, call: String, now: Instant) {
+        while let Some((old, at)) = self.order.front() {
+            if self.order.len() < Self::MAX && now.duration_since(*at) < Self::KEEP {
+                break;
+            }
+            if self.ids.get(old) == Some(at) {
+                self.ids.remove(old);
+            }
+            self.order.pop_front();
+        }
+        if !self.ids.contains_key(&call) {
+            self.ids.insert(call.clone(), now);
+            self.order.push_back((call, now));
+        }
+    }
+
+    /// True (once) when `call` was cancelled before it was registered.
+    fn take(&mut self, call: &str) -> bool {
+        // The entry stays in `order` until it ages out; `ids` is what counts.
+        self.ids.remove(call).is_some()
     }
 }
 
@@ -1215,6 +1292,8 @@ pub(crate) struct Nats {
     /// Calls this node serves, by call id: the callers' acks, cancels and
     /// request parts.
     controls: Mutex<HashMap<String, mpsc::UnboundedSender<Message>>>,
+    /// CANCELs that overtook their call (see `dispatch_loop`).
+    early_cancels: Mutex<EarlyCancels>,
 }
 
 /// Removes a call from a dispatch map when dropped, and, armed, tells the
@@ -1583,6 +1662,15 @@ async fn serve_call(inner: &Arc<NodeInner>, msg: Message) {
         }
     };
     let (_registration, mut control) = nats.register(&head.call, true);
+    if nats
+        .early_cancels
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take(&head.call)
+    {
+        // The caller gave up before this node had registered the call.
+        return;
+    }
     let Some(conn) = inner.server.connection(&head.peer) else {
         fail(
             CallErrorKind::NotFound,
@@ -1816,5 +1904,50 @@ impl Window {
         self.sent += 1;
         send(proto::encode_data(self.sent, piece)).await;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyCancels;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_early_cancel_is_taken_once_and_ages_out() {
+        let mut early = EarlyCancels::default();
+        let t0 = Instant::now();
+        early.insert("a".into(), t0);
+        early.insert("b".into(), t0);
+        assert!(early.take("a"));
+        assert!(!early.take("a"), "taken once");
+        assert!(!early.take("never"));
+        // Past the keep time, a new insert ages the old ones out.
+        early.insert("c".into(), t0 + EarlyCancels::KEEP + Duration::from_secs(1));
+        assert!(!early.take("b"), "aged out");
+        assert!(early.take("c"));
+    }
+
+    #[test]
+    fn early_cancels_are_bounded() {
+        let mut early = EarlyCancels::default();
+        let now = Instant::now();
+        for i in 0..EarlyCancels::MAX + 10 {
+            early.insert(format!("call-{i}"), now);
+        }
+        assert!(early.order.len() <= EarlyCancels::MAX);
+        assert!(!early.take("call-0"), "the oldest went first");
+        assert!(early.take(&format!("call-{}", EarlyCancels::MAX + 9)));
+    }
+
+    #[test]
+    fn a_taken_id_cancelled_again_is_remembered_again() {
+        let mut early = EarlyCancels::default();
+        let t0 = Instant::now();
+        early.insert("a".into(), t0);
+        assert!(early.take("a"));
+        early.insert("a".into(), t0 + Duration::from_secs(30));
+        // The first entry ages out; the second, newer one must stay.
+        early.insert("z".into(), t0 + EarlyCancels::KEEP + Duration::from_secs(1));
+        assert!(early.take("a"));
     }
 }

@@ -33,17 +33,20 @@ pub struct Builder {
 }
 
 /// Why a build-script generation failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// Reading the spec or writing the output failed.
+    #[error("{}: reading or writing the file failed ({})", path.display(), error.kind())]
     Io {
         /// The file concerned.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         error: std::io::Error,
     },
     /// The spec has errors, each with its JSON pointer.
+    #[error("{}", SpecErrors { path, errors })]
     Spec {
         /// The spec file.
         path: PathBuf,
@@ -52,30 +55,27 @@ pub enum BuildError {
     },
     /// `OUT_DIR` is not set (not running in a build script) and no output
     /// folder was given.
+    #[error("OUT_DIR is not set: call Builder::generate from build.rs, or set out_dir")]
     NoOutDir,
 }
 
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::Io { path, error } => write!(f, "{}: {error}", path.display()),
-            BuildError::Spec { path, errors } => {
-                for (i, d) in errors.diagnostics().iter().enumerate() {
-                    if i > 0 {
-                        writeln!(f)?;
-                    }
-                    write!(f, "{}: {d}", path.display())?;
-                }
-                Ok(())
-            }
-            BuildError::NoOutDir => f.write_str(
-                "OUT_DIR is not set: call Builder::generate from build.rs, or set out_dir",
-            ),
-        }
-    }
+/// Every diagnostic of a spec, one a line, each after the file's path.
+struct SpecErrors<'a> {
+    path: &'a Path,
+    errors: &'a Errors,
 }
 
-impl std::error::Error for BuildError {}
+impl fmt::Display for SpecErrors<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.errors.diagnostics().iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {d}", self.path.display())?;
+        }
+        Ok(())
+    }
+}
 
 impl Builder {
     /// A builder for the spec at `spec` (relative to `CARGO_MANIFEST_DIR`).
@@ -195,5 +195,32 @@ impl Builder {
             error,
         })?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_missing_spec_names_the_file_and_keeps_the_io_error_as_its_source() {
+        let err = Builder::new("/nonexistent/swaggersocket/spec.yaml")
+            .out_dir(std::env::temp_dir())
+            .generate()
+            .expect_err("the spec does not exist");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("/nonexistent/swaggersocket/spec.yaml: "),
+            "{shown}"
+        );
+        assert!(shown.contains("not found"), "{shown}");
+        let source = err.source().expect("the io error is the source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        // The cause is not printed twice: Display does not carry its text.
+        assert!(!shown.contains(&io.to_string()), "{shown}");
     }
 }

@@ -4,12 +4,11 @@ use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, End, Setup};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::event::{ClientEvent, Events, EVENT_CAPACITY};
-use crate::handler::Handler;
+use crate::handler::{Handler, IntoHandler};
 use crate::handshake;
 use crate::peer_io::PeerIo;
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderValue, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 use rand::Rng;
 use std::fmt;
 use std::future::Future;
@@ -251,17 +250,7 @@ impl ClientBuilder {
     /// Serves this API to the server over the connection (the reverse
     /// direction: the websocket server calls, the client answers), on every
     /// connection including those after a reconnect.
-    pub fn serve<S, B>(mut self, service: S) -> Self
-    where
-        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: Into<crate::Body>,
-    {
+    pub fn serve(mut self, service: impl IntoHandler) -> Self {
         self.handler = Some(Handler::new(service));
         self
     }
@@ -892,17 +881,7 @@ impl Client {
 
     /// Serves this API to the server on the current connection and every
     /// later one.
-    pub fn serve<S, B>(&self, service: S)
-    where
-        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: Into<crate::Body>,
-    {
+    pub fn serve(&self, service: impl IntoHandler) {
         let handler = Handler::new(service);
         *self
             .shared

@@ -5,7 +5,7 @@ use crate::body::{Body, BodyKind, BodyStream, ChunkStream, StreamControl, Stream
 use crate::config::Config;
 use crate::drain::{self, Drain, Work};
 use crate::error::{BoxError, Error, ErrorKind};
-use crate::handler::Handler;
+use crate::handler::{Handler, IntoHandler};
 use crate::resume::{self, ResumeState};
 use crate::stats::{Counters, Reason};
 use crate::typed_stream::support::StreamSlot;
@@ -617,17 +617,7 @@ impl Connection {
     /// Attaches the handler that answers the peer's requests on this
     /// connection, replacing any earlier one. Until a handler is attached the
     /// peer's requests are answered `503 Service Unavailable`.
-    pub fn serve<S, B>(&self, service: S)
-    where
-        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: Into<crate::Body>,
-    {
+    pub fn serve(&self, service: impl IntoHandler) {
         self.serve_handler(Handler::new(service));
     }
 

@@ -88,8 +88,10 @@ impl fmt::Display for ErrorKind {
 ///
 /// It is cheap to clone (one reference count), so one failure can be handed to
 /// every call that was waiting on a connection. [`Error::kind`] tells what
-/// happened; `Display` says it in words, and [`std::error::Error::source`]
-/// leads to the underlying cause where there is one.
+/// happened; `Display` says it in words (the kind and this error's own
+/// message, never the cause), and [`std::error::Error::source`] leads to the
+/// underlying cause where there is one, so that a report such as anyhow's
+/// `{:#}` prints each cause once.
 #[derive(Clone)]
 pub struct Error {
     inner: Arc<Inner>,
@@ -164,11 +166,9 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        // The cause is not repeated here: it is `source()`, and error
+        // reporters (anyhow, eyre, tracing) print the chain themselves.
+        write!(f, "{}: {}", self.inner.kind, self.inner.message)
     }
 }
 
@@ -187,7 +187,9 @@ impl From<tokio_tungstenite::tungstenite::Error> for Error {
             CapacityError, Error as WsError, ProtocolError,
         };
         match err {
-            WsError::Io(io) => Error::with_source(ErrorKind::Io, "socket error", io),
+            WsError::Io(io) => {
+                Error::with_source(ErrorKind::Io, format!("socket error ({})", io.kind()), io)
+            }
             // The TCP stream ended (FIN) with no close frame, between
             // messages or in the middle of one.
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Error::new(

@@ -20,41 +20,79 @@ trait ErasedHandler: Send + Sync {
 
 struct ServiceHandler<S>(S);
 
-impl<S, B> ErasedHandler for ServiceHandler<S>
+impl<S> ErasedHandler for ServiceHandler<S>
 where
-    S: Service<Request<Bytes>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S: Service<Request<Bytes>> + Clone + Send + Sync + 'static,
+    S::Response: sealed::IntoBodyResponse,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
-    B: Into<Body>,
 {
     fn call(&self, request: Request<Bytes>) -> ResponseFuture {
         let service = self.0.clone();
         Box::pin(async move {
             match service.oneshot(request).await {
-                Ok(response) => Ok(response.map(Into::into)),
+                Ok(response) => Ok(sealed::IntoBodyResponse::into_body_response(response)),
                 Err(error) => Err(error.into()),
             }
         })
     }
 }
 
-/// A request handler: any `tower::Service` from `http::Request<Bytes>` to
-/// `http::Response<Bytes>` (or `http::Response<Body>` to stream the answer),
-/// shared by every request it serves. The `serve` methods take such a
-/// service directly; [`Handler::new`] erases its type.
+/// What the `serve` methods take: a `tower::Service` from
+/// `http::Request<Bytes>` to `http::Response<B>`, where `B` is
+/// [`Body`](crate::Body) (to stream the answer), `Bytes`, `String`,
+/// `Vec<u8>` or anything else that converts into a `Body`.
+///
+/// It is implemented for every such service, and only for them (the trait is
+/// sealed): a generated `ApiService`, an axum `Router` wrapped in
+/// [`HttpService`](crate::HttpService), a [`service_fn`](crate::service_fn), a
+/// stack of tower middleware. The service is cloned for each request, as
+/// tower services are. Its errors become a `500` answer.
+pub trait IntoHandler: sealed::Sealed + Send + 'static {}
+
+impl<S> IntoHandler for S where S: sealed::Sealed + Send + 'static {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// A response body the handler can turn into a [`Body`].
+    pub trait IntoBodyResponse {
+        fn into_body_response(self) -> Response<Body>;
+    }
+
+    impl<B: Into<Body>> IntoBodyResponse for Response<B> {
+        fn into_body_response(self) -> Response<Body> {
+            self.map(Into::into)
+        }
+    }
+
+    /// The erasing half of [`IntoHandler`](super::IntoHandler), not nameable
+    /// outside the crate.
+    pub trait Sealed {
+        fn into_handler(self) -> Handler;
+    }
+
+    impl<S> Sealed for S
+    where
+        S: Service<Request<Bytes>> + Clone + Send + Sync + 'static,
+        S::Response: IntoBodyResponse,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        fn into_handler(self) -> Handler {
+            Handler(Arc::new(ServiceHandler(self)))
+        }
+    }
+}
+
+/// A type-erased request handler, shared by every request it serves. Public
+/// only in name (the module is private), as the sealed trait needs it.
 #[derive(Clone)]
 pub struct Handler(Arc<dyn ErasedHandler>);
 
 impl Handler {
-    /// Wraps a service. It is cloned for each request, as tower services are.
-    pub fn new<S, B>(service: S) -> Self
-    where
-        S: Service<Request<Bytes>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: Into<Body>,
-    {
-        Handler(Arc::new(ServiceHandler(service)))
+    pub(crate) fn new(service: impl IntoHandler) -> Self {
+        sealed::Sealed::into_handler(service)
     }
 
     pub(crate) fn call(&self, request: Request<Bytes>) -> ResponseFuture {

@@ -32,8 +32,34 @@
 //! assert_eq!(response.body(), "hi");
 //! # Ok(()) }
 //! ```
+//!
+//! # The crate at a glance
+//!
+//! | you want to | use |
+//! |---|---|
+//! | accept devices | [`Server::builder`] → [`ServerBuilder::bind`], or [`ServerBuilder::serve_with_incoming`], or [`Server::upgrade_service`] inside an axum app (feature `axum`) |
+//! | dial a server, reconnecting with backoff | [`Client::builder`] → [`ClientBuilder::connect`] |
+//! | call the peer | [`Connection::call`] (an `http::Request<Bytes>` in, a `Response<Body>` out) |
+//! | answer the peer's calls | `serve(service)` on either builder or on a [`Connection`]: any tower service ([`IntoHandler`]) |
+//! | stream a body either way | [`Body`], [`BodySender`], [`TypedStream`] |
+//! | watch connections come and go | [`Server::events`] / [`Client::events`] ([`Event`], [`ClientEvent`]) |
+//! | tune timeouts, limits, heartbeat | [`Config`], [`WireLimits`] |
+//! | check who connects | [`ServerBuilder::authenticate`] ([`UpgradeRequest`], [`Reject`]) and [`ServerBuilder::authenticate_metadata`] ([`MetadataRequest`]) |
+//! | know what failed | [`Error`], [`ErrorKind`] |
+//! | typed code from an OpenAPI document | the `openapi_socket!` macro (feature `macros`), the `swaggersocket-gen` CLI or the `swaggersocket-codegen` build-script builder; the generated code stands on [`api`] |
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `macros` | yes | the `openapi_socket!` macro |
+//! | `tls` | yes | `wss://` on both sides with rustls ([`tls`]) |
+//! | `axum` | no | [`Server::upgrade_service`] and [`HttpService`]: mount in an axum app, serve an axum `Router` over the socket |
 
-#[cfg(feature = "fuzzing")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
@@ -63,6 +89,13 @@ pub mod tls;
 mod typed_stream;
 #[cfg(feature = "axum")]
 mod upgrade;
+// The codec: crate-private. The `internals` feature (for this crate's own
+// tests and the fuzz targets, never for users) opens it, outside semver.
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unreachable_pub)]
+mod wire;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod wire;
 
 #[doc(hidden)]
@@ -77,7 +110,7 @@ pub use config::{Config, HeartbeatHook};
 pub use connection::{Connection, ConnectionId};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{ClientEvent, Event, Events};
-pub use handler::Handler;
+pub use handler::IntoHandler;
 #[cfg(feature = "axum")]
 pub use http_service::HttpService;
 /// A DER certificate, as [`Connection::peer_certificates`] lists them.
@@ -88,6 +121,7 @@ pub use tower::service_fn;
 pub use typed_stream::{StreamFormat, TypedStream};
 #[cfg(feature = "axum")]
 pub use upgrade::UpgradeService;
+pub use wire::WireLimits;
 
 #[cfg(feature = "macros")]
 pub use swaggersocket_macros::openapi_socket;

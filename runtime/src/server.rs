@@ -4,15 +4,14 @@ use crate::auth::{self, Authenticator, Identity, Reject, UpgradeRequest};
 use crate::auth::{MetadataCheck, MetadataRequest};
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, End, Setup};
-use crate::error::{BoxError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::event::{Event, Events, EVENT_CAPACITY};
-use crate::handler::Handler;
+use crate::handler::{Handler, IntoHandler};
 use crate::handshake;
 use crate::peer_io::PeerIo;
 use crate::stats::{Counters, Reason, Stats};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::{Request, Response};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -170,17 +169,7 @@ impl ServerBuilder {
     /// Serves the API on every connection, from the moment its handshake is
     /// done (so no request of the client's can arrive before it). A
     /// connection can still get its own handler with [`Connection::serve`].
-    pub fn serve<S, B>(mut self, service: S) -> Self
-    where
-        S: tower_service::Service<Request<Bytes>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: Into<crate::Body>,
-    {
+    pub fn serve(mut self, service: impl IntoHandler) -> Self {
         self.handler = Some(Handler::new(service));
         self
     }

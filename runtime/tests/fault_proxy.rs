@@ -206,6 +206,18 @@ impl Rig {
     }
 }
 
+/// The error and its causes, as an error reporter prints them.
+fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Runs one fault: every held call fails within the heartbeat timeout with
 /// an error whose text contains one of `causes`.
 async fn fault(strike: impl FnOnce(&FaultProxy), causes: &[&str]) {
@@ -221,7 +233,7 @@ async fn fault(strike: impl FnOnce(&FaultProxy), causes: &[&str]) {
             .await
             .unwrap()
             .expect_err("a held call cannot be answered");
-        let text = error.to_string();
+        let text = report(&error);
         assert!(
             causes.iter().any(|cause| text.contains(cause)),
             "{text} names none of {causes:?}"
