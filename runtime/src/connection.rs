@@ -290,6 +290,15 @@ pub(crate) struct Outgoing {
 pub(crate) type Replayable = Outgoing;
 
 impl Outgoing {
+    /// A text message (for unit tests of the replay buffer).
+    #[cfg(test)]
+    pub(crate) fn text(text: &'static str) -> Self {
+        Outgoing {
+            message: WsMessage::Text(Utf8Bytes::from_static(text)),
+            tail: None,
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.message.len() + self.tail.as_ref().map_or(0, |tail| tail.len())
     }

@@ -268,6 +268,64 @@ mod tests {
         }
     }
 
+    fn sent(counts: &mut Counts, n: usize) {
+        for _ in 0..n {
+            let m = crate::connection::Outgoing::text("0123456789");
+            let len = m.len();
+            counts.record(m, len);
+        }
+    }
+
+    #[test]
+    fn acks_trim_the_replay_buffer_and_resumes_send_what_is_missing() {
+        let state = ResumeState::new(new_token(), Duration::from_secs(30), 1000);
+        let mut counts = state.counts();
+        sent(&mut counts, 10);
+        assert_eq!(
+            (counts.sent, counts.replay.len(), counts.replay_bytes),
+            (10, 10, 100)
+        );
+        counts.acknowledge(4).unwrap();
+        assert_eq!(counts.replay.len(), 6);
+        // An old acknowledgement changes nothing; one past what was sent is refused.
+        counts.acknowledge(2).unwrap();
+        assert_eq!(counts.replay.len(), 6);
+        assert!(counts.acknowledge(11).is_err());
+        // The peer got 7: messages 8..=10 go again.
+        assert!(counts.can_resume_from(7).is_ok());
+        assert_eq!(counts.replay_after(7).len(), 3);
+        assert_eq!(counts.replayed, 3);
+        assert!(counts
+            .can_resume_from(11)
+            .unwrap_err()
+            .contains("count mismatch"));
+    }
+
+    #[test]
+    fn an_overflowing_replay_buffer_refuses_what_it_dropped() {
+        let state = ResumeState::new(new_token(), Duration::from_secs(30), 35);
+        let mut counts = state.counts();
+        sent(&mut counts, 5);
+        // 35 bytes hold 3 messages of 10: 1 and 2 were dropped.
+        assert_eq!((counts.replay.len(), counts.lost_through), (3, 2));
+        assert!(counts.can_resume_from(2).is_ok());
+        let why = counts.can_resume_from(1).unwrap_err();
+        assert!(why.contains("replay buffer exceeded"), "{why}");
+    }
+
+    #[test]
+    fn an_ack_is_due_after_64_messages_or_16_kib() {
+        let state = ResumeState::new(new_token(), Duration::from_secs(30), 1000);
+        let mut counts = state.counts();
+        for _ in 0..63 {
+            assert!(!counts.received(10));
+        }
+        assert!(counts.received(10));
+        assert_eq!(counts.take_ack(), Some(64));
+        assert_eq!(counts.take_ack(), None);
+        assert!(counts.received(ACK_EVERY_BYTES));
+    }
+
     #[test]
     fn tokens_are_random_hex_and_compare() {
         let a = new_token();
