@@ -783,3 +783,39 @@ async fn a_streamed_response_survives_a_cut() {
     let expected: String = (0..20).map(|i| format!("chunk-{i};")).collect();
     assert_eq!(got, expected);
 }
+
+/// A server shut down while a session is detached does not wait for it:
+/// the shutdown ends within its grace, the session's calls fail, and its
+/// `closed()` resolves.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_detached_session() {
+    let mut rig = Rig::start(config(true), config(true), 0).await;
+    let calls = rig.hold_calls().await;
+    // The client cannot come back.
+    rig.proxy.set(Mode::Stall);
+    rig.proxy.strike(Break::Cut);
+    wait_server(&mut rig.events, |e| match e {
+        Event::Detached(..) => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(rig.at_server.is_detached());
+    let started = Instant::now();
+    within(
+        "the shutdown",
+        rig.server.shutdown(Duration::from_millis(200)),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    within("closed()", rig.at_server.closed()).await.unwrap();
+    // The server's calls to the client fail saying why.
+    for call in calls.into_iter().skip(CALLS) {
+        let error = within("a call to fail", call).await.unwrap().unwrap_err();
+        assert!(error.message().contains("shutting down"), "{error}");
+    }
+    rig.client.close();
+}
