@@ -819,3 +819,52 @@ async fn shutdown_does_not_wait_for_a_detached_session() {
     }
     rig.client.close();
 }
+
+/// Failover: the session's server is out of reach and the client's next
+/// URL is another server, which knows no such session. The resume is
+/// refused there ("unknown session"), the calls in flight fail with
+/// `NotResumed` saying so, and the client starts a new session on it.
+#[tokio::test]
+async fn a_resume_at_another_server_is_refused_and_the_client_starts_afresh() {
+    let mut rig = Rig::start(config(true), config(true), 0).await;
+    let other = Server::builder()
+        .config(config(true))
+        .serve(echo_service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut other_events = other.events();
+    // A second client, like the rig's but with a fallback URL.
+    let client = Client::builder(url(rig.proxy.addr))
+        .fallback_urls([url(other.local_addr())])
+        .config(config(true))
+        .backoff(Backoff::default().initial(Duration::from_millis(20)))
+        .connect()
+        .await
+        .unwrap();
+    let conn = client.connection();
+    let id = conn.id().clone();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { checked_call(&conn, "failover").await })
+        })
+        .collect();
+    for _ in 0..10 {
+        within("a call to arrive", rig.arrivals.recv()).await;
+    }
+    // The first server is out of reach from now on.
+    rig.proxy.set(Mode::Stall);
+    rig.proxy.strike(Break::Cut);
+    for call in calls {
+        let error = within("a call to fail", call).await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::NotResumed, "{error}");
+        assert!(error.message().contains("unknown session"), "{error}");
+    }
+    let fresh = next_received(&mut other_events).await;
+    assert_ne!(fresh.id(), &id);
+    let live = within("the new session", client.connected()).await.unwrap();
+    assert_eq!(live.id(), fresh.id());
+    live.call(post("/echo", "again")).await.unwrap();
+    assert_eq!(other.stats().refused_resumes, 1);
+}
