@@ -175,8 +175,24 @@ impl Conn {
         let url = format!("{scheme}://{addr}/");
         match imp {
             Impl::Swaggersocket => {
-                // No reconnecting: a lost connection is a failed run.
+                // No reconnecting: a lost connection is a failed run. With
+                // SWAGGERSOCKET_BENCH_RESUME=on|off, keep-alive is on (a
+                // client without it never offers resumable sessions) and
+                // resume/1 is on or off: the overhead of resume alone.
                 let mut builder = swaggersocket::Client::builder(url).keep_alive(false);
+                match std::env::var("SWAGGERSOCKET_BENCH_RESUME").as_deref() {
+                    Ok("on") => {
+                        builder = builder
+                            .keep_alive(true)
+                            .config(swaggersocket::Config::new().resume(true));
+                    }
+                    Ok("off") => {
+                        builder = builder
+                            .keep_alive(true)
+                            .config(swaggersocket::Config::new().resume(false));
+                    }
+                    _ => {}
+                }
                 if let Some(config) = tls {
                     builder = builder.tls_config(config);
                 }

@@ -234,7 +234,8 @@ impl ClientBuilder {
     /// Go's `KeepAlive` (on by default): after the connection is lost, or
     /// closed by the server with any code but 1000, reconnect with
     /// [`Backoff`], redo the handshake with the same metadata and serve the
-    /// same handler. Turning it off also turns the heartbeat off, as in Go.
+    /// same handler. Turning it off also turns the heartbeat off, as in Go,
+    /// and resumable sessions ([`Config::resume`]) with it.
     pub fn keep_alive(mut self, on: bool) -> Self {
         self.keep_alive = on;
         self
@@ -277,7 +278,8 @@ impl ClientBuilder {
         let target = Targets::parse(&self.url, &self.fallback_urls)?;
         let mut config = self.config;
         if !self.keep_alive {
-            config = config.heartbeat(None);
+            // A client that never reconnects cannot resume either.
+            config = config.heartbeat(None).resume(false);
         }
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         #[cfg(feature = "tls")]
@@ -300,7 +302,7 @@ impl ClientBuilder {
             events,
             stop: CancellationToken::new(),
         });
-        let first = shared.dial_any().await?;
+        let first = shared.dial_any(None).await?;
         let (current, _) = watch::channel(first.clone());
         let current = Arc::new(current);
         shared.watch_end(&first);
@@ -426,7 +428,12 @@ impl Shared {
 
     /// Dials each URL in turn, from the one that worked last, until one
     /// connects; the error of the last one otherwise.
-    async fn dial_any(&self) -> Result<Connection, Error> {
+    ///
+    /// With `resume` (a detached connection and what to present), asks
+    /// the server to resume it: the same connection comes back, running
+    /// over the new socket, or an error of kind
+    /// [`ErrorKind::NotResumed`] if the server refused.
+    async fn dial_any(&self, resume: Resume<'_>) -> Result<Connection, Error> {
         let count = self.target.list.len();
         let start = self.target.current.load(Ordering::Relaxed);
         let mut last = None;
@@ -436,8 +443,10 @@ impl Shared {
                     .current
                     .store((start + step) % count, Ordering::Relaxed);
             }
-            match self.dial().await {
+            match self.dial(resume).await {
                 Ok(conn) => return Ok(conn),
+                // The session lives on one server: it said no.
+                Err(error) if error.kind() == ErrorKind::NotResumed => return Err(error),
                 Err(error) => {
                     if count > 1 {
                         tracing::debug!(url = %self.target.url, %error, "trying the next URL");
@@ -449,7 +458,7 @@ impl Shared {
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Config, "the client has no URL")))
     }
 
-    async fn dial(&self) -> Result<Connection, Error> {
+    async fn dial(&self, resume: Resume<'_>) -> Result<Connection, Error> {
         let limit = self.config.handshake_timeout;
         let headers = match &self.headers {
             Some(make) => tokio::time::timeout(limit, make())
@@ -476,7 +485,7 @@ impl Shared {
                 .await
                 .map_err(|_| self.timed_out())?
                 .map_err(connect_failed)?;
-            return self.dial_over(io, None, headers).await;
+            return self.dial_over(io, None, headers, resume).await;
         }
         let tcp = tokio::time::timeout(
             limit,
@@ -488,7 +497,7 @@ impl Shared {
         let _ = tcp.set_nodelay(true);
         self.config.tune_socket(&tcp);
         let remote_addr = tcp.peer_addr().ok();
-        self.dial_over(tcp, remote_addr, headers).await
+        self.dial_over(tcp, remote_addr, headers, resume).await
     }
 
     /// The websocket upgrade and the handshake over a connected stream.
@@ -497,6 +506,7 @@ impl Shared {
         io: S,
         remote_addr: Option<SocketAddr>,
         headers: HeaderMap,
+        resume: Resume<'_>,
     ) -> Result<Connection, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -532,9 +542,12 @@ impl Shared {
                 .peer_certificates()
                 .map(<[_]>::to_vec)
                 .unwrap_or_default();
-            return self.upgrade(tls, remote_addr, certificates, headers).await;
+            return self
+                .upgrade(tls, remote_addr, certificates, headers, resume)
+                .await;
         }
-        self.upgrade(io, remote_addr, Vec::new(), headers).await
+        self.upgrade(io, remote_addr, Vec::new(), headers, resume)
+            .await
     }
 
     /// The websocket upgrade and the handshake.
@@ -544,6 +557,7 @@ impl Shared {
         remote_addr: Option<SocketAddr>,
         peer_certificates: Vec<crate::CertificateDer<'static>>,
         headers: HeaderMap,
+        resume: Resume<'_>,
     ) -> Result<Connection, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -571,21 +585,53 @@ impl Shared {
             .await
             .map_err(|_| self.timed_out())?
             .map_err(|e| upgrade_error(&self.target.url, e))?;
-        let (id, negotiated) = match handshake::initiate(
+        let (id, negotiated, resumed) = match handshake::initiate(
             &mut ws,
             &self.metadata,
             limit,
             self.config.streaming,
             self.config.max_handshake_size,
+            (self.config.resume, resume.map(|(_, ask)| ask)),
         )
         .await
         {
             Ok(accepted) => accepted,
             Err(rejection) => {
                 handshake::reject(&mut ws, &rejection).await;
+                if rejection.resume_refused {
+                    return Err(Error::new(
+                        ErrorKind::NotResumed,
+                        format!(
+                            "the server refused to resume the session: {}",
+                            rejection.error.message()
+                        ),
+                    ));
+                }
                 return Err(rejection.error);
             }
         };
+        if let (Some((old, _)), Some(peer_received)) = (resume, resumed) {
+            let settled = old
+                .resume_state()
+                .map_or(Ok(()), |r| r.counts().can_resume_from(peer_received));
+            if let Err(why) = settled {
+                let rejection = handshake::Rejection {
+                    code:
+                        tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Policy,
+                    error: Error::new(ErrorKind::NotResumed, format!("resume refused: {why}")),
+                    timed_out: false,
+                    resume_refused: true,
+                };
+                handshake::reject(&mut ws, &rejection).await;
+                return Err(Error::new(
+                    ErrorKind::NotResumed,
+                    format!("the session could not be resumed: {why}"),
+                ));
+            }
+            old.attach(ws, &self.config, Some(peer_received));
+            let _ = self.events.send(ClientEvent::Resumed(old.clone()));
+            return Ok(old.clone());
+        }
         let handler = self
             .handler
             .read()
@@ -603,6 +649,7 @@ impl Shared {
                 streams: negotiated.streams,
                 go_peer: negotiated.go_peer,
                 counters: Default::default(),
+                resume_token: negotiated.resume_token,
             },
             &self.config,
         );
@@ -611,6 +658,15 @@ impl Shared {
     }
 
     fn watch_end(self: &Arc<Self>, conn: &Connection) {
+        if conn.supports_resume() {
+            let events = self.events.clone();
+            conn.on_detach(move |conn, error| {
+                let _ = events.send(ClientEvent::Detached {
+                    id: conn.id().clone(),
+                    error: error.clone(),
+                });
+            });
+        }
         let events = self.events.clone();
         conn.on_end(move |conn, end| {
             let error = match end {
@@ -655,32 +711,74 @@ fn upgrade_error(url: &str, error: tokio_tungstenite::tungstenite::Error) -> Err
     }
 }
 
+/// A detached connection to resume, and what to present for it.
+type Resume<'a> = Option<(&'a Connection, &'a handshake::ResumeAsk)>;
+
 async fn supervise(shared: Arc<Shared>, current: Arc<watch::Sender<Connection>>) {
     loop {
         let conn = current.borrow().clone();
         tokio::select! {
             _ = shared.stop.cancelled() => return,
             _ = conn.closed() => {}
+            _ = conn.detached() => {}
         }
-        let reconnect = match conn.end_state() {
-            Some(End::Closed { code, by_peer, .. }) => by_peer && code != 1000,
-            _ => true,
-        };
-        if !reconnect || shared.stop.is_cancelled() {
-            return;
+        if !conn.is_detached() {
+            let reconnect = match conn.end_state() {
+                Some(End::Closed { code, by_peer, .. }) => by_peer && code != 1000,
+                _ => true,
+            };
+            if !reconnect || shared.stop.is_cancelled() {
+                return;
+            }
         }
         let mut attempt = 1u32;
+        let mut at_once = false;
         loop {
-            let delay = shared.backoff.delay(attempt);
-            let _ = shared
-                .events
-                .send(ClientEvent::Reconnecting { attempt, delay });
-            tokio::select! {
-                _ = shared.stop.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
+            if !std::mem::take(&mut at_once) {
+                let delay = shared.backoff.delay(attempt);
+                let _ = shared
+                    .events
+                    .send(ClientEvent::Reconnecting { attempt, delay });
+                tokio::select! {
+                    _ = shared.stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
-            match shared.dial_any().await {
-                Ok(conn) => {
+            // Resume while the session is detached (its window has not
+            // passed); start afresh otherwise.
+            let ask = match (conn.is_detached(), conn.resume_token()) {
+                (true, Some(token)) => Some(handshake::ResumeAsk {
+                    id: conn.id().to_string(),
+                    token: token.to_owned(),
+                    received: conn.release_link().await,
+                }),
+                _ => None,
+            };
+            let resume = ask.as_ref().map(|ask| (&conn, ask));
+            match shared.dial_any(resume).await {
+                Ok(resumed) if resumed.same(&conn) => {
+                    tracing::info!(id = %conn.id(), attempt, "resumed");
+                    if shared.stop.is_cancelled() {
+                        conn.close();
+                        return;
+                    }
+                    break;
+                }
+                Err(error) if error.kind() == ErrorKind::NotResumed && ask.is_some() => {
+                    // Refused: the calls in flight fail saying why, and a
+                    // new session starts at once.
+                    tracing::warn!(id = %conn.id(), %error, "resume refused; starting a new session");
+                    conn.fail(error);
+                    at_once = true;
+                }
+                Ok(new) => {
+                    if !conn.is_closed() {
+                        conn.fail(Error::new(
+                            ErrorKind::NotResumed,
+                            "the client started a new session",
+                        ));
+                    }
+                    let conn = new;
                     tracing::info!(id = %conn.id(), attempt, "reconnected");
                     shared.watch_end(&conn);
                     current.send_replace(conn);
@@ -753,7 +851,9 @@ impl Client {
 
     /// Waits for a live connection: the current one if it is up, else the
     /// next one the client makes. Fails when the connection is down and the
-    /// client will not reconnect.
+    /// client will not reconnect. A detached connection (resumable, while
+    /// the client resumes it: [`Connection::is_detached`]) counts as up:
+    /// calls on it wait for the resume.
     pub async fn connected(&self) -> Result<Connection, Error> {
         let mut rx = self.current.subscribe();
         loop {

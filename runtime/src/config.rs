@@ -34,6 +34,9 @@ pub type HeartbeatHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// | [`max_handshake_size`](Config::max_handshake_size) | 64 KiB |
 /// | [`max_fragments`](Config::max_fragments) | 16,384 frames per message |
 /// | [`wire_limits`](Config::wire_limits) | 100 header fields, 64 KiB of head per message |
+/// | [`resume`](Config::resume) | on: between peers of this project a lost connection is resumed |
+/// | [`resume_window`](Config::resume_window) | 30 s |
+/// | [`replay_buffer`](Config::replay_buffer) | 100 kB of unacknowledged messages per side |
 ///
 /// Together they bound what one connection can make this side hold,
 /// whatever the peer does: about `max_inbound_bytes + max_queued_bytes`
@@ -73,6 +76,9 @@ pub struct Config {
     pub(crate) max_handshake_size: usize,
     pub(crate) max_fragments: u32,
     pub(crate) wire: WireLimits,
+    pub(crate) resume: bool,
+    pub(crate) resume_window: Duration,
+    pub(crate) replay_buffer: usize,
 }
 
 impl Default for Config {
@@ -100,6 +106,9 @@ impl Default for Config {
             max_handshake_size: 64 << 10,
             max_fragments: 16_384,
             wire: WireLimits::new(),
+            resume: true,
+            resume_window: Duration::from_secs(30),
+            replay_buffer: 100_000,
         }
     }
 }
@@ -215,6 +224,46 @@ impl Config {
     /// slow reader never makes the sending side buffer without bound.
     pub fn stream_window(mut self, bytes: usize) -> Self {
         self.stream_window = bytes.clamp(1024, 1 << 30);
+        self
+    }
+
+    /// Offer (client) or accept (server) resumable sessions, the `resume/1`
+    /// extension (on by default; docs/PROTOCOL.md §9). With it on at both
+    /// ends, a connection lost without a close frame (a socket error, a
+    /// heartbeat timeout) is *detached* rather than failed: the client
+    /// reconnects and resumes the session within
+    /// [`resume_window`](Config::resume_window), with the same id, metadata
+    /// and handler, and each side sends again what the other had not
+    /// received, so calls in flight complete, each exactly once. A Go peer
+    /// never offers it, and a client without
+    /// [`keep_alive`](crate::ClientBuilder::keep_alive) does not: with
+    /// those nothing changes.
+    ///
+    /// The price: a detached session stays registered, its calls waiting,
+    /// until it is resumed or the window passes, so a client that is gone
+    /// for good is reported (`Event::Failure`, `NotResumed`) only then.
+    /// Turn it off for calls that fail as soon as the socket is lost.
+    pub fn resume(mut self, on: bool) -> Self {
+        self.resume = on;
+        self
+    }
+
+    /// How long a server keeps a lost resumable session (its id, metadata,
+    /// handler and calls in flight) for its client to come back, and how
+    /// long a client keeps trying to resume before it starts afresh. Past
+    /// it the calls in flight fail with [`ErrorKind::NotResumed`](crate::ErrorKind::NotResumed).
+    pub fn resume_window(mut self, window: Duration) -> Self {
+        self.resume_window = window;
+        self
+    }
+
+    /// The bytes of sent messages that a resumable session keeps until the
+    /// peer acknowledges them, to send them again after a resume. When it
+    /// overflows the oldest are dropped, and a resume that would need them
+    /// is refused: the calls in flight then fail with
+    /// [`ErrorKind::NotResumed`](crate::ErrorKind::NotResumed) saying so.
+    pub fn replay_buffer(mut self, bytes: usize) -> Self {
+        self.replay_buffer = bytes;
         self
     }
 
@@ -379,6 +428,9 @@ impl fmt::Debug for Config {
             .field("read_buffer_size", &self.read_buffer_size)
             .field("stream_window", &self.stream_window)
             .field("streaming", &self.streaming)
+            .field("resume", &self.resume)
+            .field("resume_window", &self.resume_window)
+            .field("replay_buffer", &self.replay_buffer)
             .field(
                 "concurrent_calls_to_go_peers",
                 &self.concurrent_calls_to_go_peers,

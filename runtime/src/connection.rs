@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::drain::{self, Drain, Work};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::handler::{Handler, IntoHandler};
+use crate::resume::{self, ResumeState};
 use crate::stats::{Counters, Reason};
 use crate::wire::{self, Decode, Decoded, Frame, Message, StreamKind};
 use bytes::{Bytes, BytesMut};
@@ -198,11 +199,76 @@ struct Inner {
     /// The peer's requests being served (extension only), by its id: their
     /// cancellation and the flow-control credit of a streamed answer.
     serving: Mutex<HashMap<String, Serving>>,
+    /// The sequence counts and replay buffer of a resumable session
+    /// (`resume/1` negotiated), `None` otherwise.
+    resume: Option<ResumeState>,
+    /// The writer's queue while no writer holds it (between the start of
+    /// a socket's writer and, on a resumable session, between two sockets).
+    rx_slot: Mutex<Option<mpsc::UnboundedReceiver<Queued>>>,
+    /// The socket in use now.
+    link: Mutex<Option<Link>>,
+    /// Told when a resumable session loses its socket.
+    on_detach: Mutex<Option<DetachHook>>,
+}
+
+type DetachHook = Box<dyn Fn(&Connection, &Error) + Send + Sync>;
+
+/// One socket under a connection: its reader and writer tasks. A
+/// resumable session has a new one after each resume.
+/// (One allocation besides the token: every connection has one.)
+#[derive(Clone)]
+pub(crate) struct Link {
+    /// Cancelled when the socket is given up (lost, or replaced).
+    cancel: CancellationToken,
+    state: Arc<LinkState>,
+}
+
+struct LinkState {
+    /// Set by the first to report the socket lost.
+    lost: AtomicBool,
+    /// How many of its two tasks have ended, and the wake-up of whoever
+    /// waits for both.
+    exited: std::sync::atomic::AtomicU8,
+    done: tokio::sync::Notify,
+}
+
+impl Link {
+    fn new() -> Self {
+        Link {
+            cancel: CancellationToken::new(),
+            state: Arc::new(LinkState {
+                lost: AtomicBool::new(false),
+                exited: std::sync::atomic::AtomicU8::new(0),
+                done: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// Waits until its reader and writer have both ended.
+    async fn wait_exited(&self) {
+        loop {
+            let notified = self.state.done.notified();
+            if self.state.exited.load(Ordering::SeqCst) >= 2 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts a link task as ended when dropped (on every way out).
+struct TaskExit(Arc<LinkState>);
+
+impl Drop for TaskExit {
+    fn drop(&mut self) {
+        self.0.exited.fetch_add(1, Ordering::SeqCst);
+        self.0.done.notify_waiters();
+    }
 }
 
 /// A message on its way to the writer, with the room it takes in the
 /// queue (released once it is written). Control frames take none.
-struct Queued {
+pub(crate) struct Queued {
     message: Outgoing,
     room: Option<OwnedSemaphorePermit>,
 }
@@ -210,7 +276,8 @@ struct Queued {
 /// A data message on its way out: a text or binary message, and for a
 /// large one the body that follows its head, sent as frames of its own
 /// rather than copied behind the head.
-struct Outgoing {
+#[derive(Clone)]
+pub(crate) struct Outgoing {
     /// The whole message, or (with a `tail`) its first part.
     message: WsMessage,
     /// The rest of the message, for a large one only (boxed: every slot of
@@ -218,8 +285,20 @@ struct Outgoing {
     tail: Option<Box<Bytes>>,
 }
 
+/// A sent message kept for a resume.
+pub(crate) type Replayable = Outgoing;
+
 impl Outgoing {
-    fn len(&self) -> usize {
+    /// A text message (for unit tests of the replay buffer).
+    #[cfg(test)]
+    pub(crate) fn text(text: &'static str) -> Self {
+        Outgoing {
+            message: WsMessage::Text(Utf8Bytes::from_static(text)),
+            tail: None,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
         self.message.len() + self.tail.as_ref().map_or(0, |tail| tail.len())
     }
 }
@@ -274,6 +353,9 @@ pub(crate) struct Setup {
     pub(crate) go_peer: bool,
     /// Where the limits this connection enforces are counted.
     pub(crate) counters: Arc<Counters>,
+    /// The session's resume token, when the handshake negotiated
+    /// `resume/1`.
+    pub(crate) resume_token: Option<String>,
 }
 
 const MAX_BATCH: usize = 128;
@@ -335,12 +417,166 @@ impl Connection {
             go_order: tokio::sync::Mutex::new(()),
             streams_in: Mutex::new(HashMap::new()),
             serving: Mutex::new(HashMap::new()),
+            resume: setup
+                .resume_token
+                .map(|token| ResumeState::new(token, config.resume_window, config.replay_buffer)),
+            rx_slot: Mutex::new(Some(rx)),
+            link: Mutex::new(None),
+            on_detach: Mutex::new(None),
         });
         let conn = Connection { inner };
-        let (sink, stream) = ws.split();
-        tokio::spawn(write_loop(conn.inner.clone(), sink, rx, config.clone()));
-        tokio::spawn(read_loop(conn.clone(), stream, config.clone()));
+        conn.attach(ws, config, None);
         conn
+    }
+
+    /// Runs the connection over a socket: a reader and a writer task. After
+    /// a resume (`peer_received` is what the peer said it has), the writer
+    /// first sends again the messages the peer lacks.
+    pub(crate) fn attach<S>(
+        &self,
+        ws: WebSocketStream<S>,
+        config: &Config,
+        peer_received: Option<u64>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let link = Link::new();
+        *self
+            .inner
+            .link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(link.clone());
+        if let Some(r) = &self.inner.resume {
+            r.set_detached(false);
+            r.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.touch(&self.inner.last_inbound);
+        self.inner.touch(&self.inner.last_progress);
+        let (sink, stream) = ws.split();
+        tokio::spawn(write_loop(
+            self.inner.clone(),
+            sink,
+            link.clone(),
+            config.clone(),
+            peer_received,
+        ));
+        tokio::spawn(read_loop(self.clone(), stream, config.clone(), link));
+    }
+
+    /// The same connection (not only the same id).
+    pub(crate) fn same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// True when both sides negotiated resumable sessions (`resume/1`): a
+    /// lost socket detaches the connection, and the client may resume it
+    /// within the resume window, with the same id and calls in flight.
+    pub fn supports_resume(&self) -> bool {
+        self.inner.resume.is_some()
+    }
+
+    /// True while a resumable connection has lost its socket and waits
+    /// for its client to resume it. Calls made meanwhile are queued and
+    /// sent after the resume (or fail when the window passes).
+    pub fn is_detached(&self) -> bool {
+        self.inner
+            .resume
+            .as_ref()
+            .is_some_and(|r| r.is_detached() && !self.is_closed())
+    }
+
+    pub(crate) fn resume_token(&self) -> Option<&str> {
+        self.inner.resume.as_ref().map(|r| r.token.as_str())
+    }
+
+    pub(crate) fn resume_state(&self) -> Option<&ResumeState> {
+        self.inner.resume.as_ref()
+    }
+
+    /// Waits until the connection is detached (or has ended).
+    pub(crate) async fn detached(&self) {
+        let Some(r) = &self.inner.resume else {
+            return std::future::pending().await;
+        };
+        loop {
+            let changed = r.changed.notified();
+            if r.is_detached() {
+                return;
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = self.inner.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Sets the hook told when the session loses its socket.
+    pub(crate) fn on_detach(&self, hook: impl Fn(&Connection, &Error) + Send + Sync + 'static) {
+        *self
+            .inner
+            .on_detach
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(hook));
+    }
+
+    /// The socket was lost (read or write error, heartbeat timeout): a
+    /// resumable session detaches and waits for a resume, any other
+    /// connection fails.
+    fn lose(&self, link: &Link, error: Error) {
+        let inner = &self.inner;
+        let Some(r) = &inner.resume else {
+            self.fail(error);
+            return;
+        };
+        if inner.drain.is_draining() || self.is_closed() {
+            self.fail(error);
+            return;
+        }
+        if link.state.lost.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        link.cancel.cancel();
+        let generation = r.generation.load(Ordering::SeqCst);
+        r.set_detached(true);
+        inner.counters.detached.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(id = %inner.id, %error, "connection lost; detached until its client resumes it");
+        if let Some(hook) = &*inner
+            .on_detach
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            hook(self, &error);
+        }
+        tokio::spawn(expire(self.clone(), link.clone(), generation, error));
+    }
+
+    /// Gives up the current socket, if any, for a resume on a new one, and
+    /// waits until its tasks have ended: the counts are then settled.
+    /// Returns how many messages this side has received.
+    pub(crate) async fn release_link(&self) -> u64 {
+        let link = self
+            .inner
+            .link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(link) = link {
+            self.lose(
+                &link,
+                Error::new(
+                    ErrorKind::Closed,
+                    "the session was resumed over a new connection",
+                ),
+            );
+            link.wait_exited().await;
+        }
+        self.inner.resume.as_ref().map_or(0, |r| {
+            let mut counts = r.counts();
+            // The peer learns the count from the handshake.
+            counts.unacked = 0;
+            counts.unacked_bytes = 0;
+            counts.received
+        })
     }
 
     /// The id the server assigned in the handshake.
@@ -722,6 +958,36 @@ impl Connection {
 
     pub(crate) fn fail(&self, error: Error) {
         self.inner.terminate(self, End::Failed(error), None);
+    }
+}
+
+/// A detached session that is not resumed within its window fails; one
+/// that ends while detached (closed meanwhile) is finished here, as it has
+/// no writer to do it.
+async fn expire(conn: Connection, link: Link, generation: u64, error: Error) {
+    let Some(r) = &conn.inner.resume else { return };
+    let window = r.window;
+    let still_detached =
+        |r: &ResumeState| r.is_detached() && r.generation.load(Ordering::SeqCst) == generation;
+    tokio::select! {
+        _ = conn.inner.shutdown.cancelled() => {}
+        _ = tokio::time::sleep(window) => {
+            if still_detached(r) {
+                conn.fail(Error::new(
+                    ErrorKind::NotResumed,
+                    format!(
+                        "the connection was lost ({}) and not resumed within the resume \
+                         window of {} ms",
+                        error.message(),
+                        window.as_millis()
+                    ),
+                ));
+            }
+        }
+    }
+    if still_detached(r) && conn.is_closed() {
+        link.wait_exited().await;
+        conn.inner.finished.send_replace(true);
     }
 }
 
@@ -1429,8 +1695,9 @@ where
 async fn write_loop<S>(
     inner: Arc<Inner>,
     mut sink: SplitSink<WebSocketStream<S>, WsMessage>,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
+    link: Link,
     config: Config,
+    peer_received: Option<u64>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -1443,6 +1710,7 @@ async fn write_loop<S>(
         first: Queued,
         busy: bool,
         written: &mut Vec<OwnedSemaphorePermit>,
+        resume: Option<&ResumeState>,
     ) -> Result<(), WsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -1463,6 +1731,7 @@ async fn write_loop<S>(
                 break;
             }
             let Ok(next) = rx.try_recv() else { break };
+            record(resume, &next.message);
             bytes += next.message.len();
             written.extend(next.room);
             feed_framed(sink, next.message).await?;
@@ -1473,6 +1742,51 @@ async fn write_loop<S>(
     let conn = Connection {
         inner: inner.clone(),
     };
+    let exit = TaskExit(link.state.clone());
+    let taken = inner
+        .rx_slot
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let Some(mut rx) = taken else {
+        // Cannot happen: the previous writer hands the queue back before
+        // a resume attaches a new socket.
+        tracing::error!(id = %inner.id, "no outbound queue for the new socket");
+        conn.fail(Error::new(ErrorKind::Closed, "the outbound queue is gone"));
+        inner.finished.send_replace(true);
+        return;
+    };
+    let resume = inner.resume.as_ref();
+    // After a resume, what the peer lacks goes first, in order.
+    let mut replay_failed = None;
+    if let (Some(r), Some(peer_received)) = (resume, peer_received) {
+        let backlog = r.counts().replay_after(peer_received);
+        inner
+            .counters
+            .replayed
+            .fetch_add(backlog.len() as u64, Ordering::Relaxed);
+        if !backlog.is_empty() {
+            tracing::debug!(id = %inner.id, count = backlog.len(), "sending again what the peer lacks");
+            let sent = async {
+                for message in backlog {
+                    feed_framed(&mut sink, message).await?;
+                }
+                sink.flush().await
+            };
+            let sent = tokio::select! {
+                biased;
+                _ = link.cancel.cancelled() => Ok(()),
+                _ = inner.shutdown.cancelled() => Ok(()),
+                sent = tokio::time::timeout(config.write_stall_timeout, sent) => sent.unwrap_or_else(|_| {
+                    Err(WsError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "sending again after a resume stalled",
+                    )))
+                }),
+            };
+            replay_failed = sent.err();
+        }
+    }
     // The heartbeat runs here, between batches: a Ping is never skipped for
     // a full queue, and waits at most one batch.
     let period = config.heartbeat.unwrap_or(Duration::from_secs(3600));
@@ -1482,15 +1796,24 @@ async fn write_loop<S>(
     let mut written = Vec::new();
     let mut stalled = false;
     let failure = loop {
+        if replay_failed.is_some() {
+            break replay_failed.take();
+        }
         let next = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => break None,
+            _ = link.cancel.cancelled() => break None,
             _ = ticker.tick(), if config.heartbeat.is_some() => None,
             msg = rx.recv() => match msg {
                 Some(msg) => Some(msg),
                 None => break None,
             },
         };
+        if let Some(first) = &next {
+            // Recorded before any wait: a batch abandoned midway is sent
+            // again after a resume.
+            record(resume, &first.message);
+        }
         let data = next.is_some();
         if !data
             && inner.answers_pings.load(Ordering::Relaxed)
@@ -1509,12 +1832,26 @@ async fn write_loop<S>(
                     inner.silent_for().as_millis()
                 ),
             );
-            fail_with_close(&conn, error, CloseCode::Error, "heartbeat timeout");
+            if resume.is_some() {
+                conn.lose(&link, error);
+            } else {
+                fail_with_close(&conn, error, CloseCode::Error, "heartbeat timeout");
+            }
             break None;
         }
         let work = async {
             match next {
-                Some(first) => batch(&mut sink, &mut rx, first, inner.busy(), &mut written).await,
+                Some(first) => {
+                    batch(
+                        &mut sink,
+                        &mut rx,
+                        first,
+                        inner.busy(),
+                        &mut written,
+                        resume,
+                    )
+                    .await
+                }
                 None => sink.send(WsMessage::Ping(config.app_data.clone())).await,
             }
         };
@@ -1523,6 +1860,7 @@ async fn write_loop<S>(
         let sent = tokio::select! {
             biased;
             _ = batch_deadline(&inner) => break None,
+            _ = link.cancel.cancelled() => break None,
             sent = tokio::time::timeout(stall, work) => sent,
         };
         match sent {
@@ -1551,6 +1889,18 @@ async fn write_loop<S>(
             }
         }
     };
+    let mut failure = failure;
+    if link.cancel.is_cancelled() || (failure.is_some() && resume.is_some()) {
+        if let Some(e) = failure.take() {
+            conn.lose(&link, Error::from(e));
+        }
+        if link.state.lost.load(Ordering::SeqCst) && !conn.is_closed() {
+            // Detached: the queue waits for the next socket.
+            *inner.rx_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(rx);
+            drop(exit);
+            return;
+        }
+    }
     if let Some(e) = failure {
         conn.fail(Error::from(e));
     } else {
@@ -1583,7 +1933,21 @@ async fn write_loop<S>(
             .await;
         }
     }
+    drop(exit);
     inner.finished.send_replace(true);
+}
+
+/// Records a message fed to the socket of a resumable session in its
+/// replay buffer (acknowledgements are not application messages).
+fn record(resume: Option<&ResumeState>, message: &Outgoing) {
+    let Some(r) = resume else { return };
+    let is_ack = match &message.message {
+        WsMessage::Text(text) => resume::is_ack(text.as_bytes()),
+        _ => false,
+    };
+    if !is_ack {
+        r.counts().record(message.clone(), message.len());
+    }
 }
 
 /// When the writer gives up the batch it is sending: at once when the
@@ -1596,11 +1960,21 @@ async fn batch_deadline(inner: &Inner) {
     }
 }
 
-async fn read_loop<S>(conn: Connection, mut stream: SplitStream<WebSocketStream<S>>, config: Config)
-where
+async fn read_loop<S>(
+    conn: Connection,
+    mut stream: SplitStream<WebSocketStream<S>>,
+    config: Config,
+    link: Link,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let _exit = TaskExit(link.state.clone());
     let inner = &conn.inner;
+    // When the acknowledgement of what was received is due (resume/1):
+    // one timer, made on first use and reset when armed (not a new one per
+    // message read); nothing for a connection without resume.
+    let mut ack_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut ack_armed = false;
     let mut continuation: Option<Continuation> = None;
     // An answer of the connection's own (a fast handler's, a 503, a 400)
     // that found the queue full: the reader queues it, waiting, before it
@@ -1611,13 +1985,20 @@ where
         .continued_requests(inner.go_peer);
     loop {
         if let Some(answer) = deferred.take() {
+            let owner = inner.clone();
+            let mut sending = Box::pin(async move { owner.send_data(answer).await });
             tokio::select! {
                 biased;
                 _ = inner.shutdown.cancelled() => {
                     drain_until_close_reply(&conn, &mut stream).await;
                     return;
                 }
-                _ = inner.send_data(answer) => {}
+                _ = link.cancel.cancelled() => {
+                    // Detached: the answer goes out after the resume.
+                    tokio::spawn(sending);
+                    return;
+                }
+                _ = &mut sending => {}
             }
         }
         let item = tokio::select! {
@@ -1627,15 +2008,29 @@ where
                 drain_until_close_reply(&conn, &mut stream).await;
                 return;
             }
+            _ = link.cancel.cancelled() => return,
+            _ = async {
+                match ack_timer.as_mut() {
+                    Some(timer) => timer.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            }, if ack_armed => {
+                ack_armed = false;
+                send_ack(inner);
+                continue;
+            }
             item = stream.next() => item,
         };
         inner.touch(&inner.last_inbound);
         let message = match item {
             None => {
-                conn.fail(Error::new(
-                    ErrorKind::Closed,
-                    "the peer closed the socket without a close frame",
-                ));
+                conn.lose(
+                    &link,
+                    Error::new(
+                        ErrorKind::Closed,
+                        "the peer closed the socket without a close frame",
+                    ),
+                );
                 return;
             }
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
@@ -1657,7 +2052,7 @@ where
                         );
                         fail_with_close(&conn, error, code, reason)
                     }
-                    None => conn.fail(error),
+                    None => conn.lose(&link, error),
                 }
                 return;
             }
@@ -1715,6 +2110,33 @@ where
             }
             WsMessage::Frame(_) => continue,
         };
+        if let Some(r) = &inner.resume {
+            if resume::is_ack(&data) {
+                let acked = resume::parse_ack(&data).and_then(|n| r.counts().acknowledge(n));
+                if let Err(why) = acked {
+                    let error = Error::new(ErrorKind::Protocol, why);
+                    fail_with_close(
+                        &conn,
+                        error,
+                        CloseCode::Protocol,
+                        "malformed acknowledgement",
+                    );
+                    return;
+                }
+                continue;
+            }
+            if r.counts().received(data.len()) {
+                ack_armed = false;
+                send_ack(inner);
+            } else if !ack_armed {
+                ack_armed = true;
+                let due = Instant::now() + resume::ACK_DELAY;
+                match ack_timer.as_mut() {
+                    Some(timer) => timer.as_mut().reset(due),
+                    None => ack_timer = Some(Box::pin(tokio::time::sleep_until(due))),
+                }
+            }
+        }
         if inner.streams && wire::is_frame(&data) {
             if let Err(why) = on_frame(inner, &data) {
                 tracing::warn!(id = %conn.id(), %why, "bad stream frame");
@@ -1804,6 +2226,22 @@ where
             Err(e) => deferred = malformed(&conn, &data, e),
         }
     }
+}
+
+/// Acknowledges what was received (resume/1), if anything is new.
+fn send_ack(inner: &Inner) {
+    let Some(r) = &inner.resume else { return };
+    let Some(count) = r.counts().take_ack() else {
+        return;
+    };
+    let text = Utf8Bytes::try_from(resume::encode_ack(count)).unwrap_or_default();
+    let _ = inner.push(
+        Outgoing {
+            message: WsMessage::Text(text),
+            tail: None,
+        },
+        None,
+    );
 }
 
 /// A streamed body in Go's form still arriving when the connection closes:

@@ -48,6 +48,12 @@ pub enum ErrorKind {
     /// connection's limit ([`Config::max_queued_bytes`](crate::Config::max_queued_bytes)),
     /// so the call was not sent. Retry later or on another connection.
     PeerNotReading,
+    /// A resumable session (`resume/1`) was lost and not resumed: the
+    /// client did not come back within the resume window, or the resume
+    /// was refused (wrong token, a replay buffer that overflowed, counts
+    /// that do not match). The message says which; calls that were in
+    /// flight on the session fail with it.
+    NotResumed,
 }
 
 impl ErrorKind {
@@ -67,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Tls => "TLS handshake failed",
             ErrorKind::Rejected => "connection refused by the server",
             ErrorKind::PeerNotReading => "the peer is not reading",
+            ErrorKind::NotResumed => "session not resumed",
         }
     }
 }
@@ -136,7 +143,11 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self.kind(),
-            ErrorKind::Closed | ErrorKind::HeartbeatTimeout | ErrorKind::Io | ErrorKind::WebSocket
+            ErrorKind::Closed
+                | ErrorKind::HeartbeatTimeout
+                | ErrorKind::Io
+                | ErrorKind::WebSocket
+                | ErrorKind::NotResumed
         )
     }
 }

@@ -19,6 +19,14 @@ pub enum Event {
     /// The connection was lost: socket error, heartbeat timeout, protocol
     /// violation.
     Failure(ConnectionId, Error),
+    /// A resumable connection (`resume/1`) lost its socket, with this
+    /// error: it stays registered, with its calls in flight, for its client
+    /// to resume it within the resume window; then `Resumed`, or `Failure`
+    /// with [`ErrorKind::NotResumed`](crate::ErrorKind::NotResumed).
+    Detached(ConnectionId, Error),
+    /// The client resumed a detached connection over a new socket: same id,
+    /// metadata and handler; what either side had not received was sent again.
+    Resumed(Connection),
 }
 
 /// What happened to a client's connection.
@@ -28,6 +36,19 @@ pub enum ClientEvent {
     /// A connection completed its handshake (the first one or after a
     /// reconnect).
     Connected(Connection),
+    /// A resumable connection (`resume/1`) lost its socket; the client
+    /// tries to resume it (same id, calls in flight kept) and raises
+    /// `Resumed`, or, if the server refuses or the window passes,
+    /// `Disconnected` for it and `Connected` for a new one.
+    Detached {
+        /// The id of the connection that lost its socket.
+        id: ConnectionId,
+        /// How it was lost.
+        error: Error,
+    },
+    /// The client resumed its connection over a new socket: the same
+    /// connection, id and metadata; calls in flight complete.
+    Resumed(Connection),
     /// The connection ended; `error` is `None` after a close frame.
     Disconnected {
         /// The id of the connection that ended.

@@ -98,13 +98,14 @@ pub async fn handshake_server(input: &[u8]) -> Result<serde_json::Value, String>
     let upgrade = tokio_tungstenite::accept_async_with_config(io, Some(websocket()));
     let mut ws = upgrade.await.map_err(|e| format!("upgrade: {e}"))?;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let (meta, _, _) = handshake::accept(
+    let (meta, _, _, _) = handshake::accept(
         &mut ws,
         "fuzz",
         (deadline, TIMEOUT),
         None,
         true,
         MAX_HANDSHAKE,
+        None,
     )
     .await
     .map_err(|r| r.error.to_string())?;
@@ -120,9 +121,10 @@ pub async fn handshake_client(input: &[u8]) -> Result<String, String> {
     let io = PeerIo::upgraded(scripted(input));
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Client, Some(websocket())).await;
     let meta = serde_json::json!({ "fuzz": true });
-    let (id, _) = handshake::initiate(&mut ws, &meta, TIMEOUT, true, MAX_HANDSHAKE)
-        .await
-        .map_err(|r| r.error.to_string())?;
+    let (id, _, _) =
+        handshake::initiate(&mut ws, &meta, TIMEOUT, true, MAX_HANDSHAKE, (true, None))
+            .await
+            .map_err(|r| r.error.to_string())?;
     drain(&mut ws).await;
     Ok(id)
 }

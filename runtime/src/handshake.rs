@@ -1,8 +1,11 @@
 //! The three-message handshake (PROTOCOL.md §2), both sides.
 
 use crate::auth::{Identity, MetadataCheck, MetadataRequest};
+use crate::connection::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::peer_io::PeerIo;
+use crate::resume::RESUME;
+use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -29,6 +32,20 @@ struct MetaOut<'a> {
     meta: &'a serde_json::Value,
     #[serde(rename = "Features")]
     features: &'a [&'a str],
+    #[serde(rename = "Resume", skip_serializing_if = "Option::is_none")]
+    resume: Option<&'a ResumeAsk>,
+}
+
+/// What a client presents in step 1 to resume a session (resume/1).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct ResumeAsk {
+    #[serde(rename = "ConnectionID")]
+    pub(crate) id: String,
+    #[serde(rename = "Token")]
+    pub(crate) token: String,
+    /// How many of the server's messages the client has received.
+    #[serde(rename = "Received")]
+    pub(crate) received: u64,
 }
 
 #[derive(Serialize)]
@@ -39,6 +56,12 @@ struct IdOut<'a> {
     id: &'a str,
     #[serde(rename = "Features", skip_serializing_if = "Option::is_none")]
     features: Option<&'a [&'a str]>,
+    #[serde(rename = "ResumeToken", skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    /// In the answer to a resume: how many of the client's messages the
+    /// server has received.
+    #[serde(rename = "Received", skip_serializing_if = "Option::is_none")]
+    received: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +81,12 @@ struct Incoming {
     id: Option<String>,
     #[serde(rename = "Features", default)]
     features: Option<Vec<serde_json::Value>>,
+    #[serde(rename = "Resume", default)]
+    resume: Option<ResumeAsk>,
+    #[serde(rename = "ResumeToken", default)]
+    token: Option<String>,
+    #[serde(rename = "Received", default)]
+    received: Option<u64>,
 }
 
 impl Incoming {
@@ -82,6 +111,8 @@ pub(crate) struct Rejection {
     pub(crate) error: Error,
     /// The handshake did not finish in time (rather than failed).
     pub(crate) timed_out: bool,
+    /// The server refused the client's resume (close 1008 before step 2).
+    pub(crate) resume_refused: bool,
 }
 
 impl Rejection {
@@ -90,6 +121,7 @@ impl Rejection {
             code: CloseCode::Protocol,
             error: Error::new(ErrorKind::Handshake, message),
             timed_out: false,
+            resume_refused: false,
         }
     }
 
@@ -98,6 +130,7 @@ impl Rejection {
             code: CloseCode::Policy,
             error: Error::new(ErrorKind::Handshake, message),
             timed_out: false,
+            resume_refused: false,
         }
     }
 
@@ -147,6 +180,7 @@ where
                             format!("the {step} message is over the limit of {max} bytes"),
                         ),
                         timed_out: false,
+                        resume_refused: false,
                     });
                 }
                 return Err(Rejection {
@@ -157,6 +191,7 @@ where
                         e,
                     ),
                     timed_out: false,
+                    resume_refused: false,
                 });
             }
             Some(Ok(m)) => m,
@@ -172,6 +207,7 @@ where
                     ),
                 ),
                 timed_out: false,
+                resume_refused: false,
             });
         }
         match msg {
@@ -191,6 +227,7 @@ where
                 // The reason is what a refused client needs to read
                 // ("metadata rejected: token revoked"), bounded by the
                 // 123 bytes a close frame holds.
+                let frame_code = frame.as_ref().map(|f| u16::from(f.code));
                 let why = match frame {
                     Some(frame) => format!(
                         ": code {} ({})",
@@ -199,9 +236,13 @@ where
                     ),
                     None => String::new(),
                 };
-                return Err(Rejection::protocol(format!(
-                    "peer closed the connection before the {step} message{why}"
-                )));
+                let policy = frame_code == Some(1008);
+                return Err(Rejection {
+                    resume_refused: policy,
+                    ..Rejection::protocol(format!(
+                        "peer closed the connection before the {step} message{why}"
+                    ))
+                });
             }
             WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => continue,
         }
@@ -237,18 +278,37 @@ where
             e,
         ),
         timed_out: false,
+        resume_refused: false,
     })
 }
 
 /// What the handshake settled about the peer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Negotiated {
     /// Both sides take the streaming extension.
     pub(crate) streams: bool,
     /// The peer sent no `Features`: it is a Go peer (docs/PROTOCOL.md,
     /// "Go peers in practice").
     pub(crate) go_peer: bool,
+    /// Both sides take resumable sessions: the session's token.
+    pub(crate) resume_token: Option<String>,
 }
+
+/// A session a client resumed, found and settled by the server.
+pub(crate) struct Resumed {
+    pub(crate) conn: Connection,
+    /// How many of the client's messages the server received.
+    pub(crate) received: u64,
+    /// How many of the server's messages the client received.
+    pub(crate) peer_received: u64,
+    /// Held until the session runs over the new socket.
+    pub(crate) _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Finds the session a client asks to resume and gets it ready, or says
+/// why not.
+pub(crate) type Resolve =
+    dyn Fn(ResumeAsk) -> BoxFuture<'static, Result<Resumed, String>> + Send + Sync;
 
 /// Server side: reads the metadata (checked by `check`, which may give the
 /// connection its identity; its request is what the upgrade found out),
@@ -261,7 +321,16 @@ pub(crate) async fn accept<S>(
     check: Option<(&MetadataCheck, MetadataRequest)>,
     streaming: bool,
     max_size: usize,
-) -> Result<(serde_json::Value, Negotiated, Option<Identity>), Rejection>
+    resume: Option<&Resolve>,
+) -> Result<
+    (
+        serde_json::Value,
+        Negotiated,
+        Option<Identity>,
+        Option<Resumed>,
+    ),
+    Rejection,
+>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -277,12 +346,35 @@ where
         }
         let go_peer = hello.is_go_peer();
         let streams = streaming && hello.offers(STREAMING);
-        let features: &[&str] = if streams { &[STREAMING] } else { &[] };
+        let resumable = resume.is_some() && !go_peer && hello.offers(RESUME);
+        let mut resumed = None;
+        if let (true, Some(resolve), Some(ask)) = (resumable, resume, hello.resume.clone()) {
+            match resolve(ask).await {
+                Ok(found) => resumed = Some(found),
+                Err(why) => return Err(Rejection::policy(format!("resume refused: {why}"))),
+            }
+        }
+        let mut features: Vec<&str> = Vec::new();
+        if streams {
+            features.push(STREAMING);
+        }
+        if resumable {
+            features.push(RESUME);
+        }
+        let token = match &resumed {
+            Some(found) => found.conn.resume_token().map(str::to_owned),
+            None => resumable.then(crate::resume::new_token),
+        };
+        let reply_id = resumed
+            .as_ref()
+            .map(|found| found.conn.id().as_str().to_owned());
         let reply = IdOut {
             kind: SERVER_ID,
-            id,
+            id: reply_id.as_deref().unwrap_or(id),
             // A Go client gets the reply it expects, byte for byte.
-            features: (!go_peer).then_some(features),
+            features: (!go_peer).then_some(features.as_slice()),
+            token: token.as_deref(),
+            received: resumed.as_ref().map(|found| found.received),
         };
         // Decided before the reply goes: a Go client may send its first
         // request right behind its ack, possibly in the same read. The ack
@@ -295,7 +387,12 @@ where
         send_json(ws, &reply, SERVER_ID).await?;
         let ack = next_json(ws, CLIENT_ACK, max_size).await?;
         expect_type(&ack, CLIENT_ACK)?;
-        Ok((hello.meta, Negotiated { streams, go_peer }, identity))
+        let negotiated = Negotiated {
+            streams,
+            go_peer,
+            resume_token: token,
+        };
+        Ok((hello.meta, negotiated, identity, resumed))
     };
     match tokio::time::timeout_at(deadline, steps).await {
         Ok(result) => result,
@@ -310,21 +407,47 @@ pub(crate) async fn initiate<S>(
     timeout: Duration,
     streaming: bool,
     max_size: usize,
-) -> Result<(String, Negotiated), Rejection>
+    (resume, ask): (bool, Option<&ResumeAsk>),
+) -> Result<(String, Negotiated, Option<u64>), Rejection>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let steps = async {
+        let features: &[&str] = match (streaming, resume) {
+            (true, true) => &[STREAMING, RESUME],
+            (true, false) => &[STREAMING],
+            (false, true) => &[RESUME],
+            (false, false) => &[],
+        };
         let hello = MetaOut {
             kind: CLIENT_META,
             meta,
-            features: if streaming { &[STREAMING] } else { &[] },
+            features,
+            resume: ask.filter(|_| resume),
         };
         send_json(ws, &hello, CLIENT_META).await?;
-        let reply = next_json(ws, SERVER_ID, max_size).await?;
+        let reply = next_json(ws, SERVER_ID, max_size)
+            .await
+            .map_err(|mut rejection| {
+                rejection.resume_refused &= ask.is_some() && resume;
+                rejection
+            })?;
         expect_type(&reply, SERVER_ID)?;
         let go_peer = reply.is_go_peer();
         let streams = streaming && reply.offers(STREAMING);
+        let resume_token = reply
+            .token
+            .clone()
+            .filter(|t| resume && !t.is_empty() && reply.offers(RESUME));
+        // The server resumed the session we asked for.
+        let resumed = match (ask, &resume_token, reply.received) {
+            (Some(ask), Some(_), Some(received))
+                if reply.id.as_deref() == Some(ask.id.as_str()) =>
+            {
+                Some(received)
+            }
+            _ => None,
+        };
         // A Go server sends nothing before our ack, so nothing it sent after
         // its reply has been read yet.
         if go_peer {
@@ -336,7 +459,12 @@ where
             Rejection::protocol("the server's handshake reply has no ConnectionID".to_owned())
         })?;
         send_json(ws, &AckOut { kind: CLIENT_ACK }, CLIENT_ACK).await?;
-        Ok((id, Negotiated { streams, go_peer }))
+        let negotiated = Negotiated {
+            streams,
+            go_peer,
+            resume_token,
+        };
+        Ok((id, negotiated, resumed))
     };
     match tokio::time::timeout(timeout, steps).await {
         Ok(result) => result,

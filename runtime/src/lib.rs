@@ -83,6 +83,7 @@ mod log_safe;
 #[cfg(feature = "codegen")]
 mod param;
 mod peer_io;
+mod resume;
 mod server;
 mod stats;
 #[cfg(feature = "tls")]

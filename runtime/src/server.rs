@@ -371,6 +371,7 @@ impl ServerBuilder {
             #[cfg(feature = "tls")]
             tls: self.tls,
             registry: Mutex::new(HashMap::new()),
+            expired: Mutex::new(Expired::default()),
             events,
             shutdown: CancellationToken::new(),
         });
@@ -393,11 +394,88 @@ pub(crate) struct Shared {
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     registry: Mutex<HashMap<ConnectionId, Connection>>,
+    /// The ids of the last resumable sessions that ended, so that a late
+    /// resume is told why it is refused.
+    expired: Mutex<Expired>,
     events: broadcast::Sender<Event>,
     pub(crate) shutdown: CancellationToken,
 }
 
+/// The last [`EXPIRED_KEPT`] resumable sessions that ended.
+#[derive(Default)]
+struct Expired {
+    order: std::collections::VecDeque<ConnectionId>,
+    ids: std::collections::HashSet<ConnectionId>,
+}
+
+const EXPIRED_KEPT: usize = 4096;
+
+impl Expired {
+    fn remember(&mut self, id: ConnectionId) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > EXPIRED_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
 impl Shared {
+    /// Finds the session a client asks to resume, checks its token, stops
+    /// its old socket and checks the counts (docs/PROTOCOL.md §9).
+    async fn resolve_resume(
+        self: Arc<Self>,
+        ask: handshake::ResumeAsk,
+    ) -> Result<handshake::Resumed, String> {
+        let shown = crate::log_safe::excerpt(&ask.id).to_string();
+        let found = self.registry().get(ask.id.as_str()).cloned();
+        let Some(conn) = found else {
+            let expired = self
+                .expired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .ids
+                .contains(ask.id.as_str());
+            return Err(if expired {
+                format!("session {shown} has ended (its resume window passed, or it was closed)")
+            } else {
+                format!("unknown session {shown}")
+            });
+        };
+        let Some(state) = conn.resume_state() else {
+            return Err(format!("session {shown} is not resumable"));
+        };
+        if !crate::resume::same_token(&state.token, &ask.token) {
+            return Err(format!("wrong resume token for session {shown}"));
+        }
+        let gate = state
+            .gate
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| format!("session {shown} is being resumed by another connection"))?;
+        let received = conn.release_link().await;
+        if let Err(why) = state.counts().can_resume_from(ask.received) {
+            // The client starts afresh: its calls here fail now, saying why.
+            conn.fail(Error::new(
+                ErrorKind::NotResumed,
+                format!("the client's resume was refused: {why}"),
+            ));
+            return Err(why);
+        }
+        if conn.is_closed() {
+            return Err(format!("session {shown} has ended"));
+        }
+        Ok(handshake::Resumed {
+            conn,
+            received,
+            peer_received: ask.received,
+            _gate: gate,
+        })
+    }
+
     fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, Connection>> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -1160,13 +1238,24 @@ where
         };
         (check, request)
     });
-    let (metadata, negotiated, identity) = match handshake::accept(
+    let weak = shared.clone();
+    let resolve = move |ask| -> futures_util::future::BoxFuture<'static, _> {
+        let weak = weak.clone();
+        Box::pin(async move {
+            match weak.upgrade() {
+                Some(shared) => shared.resolve_resume(ask).await,
+                None => Err("the server is shutting down".to_owned()),
+            }
+        })
+    };
+    let (metadata, negotiated, identity, resumed) = match handshake::accept(
         &mut ws,
         id.as_str(),
         (admission.deadline, config.handshake_timeout),
         check,
         config.streaming,
         config.max_handshake_size,
+        config.resume.then_some(&resolve as &handshake::Resolve),
     )
     .await
     {
@@ -1177,12 +1266,28 @@ where
             } else {
                 Reason::HandshakeRejected
             };
+            if rejection.error.message().starts_with("resume refused") {
+                counters.refused_resumes.fetch_add(1, Ordering::Relaxed);
+            }
             counters.hit(reason, format_args!("{addr}: {}", rejection.error));
             handshake::reject(&mut ws, &rejection).await;
             return Err(rejection.error);
         }
     };
     admission.handshake = None;
+    if let Some(resumed) = resumed {
+        // The session holds its connection slot already.
+        drop(admission);
+        let conn = resumed.conn.clone();
+        counters.resumed.fetch_add(1, Ordering::Relaxed);
+        conn.attach(ws, &config, Some(resumed.peer_received));
+        drop(resumed);
+        tracing::debug!(id = %conn.id(), %addr, "connection resumed");
+        if let Some(shared) = shared.upgrade() {
+            let _ = shared.events.send(Event::Resumed(conn.clone()));
+        }
+        return Ok(conn);
+    }
     let conn = Connection::start(
         ws,
         Setup {
@@ -1195,6 +1300,7 @@ where
             streams: negotiated.streams,
             go_peer: negotiated.go_peer,
             counters: counters.clone(),
+            resume_token: negotiated.resume_token,
         },
         &config,
     );
@@ -1206,11 +1312,28 @@ where
     let _ = shared.events.send(Event::Received(conn.clone()));
     tracing::debug!(%id, %addr, "connection received");
     let weak = Arc::downgrade(&shared);
+    if conn.supports_resume() {
+        let weak = weak.clone();
+        conn.on_detach(move |conn, error| {
+            if let Some(shared) = weak.upgrade() {
+                let _ = shared
+                    .events
+                    .send(Event::Detached(conn.id().clone(), error.clone()));
+            }
+        });
+    }
     conn.on_end(move |conn, end| {
         // The connection's slot is free once it has ended.
         drop(admission);
         let Some(shared) = weak.upgrade() else { return };
         shared.registry().remove(conn.id());
+        if conn.supports_resume() {
+            shared
+                .expired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remember(conn.id().clone());
+        }
         let event = match end {
             End::Closed { .. } => Event::Closed(conn.id().clone()),
             End::Failed(e) => Event::Failure(conn.id().clone(), e.clone()),

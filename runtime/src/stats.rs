@@ -66,6 +66,12 @@ pub(crate) struct Counters {
     born: Instant,
     pub(crate) connections: AtomicUsize,
     pub(crate) handshakes: AtomicUsize,
+    /// Resumable sessions (resume/1): sockets lost, sessions resumed,
+    /// resumes refused, messages sent again.
+    pub(crate) detached: AtomicU64,
+    pub(crate) resumed: AtomicU64,
+    pub(crate) refused_resumes: AtomicU64,
+    pub(crate) replayed: AtomicU64,
 }
 
 impl Default for Counters {
@@ -76,6 +82,10 @@ impl Default for Counters {
             born: Instant::now(),
             connections: AtomicUsize::new(0),
             handshakes: AtomicUsize::new(0),
+            detached: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
+            refused_resumes: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
         }
     }
 }
@@ -127,6 +137,10 @@ impl Counters {
             duplicate_ids: self.count(Reason::DuplicateId),
             protocol_errors: self.count(Reason::ProtocolError),
             ping_floods: self.count(Reason::PingFlood),
+            detached_sessions: self.detached.load(Ordering::Relaxed),
+            resumed_sessions: self.resumed.load(Ordering::Relaxed),
+            refused_resumes: self.refused_resumes.load(Ordering::Relaxed),
+            replayed_messages: self.replayed.load(Ordering::Relaxed),
         }
     }
 }
@@ -170,6 +184,18 @@ pub struct Stats {
     pub protocol_errors: u64,
     /// Connections closed with 1008 for pinging past the ping budget.
     pub ping_floods: u64,
+    /// Times a resumable session (`resume/1`) lost its socket and was
+    /// detached.
+    pub detached_sessions: u64,
+    /// Detached sessions their client resumed.
+    pub resumed_sessions: u64,
+    /// Resumes refused (wrong token, unknown or ended session, counts that
+    /// do not match, replay buffer exceeded); each is also counted in
+    /// `rejected_handshakes`.
+    pub refused_resumes: u64,
+    /// Messages sent again to clients after resumes (what they had not
+    /// acknowledged).
+    pub replayed_messages: u64,
 }
 
 /// At most 200 characters of `text`, control characters escaped: a log

@@ -202,6 +202,8 @@ async fn a_refreshed_token_is_sent_on_reconnect() {
     let client = {
         let issued = issued.clone();
         Client::builder(url(proxy.addr))
+            // A new connection (not a resumed one) is what this test checks.
+            .config(swaggersocket::Config::new().resume(false))
             .backoff(swaggersocket::Backoff::default().jitter(0.0))
             .headers(move || {
                 let n = issued.fetch_add(1, Ordering::SeqCst) + 1;

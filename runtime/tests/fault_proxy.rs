@@ -62,9 +62,12 @@ fn holding(
 
 fn config(pongs: &mpsc::UnboundedSender<()>) -> Config {
     let pongs = pongs.clone();
+    // Without resumable sessions: every call in flight must fail
+    // (tests/resume.rs covers the other way).
     Config::new()
         .heartbeat(Some(HEARTBEAT))
         .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+        .resume(false)
         .on_pong(move |_| {
             let _ = pongs.send(());
         })

@@ -13,10 +13,13 @@ use swaggersocket::{service_fn, Backoff, Client, ClientEvent, Config, ErrorKind,
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
+/// Without resumable sessions: these tests check that a lost connection
+/// fails its calls (tests/resume.rs covers the other way).
 fn fast_heartbeat() -> Config {
     Config::new()
         .heartbeat(Some(Duration::from_millis(100)))
         .heartbeat_timeout(Duration::from_millis(600))
+        .resume(false)
 }
 
 fn never_answers() -> impl tower::Service<
@@ -177,6 +180,8 @@ async fn the_client_reconnects_with_a_new_id_and_serves_again() {
     let proxy = Proxy::start(server.local_addr()).await;
     let meta = serde_json::json!({"device": "d-1"});
     let client = Client::builder(url(proxy.addr))
+        // A new id after the loss is what this test checks.
+        .config(Config::new().resume(false))
         .metadata(meta.clone())
         .backoff(
             Backoff::default()

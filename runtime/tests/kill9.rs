@@ -25,9 +25,11 @@ const HELD: usize = 50;
 const LOADERS: usize = 8;
 
 fn config() -> Config {
+    // Calls in flight must fail promptly: without resumable sessions.
     Config::new()
         .heartbeat(Some(Duration::from_millis(100)))
         .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+        .resume(false)
 }
 
 /// The server of the child process: binds the address it is given

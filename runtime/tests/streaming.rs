@@ -400,7 +400,8 @@ async fn a_stream_cut_by_a_connection_failure_ends_with_an_error() {
             .unwrap();
         let proxy = Proxy::start(server.local_addr()).await;
         let client = Client::builder(url(proxy.addr))
-            .config(Config::new().streaming(streaming))
+            // A cut stream must end with an error: no resume.
+            .config(Config::new().streaming(streaming).resume(false))
             .keep_alive(false)
             .connect()
             .await

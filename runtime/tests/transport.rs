@@ -78,6 +78,8 @@ async fn a_client_reconnects_through_its_connector() {
         .serve_with_incoming(tokio_stream_from(incoming));
     let mut events = server.events();
     let client = Client::builder("ws://device.invalid/")
+        // A new connection after the loss is what this test checks.
+        .config(swaggersocket::Config::new().resume(false))
         .backoff(swaggersocket::Backoff::default().jitter(0.0))
         .connector(pipe_connector(tx))
         .connect()

@@ -33,6 +33,10 @@ pub enum Break {
     Truncate,
     /// Resets both sockets (`SO_LINGER` 0: RST, no FIN).
     Reset,
+    /// Half-open: forwards nothing more, either way, and keeps both
+    /// sockets open (what each side writes is read and dropped) until a
+    /// side closes its own; new connections are carried normally.
+    Blackhole,
 }
 
 pub struct FaultProxy {
@@ -159,6 +163,16 @@ async fn pipe(
             let _ = socket2::SockRef::from(from.as_ref()).set_linger(Some(Duration::ZERO));
             let _ = socket2::SockRef::from(to.as_ref()).set_linger(Some(Duration::ZERO));
             to.forget();
+        }
+        Some(Break::Blackhole) => {
+            // Swallow whatever comes, keep `to` open, until `from` closes.
+            let mut sink = [0u8; 4096];
+            while let Ok(n) = from.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            drop(to);
         }
         Some(Break::Truncate) if frames.at_boundary() => {
             // No data came this way: start a frame of our own that no
