@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use swaggersocket::{service_fn, Backoff, Client, Config, Connection, Error, Server};
+use swaggersocket::{service_fn, Backoff, Client, Config, Connection, Error, IntoHandler, Server};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,18 +30,7 @@ const HELD: usize = 50;
 type Served = Arc<Mutex<HashMap<Bytes, usize>>>;
 
 /// `/hold` reports its arrival and never answers; anything else echoes.
-fn holding(
-    arrived: mpsc::UnboundedSender<()>,
-    served: Served,
-) -> impl tower::Service<
-    Request<Bytes>,
-    Response = Response<Bytes>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-       + Send
-       + Sync
-       + 'static {
+fn holding(arrived: mpsc::UnboundedSender<()>, served: Served) -> impl IntoHandler {
     service_fn(move |request: Request<Bytes>| {
         let arrived = arrived.clone();
         let served = served.clone();

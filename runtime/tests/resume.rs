@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use swaggersocket::{
-    service_fn, Backoff, Client, ClientEvent, Config, Connection, Error, ErrorKind, Event, Server,
+    service_fn, Backoff, Client, ClientEvent, Config, Connection, Error, ErrorKind, Event,
+    IntoHandler, Server,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -37,15 +38,7 @@ fn gated(
     served: Served,
     release: watch::Receiver<bool>,
     pad: usize,
-) -> impl tower::Service<
-    Request<Bytes>,
-    Response = Response<Bytes>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-       + Send
-       + Sync
-       + 'static {
+) -> impl IntoHandler {
     service_fn(move |request: Request<Bytes>| {
         let arrived = arrived.clone();
         let served = served.clone();
